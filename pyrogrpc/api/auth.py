@@ -1,0 +1,56 @@
+"""Authentication interceptor: verifies the bearer token and the RPC's allowed scopes.
+
+The verified `Principal` is put in a context variable for the servicer of this call;
+`current_principal()` reads it. The scope table lives in `scopes.py`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+from grpc_interceptor import AsyncServerInterceptor
+
+from ..domain.errors import PermissionDenied, Unauthenticated
+from ..domain.principal import Principal
+from ..domain.security import TokenService
+from .scopes import PUBLIC, PUBLIC_SERVICE_PREFIXES, RPC_SCOPES
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("pyrogrpc_principal", default=None)
+
+
+def current_principal() -> Principal:
+    principal = _principal.get()
+    if principal is None:  # only reachable if an RPC is wrongly marked PUBLIC in the scope table
+        raise Unauthenticated("missing access token")
+    return principal
+
+
+def bearer_token(metadata) -> str:
+    for key, value in metadata or ():
+        if key == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("authorization metadata must be 'Bearer <token>'")
+            return token.strip()
+    raise Unauthenticated("missing access token: send 'authorization: Bearer <token>' metadata")
+
+
+class AuthInterceptor(AsyncServerInterceptor):
+    def __init__(self, tokens: TokenService):
+        self._tokens = tokens
+
+    async def intercept(self, method, request_or_iterator, context, method_name):
+        _principal.set(None)
+        if not method_name.startswith(PUBLIC_SERVICE_PREFIXES):
+            allowed = RPC_SCOPES.get(method_name)
+            if allowed is None:
+                raise PermissionDenied(f"{method_name} is not open to any caller")
+            if allowed is not PUBLIC:
+                principal = self._tokens.verify(bearer_token(context.invocation_metadata()))
+                if principal.scope not in allowed:
+                    raise PermissionDenied(f"scope {principal.scope.value} may not call {method_name.rsplit('/', 1)[-1]}")
+                _principal.set(principal)
+        response = method(request_or_iterator, context)
+        if hasattr(response, "__aiter__"):
+            return response
+        return await response

@@ -1,0 +1,221 @@
+"""Server configuration, read once at start from the environment (and an optional `.env`).
+
+Variable names are the seed's (pyro-api) so an existing `.env` keeps working. With no
+database and no S3 setting the server runs embedded: SQLite and a media folder under one
+data directory. A missing or contradictory setting raises `ConfigError` naming the variable,
+so the process stops at start instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import quote
+
+from dotenv import dotenv_values
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or contradicts another one."""
+
+
+MIN_JWT_SECRET_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket_name: str
+    endpoint_url: str | None
+    region: str | None
+    access_key: str | None
+    secret_key: str | None
+    proxy_url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    jwt_secret: str
+    s3: S3Settings | None
+    media_folder: str = ""
+    grpc_port: int = 50051
+    grpc_host: str = "[::]"
+    superadmin_login: str = "superadmin"
+    superadmin_password: str | None = None
+    superadmin_group: str = "admins"
+    bcrypt_rounds: int = 12
+    user_token_minutes: int = 60
+    device_token_days: int = 365
+    alert_relaxation_seconds: int = 1800
+    max_upload_bytes: int = 20 * 1024 * 1024
+    media_url_expire_seconds: int = 3600
+    telegram_token: str | None = None
+    telegram_base_url: str = "https://api.telegram.org"
+    sentry_dsn: str | None = None
+    sentry_server_name: str | None = None
+    posthog_key: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded = SQLite; such a server migrates its own database on start."""
+        return self.is_sqlite
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+        """Build settings from `environ` (default: os.environ) over the values of `env_file`."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return _parse(values)
+
+
+def _get(values: Mapping[str, str], name: str) -> str | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = _get(values, name)
+    if raw is None:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def _database_url(values: Mapping[str, str], data_dir: Path) -> str:
+    url = _get(values, "DATABASE_URL")
+    pg = {name: _get(values, name) for name in ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_PORT")}
+    if url and any(pg.values()):
+        given = ", ".join(name for name, value in pg.items() if value)
+        raise ConfigError(f"DATABASE_URL contradicts {given}: set either DATABASE_URL or the POSTGRES_* variables")
+    if url:
+        return normalize_database_url(url)
+    if any(pg.values()):
+        for required in ("POSTGRES_DB", "POSTGRES_USER"):
+            if not pg[required]:
+                raise ConfigError(f"{required} is required when other POSTGRES_* variables are set")
+        port = _int(values, "POSTGRES_PORT", 5432, 1, 65535)
+        password = f":{quote(pg['POSTGRES_PASSWORD'], safe='')}" if pg["POSTGRES_PASSWORD"] else ""
+        host = pg["POSTGRES_HOST"] or "localhost"
+        return f"postgresql+psycopg://{quote(pg['POSTGRES_USER'], safe='')}{password}@{host}:{port}/{pg['POSTGRES_DB']}"
+    return f"sqlite+aiosqlite:///{data_dir / 'pyrogrpc.sqlite3'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the usual URL spellings onto the async drivers we ship (psycopg 3, aiosqlite)."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    if url.startswith(("postgresql+psycopg://", "sqlite+aiosqlite://")):
+        return url
+    raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:/// URL, got scheme {url.split(':', 1)[0]!r}")
+
+
+def _s3(values: Mapping[str, str]) -> S3Settings | None:
+    names = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION", "S3_ENDPOINT_URL", "BUCKET_NAME", "S3_PROXY_URL")
+    given = {name: _get(values, name) for name in names}
+    if not any(given.values()):
+        return None
+    if not given["BUCKET_NAME"]:
+        others = ", ".join(name for name, value in given.items() if value)
+        raise ConfigError(f"BUCKET_NAME is required when S3 is configured ({others} set)")
+    if bool(given["S3_ACCESS_KEY"]) != bool(given["S3_SECRET_KEY"]):
+        missing = "S3_SECRET_KEY" if given["S3_ACCESS_KEY"] else "S3_ACCESS_KEY"
+        raise ConfigError(f"{missing} is required: S3_ACCESS_KEY and S3_SECRET_KEY go together")
+    for name in ("S3_ENDPOINT_URL", "S3_PROXY_URL"):
+        if given[name] and not given[name].startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must start with http:// or https://, got {given[name]!r}")
+    return S3Settings(
+        bucket_name=given["BUCKET_NAME"],
+        endpoint_url=given["S3_ENDPOINT_URL"],
+        region=given["S3_REGION"],
+        access_key=given["S3_ACCESS_KEY"],
+        secret_key=given["S3_SECRET_KEY"],
+        proxy_url=given["S3_PROXY_URL"] or "",
+    )
+
+
+def _jwt_secret(values: Mapping[str, str], data_dir: Path, embedded: bool) -> str:
+    secret = _get(values, "JWT_SECRET")
+    if secret:
+        if len(secret) < MIN_JWT_SECRET_LENGTH:
+            raise ConfigError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long")
+        return secret
+    if not embedded:
+        # Replicas must share one key, so a server on PostgreSQL never invents its own.
+        raise ConfigError("JWT_SECRET is required when the database is PostgreSQL")
+    return load_or_create_secret(data_dir / "jwt_secret")
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the embedded server's JWT key, creating it (mode 0600) on first start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+        if len(secret) < MIN_JWT_SECRET_LENGTH:
+            raise ConfigError(f"{path} holds no usable JWT key: delete it or set JWT_SECRET") from None
+        return secret
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def _parse(values: Mapping[str, str]) -> Settings:
+    data_dir = Path(_get(values, "PYROGRPC_DATA_DIR") or ".pyrogrpc").expanduser().resolve()
+    database_url = _database_url(values, data_dir)
+    embedded = database_url.startswith("sqlite")
+    if embedded:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = (_get(values, "BUCKET_MEDIA_FOLDER") or "").strip("/")
+    if ".." in folder.split("/"):
+        raise ConfigError("BUCKET_MEDIA_FOLDER must not contain '..'")
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        jwt_secret=_jwt_secret(values, data_dir, embedded),
+        s3=_s3(values),
+        media_folder=folder,
+        grpc_port=_int(values, "GRPC_PORT", 50051, 0, 65535),
+        grpc_host=_get(values, "GRPC_HOST") or "[::]",
+        superadmin_login=_get(values, "SUPERADMIN_LOGIN") or "superadmin",
+        superadmin_password=_get(values, "SUPERADMIN_PASSWORD"),
+        superadmin_group=_get(values, "SUPERADMIN_GROUP") or "admins",
+        bcrypt_rounds=_int(values, "BCRYPT_ROUNDS", 12, 4, 16),
+        user_token_minutes=_int(values, "JWT_USER_EXPIRE_MINUTES", 60, 1),
+        device_token_days=_int(values, "JWT_DEVICE_EXPIRE_DAYS", 365, 1),
+        alert_relaxation_seconds=_int(values, "ALERT_RELAXATION_SECONDS", 1800, 0),
+        max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
+        media_url_expire_seconds=_int(values, "MEDIA_URL_EXPIRE_SECONDS", 3600, 1, 7 * 24 * 3600),
+        telegram_token=_get(values, "TELEGRAM_TOKEN"),
+        telegram_base_url=_get(values, "TELEGRAM_BASE_URL") or "https://api.telegram.org",
+        sentry_dsn=_get(values, "SENTRY_DSN"),
+        sentry_server_name=_get(values, "SENTRY_SERVER_NAME"),
+        posthog_key=_get(values, "POSTHOG_KEY"),
+    )

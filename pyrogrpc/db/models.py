@@ -1,0 +1,258 @@
+"""SQLAlchemy models: the tables of the pyronear domain, shared by PostgreSQL and SQLite.
+
+Column names are the API's (`create_time`, `start_time`, ...). Foreign keys say what a
+delete does: RESTRICT where a dependent row must be removed first (the API answers
+FAILED_PRECONDITION), CASCADE where the dependent row has no meaning alone.
+Alembic migrations in `migrations/` produce exactly this schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC on the way in and out; SQLite would otherwise hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigId, primary_key=True)
+
+
+def _create_time() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# sqlite_autoincrement: ids are never reused after a delete, so resume points stay valid.
+_TABLE_ARGS = {"sqlite_autoincrement": True}
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Access(Base):
+    """Credentials of a user or a device; scope is one of admin, user, device."""
+
+    __tablename__ = "accesses"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    login: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    hashed_password: Mapped[str] = mapped_column(String(100), nullable=False)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False, index=True)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    access_id: Mapped[int] = mapped_column(ForeignKey("accesses.id", ondelete="CASCADE"), unique=True, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+    access: Mapped[Access] = relationship(lazy="joined", innerjoin=True)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    access_id: Mapped[int] = mapped_column(ForeignKey("accesses.id", ondelete="CASCADE"), unique=True, nullable=False)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False, index=True)
+    specs: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    software_hash: Mapped[str | None] = mapped_column(String(128))
+    angle_of_view: Mapped[float | None] = mapped_column(Float)
+    elevation: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    azimuth: Mapped[float | None] = mapped_column(Float)
+    pitch: Mapped[float | None] = mapped_column(Float)
+    last_ping_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    create_time: Mapped[datetime] = _create_time()
+    access: Mapped[Access] = relationship(lazy="joined", innerjoin=True)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("group_id", "name"), _TABLE_ARGS)
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False, index=True)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    geocode: Mapped[str] = mapped_column(String(20), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), nullable=False, index=True)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_trustworthy: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_group_id_id", "group_id", "id"),
+        _TABLE_ARGS,
+    )
+    id: Mapped[int] = _id()
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_acknowledged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Media(Base):
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_group_id_id", "group_id", "id"),
+        _TABLE_ARGS,
+    )
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"), nullable=False, index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    bucket_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    upload_request_id: Mapped[str | None] = mapped_column(String(128))
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_group_id_id", "group_id", "id"),
+        Index("ix_alerts_device_id_id", "device_id", "id"),
+        _TABLE_ARGS,
+    )
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"), nullable=False)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"), nullable=False, index=True)
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="RESTRICT"), index=True)
+    azimuth: Mapped[float] = mapped_column(Float, nullable=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    localization: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    callback: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False, index=True)
+    notification_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    address: Mapped[str] = mapped_column(String(255), nullable=False)
+    subject_template: Mapped[str] = mapped_column(Text, nullable=False)
+    message_template: Mapped[str] = mapped_column(Text, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class Notification(Base):
+    """Log of one message sent to one recipient about one alert."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True)
+    # SET NULL: deleting a recipient keeps the log of what was sent.
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class IdempotencyKey(Base):
+    """First result of a create called with a client `request_id`; a retry returns it."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("access_id", "operation", "request_id"), _TABLE_ARGS)
+    id: Mapped[int] = _id()
+    access_id: Mapped[int] = mapped_column(ForeignKey("accesses.id", ondelete="CASCADE"), nullable=False)
+    operation: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    resource_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    create_time: Mapped[datetime] = _create_time()

@@ -1,0 +1,1 @@
+"""One repository per aggregate; `UnitOfWork` gives them a shared transaction."""

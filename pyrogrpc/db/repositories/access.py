@@ -1,0 +1,56 @@
+"""Groups, accesses and users."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, select
+
+from ..models import Access, Group, IdempotencyKey, User
+from .base import Repository
+
+
+class GroupRepository(Repository[Group]):
+    model = Group
+
+    def _group_condition(self, group_id: int) -> ColumnElement[bool]:
+        return Group.id == group_id
+
+    async def get_by_name(self, name: str) -> Group | None:
+        return (await self.session.execute(select(Group).where(Group.name == name))).scalar_one_or_none()
+
+
+class AccessRepository(Repository[Access]):
+    model = Access
+
+    async def get_by_login(self, login: str) -> Access | None:
+        return (await self.session.execute(select(Access).where(Access.login == login))).scalar_one_or_none()
+
+
+class UserRepository(Repository[User]):
+    model = User
+
+    def _select(self):
+        return select(User).join(User.access)
+
+    def _group_condition(self, group_id: int) -> ColumnElement[bool]:
+        return Access.group_id == group_id
+
+    async def get_by_access_id(self, access_id: int) -> User | None:
+        query = self._select().where(User.access_id == access_id)
+        return (await self.session.execute(query)).unique().scalar_one_or_none()
+
+
+class IdempotencyRepository(Repository[IdempotencyKey]):
+    """Remembers the first result of creates called with a client request_id."""
+
+    model = IdempotencyKey
+
+    async def find(self, access_id: int, operation: str, request_id: str) -> int | None:
+        query = select(IdempotencyKey.resource_id).where(
+            IdempotencyKey.access_id == access_id,
+            IdempotencyKey.operation == operation,
+            IdempotencyKey.request_id == request_id,
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
+        await self.add(IdempotencyKey(access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id))

@@ -1,0 +1,61 @@
+"""Domain errors: what went wrong in business terms. `pyrogrpc.api.errors` maps them to status codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose; the message is safe to show the client."""
+
+
+class Unauthenticated(DomainError):
+    pass
+
+
+class PermissionDenied(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    """Also raised for rows of another group, so callers cannot probe for their existence."""
+
+    def __init__(self, resource: str, resource_id: object | None = None):
+        self.resource = resource
+        self.resource_id = resource_id
+        suffix = f" {resource_id}" if resource_id is not None else ""
+        super().__init__(f"{resource}{suffix} not found")
+
+
+class AlreadyExists(DomainError):
+    pass
+
+
+class FailedPrecondition(DomainError):
+    pass
+
+
+class Unavailable(DomainError):
+    pass
+
+
+class ResourceExhausted(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class InvalidArgument(DomainError):
+    """Bad input; `violations` name each offending field (google.rpc.BadRequest)."""
+
+    def __init__(self, violations: list[FieldViolation] | FieldViolation | str, field: str | None = None):
+        if isinstance(violations, str):
+            violations = [FieldViolation(field or "", violations)]
+        elif isinstance(violations, FieldViolation):
+            violations = [violations]
+        self.violations = list(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" if v.field else v.description for v in self.violations))

@@ -1,0 +1,68 @@
+"""Keyset pagination: newest first by id, with an opaque token holding the last id served.
+
+Keyset (WHERE id < last) instead of OFFSET: every row is returned exactly once even while
+new rows arrive, and deep pages cost the same as the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Sequence, TypeVar
+
+from .errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_TOKEN_PREFIX = "v1:"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    size: int = DEFAULT_PAGE_SIZE
+    before_id: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        page_size: int,
+        page_token: str,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> PageRequest:
+        if page_size < 0:
+            raise InvalidArgument("must not be negative", field="page_size")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if created_after and created_before and created_after >= created_before:
+            raise InvalidArgument("must be before created_before", field="created_after")
+        return cls(size, decode_page_token(page_token), created_after, created_before)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_page_token: str = ""
+
+
+def encode_page_token(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if raw.startswith(_TOKEN_PREFIX):
+            value = int(raw[len(_TOKEN_PREFIX):])
+            if value > 0:
+                return value
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument("is not a token returned by this API", field="page_token")

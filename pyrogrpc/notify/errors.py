@@ -1,0 +1,35 @@
+"""Delivery errors shared by the notification adapters.
+
+The background queue decides whether to retry from one flag, ``permanent``, so
+every adapter must classify HTTP outcomes the same way; that rule lives here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DeliveryError", "error_for_status"]
+
+
+class DeliveryError(Exception):
+    """A notification could not be delivered.
+
+    ``permanent=True`` means retrying cannot help (bad chat id, bad URL, 4xx);
+    the queue then gives up at once instead of hammering the remote side.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, status_code: int | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.status_code = status_code
+
+
+def error_for_status(what: str, status_code: int, detail: str = "") -> DeliveryError:
+    """Build the error for a non-2xx answer.
+
+    429 and 5xx are the remote side's temporary trouble, so they are retried;
+    any other status (4xx, unexpected 1xx/3xx) will not change on a retry.
+    """
+    permanent = not (status_code == 429 or status_code >= 500)
+    message = f"{what} failed: HTTP {status_code}"
+    if detail:
+        message += f": {detail[:200]}"
+    return DeliveryError(message, permanent=permanent, status_code=status_code)

@@ -1,0 +1,27 @@
+"""Media object storage: one interface, a local-folder and an S3 backend."""
+
+from pyrogrpc.storage.base import (
+    MediaStorage,
+    ObjectNotFound,
+    ObjectWriter,
+    PresignNotSupported,
+    StorageError,
+    StorageUnavailable,
+)
+from pyrogrpc.storage.local import LocalStorage
+from pyrogrpc.storage.s3 import S3Storage
+from pyrogrpc.storage.sniff import SNIFF_BYTES, SniffedType, sniff_media_type
+
+__all__ = [
+    "SNIFF_BYTES",
+    "LocalStorage",
+    "MediaStorage",
+    "ObjectNotFound",
+    "ObjectWriter",
+    "PresignNotSupported",
+    "S3Storage",
+    "SniffedType",
+    "StorageError",
+    "StorageUnavailable",
+    "sniff_media_type",
+]

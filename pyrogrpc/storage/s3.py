@@ -1,0 +1,291 @@
+"""Media stored in an S3-compatible bucket (AWS, MinIO, Garage, moto).
+
+boto3 is blocking, so every call runs in a bounded thread pool: the event loop
+never waits on the network, and a burst of uploads cannot open more than
+`max_workers` connections. Uploads buffer at most one part (`part_size`) in
+memory: small objects go in one PutObject, larger ones as a multipart upload
+that stays invisible until CompleteMultipartUpload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as URLLib3Error
+
+from pyrogrpc.storage.base import (
+    MediaStorage,
+    ObjectNotFound,
+    ObjectWriter,
+    StorageError,
+    StorageUnavailable,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3 rejects smaller parts (except the last one)
+MAX_PRESIGN = timedelta(days=7)  # SigV4 presigned URLs cannot live longer
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+# Errors that are our own bug, not an outage: report them as plain StorageError.
+_CALLER_BUG = {
+    "EntityTooSmall", "InvalidPart", "InvalidPartOrder", "InvalidArgument", "InvalidBucketName", "MalformedXML"
+}
+
+
+def _translated(fn: Callable[[], T]) -> T:
+    """Run a boto3 call, turning its exceptions into StorageError subclasses."""
+    try:
+        return fn()
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _NOT_FOUND:
+            raise ObjectNotFound(str(exc)) from exc
+        if code in _CALLER_BUG:
+            raise StorageError(str(exc)) from exc
+        # Auth, missing bucket, throttling, 5xx: the storage is not usable now.
+        raise StorageUnavailable(str(exc)) from exc
+    except (BotoCoreError, URLLib3Error, OSError) as exc:
+        # Connection refused/timeouts, missing credentials, a body cut mid-read.
+        raise StorageUnavailable(f"S3 unreachable: {exc}") from exc
+
+
+def _error_code(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+class _S3Writer(ObjectWriter):
+    def __init__(self, storage: S3Storage, key: str, content_type: str) -> None:
+        super().__init__(key)
+        self._s3 = storage
+        self._content_type = content_type
+        self._buf = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.max_buffered_bytes = 0  # high-water mark, for tests and metrics
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._buf)
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        return await self._track(self._s3._run(method, **kwargs))
+
+    async def _write(self, data: bytes) -> None:
+        part_size = self._s3.part_size
+        view = memoryview(data)
+        while view:
+            room = part_size - len(self._buf)
+            self._buf += view[:room]
+            view = view[room:]
+            self.max_buffered_bytes = max(self.max_buffered_bytes, len(self._buf))
+            if len(self._buf) == part_size:
+                await self._upload_part()
+
+    def _create_upload(self) -> None:
+        resp = self._s3._client.create_multipart_upload(
+            Bucket=self._s3.bucket, Key=self.key, ContentType=self._content_type
+        )
+        # Set from the thread: if our await was cancelled, abort() still learns
+        # the upload id and can abort it instead of leaving it pending.
+        self._upload_id = resp["UploadId"]
+
+    async def _upload_part(self) -> None:
+        if self._upload_id is None:
+            await self._track(self._s3._submit(self._create_upload))
+        number = len(self._parts) + 1
+        # Hand the buffer over instead of copying it: memory stays at one part.
+        body, self._buf = self._buf, bytearray()
+        resp = await self._call(
+            "upload_part",
+            Bucket=self._s3.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+
+    async def _commit(self) -> None:
+        if self._upload_id is None:
+            body, self._buf = self._buf, bytearray()
+            await self._call(
+                "put_object",
+                Bucket=self._s3.bucket,
+                Key=self.key,
+                Body=body,
+                ContentType=self._content_type,
+            )
+            return
+        if self._buf:
+            await self._upload_part()
+        await self._call(
+            "complete_multipart_upload",
+            Bucket=self._s3.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    async def _abort(self, commit_attempted: bool) -> None:
+        self._buf = bytearray()
+        # Best effort: the storage may be the reason we abort. A bucket lifecycle
+        # rule (AbortIncompleteMultipartUpload) should catch what is left.
+        if self._upload_id is not None:
+            try:
+                await self._s3._run(
+                    "abort_multipart_upload",
+                    Bucket=self._s3.bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                )
+            except StorageError as exc:
+                if _error_code(exc) != "NoSuchUpload":
+                    log.warning("could not abort multipart upload of %s: %s", self.key, exc)
+        if commit_attempted:
+            # The interrupted PutObject/CompleteMultipartUpload may have landed.
+            try:
+                await self._s3._run("delete_object", Bucket=self._s3.bucket, Key=self.key)
+            except StorageError as exc:
+                log.warning("could not remove %s after a failed commit: %s", self.key, exc)
+
+
+class S3Storage(MediaStorage):
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None,
+        region: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        media_folder: str = "",
+        proxy_url: str = "",
+        part_size: int = 8 * 1024 * 1024,
+        max_workers: int = 8,
+    ) -> None:
+        super().__init__(media_folder)
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
+        self.bucket = bucket
+        self.part_size = part_size
+        self.proxy_url = proxy_url.rstrip("/")
+        self._region = region
+        config = Config(
+            # Fail fast on a dead endpoint: callers map this to UNAVAILABLE and
+            # retry themselves; a long botocore back-off would only hold a thread.
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
+            max_pool_connections=max_workers,
+            signature_version="s3v4",
+            # Path style keeps the bucket in the URL path, so the proxy rewrite
+            # of presigned URLs (which swaps the host) keeps pointing at it.
+            s3={"addressing_style": "path" if endpoint_url or proxy_url else "auto"},
+        )
+        self._client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=config,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="s3")
+
+    def _submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Run a blocking fn in the pool; the future raises StorageError."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, _translated, fn)
+
+    def _run(self, method: str, **kwargs: Any) -> asyncio.Future[Any]:
+        """client.<method>(**kwargs) in the pool."""
+        return self._submit(functools.partial(getattr(self._client, method), **kwargs))
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet (tests, embedded set-ups)."""
+        try:
+            await self._run("head_bucket", Bucket=self.bucket)
+            return
+        except ObjectNotFound:
+            pass
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if self._region and self._region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
+        try:
+            await self._run("create_bucket", **kwargs)
+        except StorageError as exc:
+            # Lost a race with another creator: the bucket is there, which is all we want.
+            if _error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    async def open_writer(self, key: str, content_type: str) -> ObjectWriter:
+        if not key:
+            raise ValueError("empty storage key")
+        return _S3Writer(self, key, content_type)
+
+    async def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        resp = await self._run("get_object", Bucket=self.bucket, Key=key)
+        body = resp["Body"]
+        try:
+            while True:
+                chunk = await self._submit(functools.partial(body.read, chunk_size))
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            # Stopping early drops the connection rather than draining the body.
+            body.close()
+
+    async def delete(self, key: str) -> None:
+        await self._run("delete_object", Bucket=self.bucket, Key=key)
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._run("head_object", Bucket=self.bucket, Key=key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def presigned_url(self, key: str, expires_in: timedelta) -> str:
+        if not timedelta(seconds=1) <= expires_in <= MAX_PRESIGN:
+            raise ValueError(f"expires_in must be between 1 s and {MAX_PRESIGN}")
+        # Signing is local, but may have to fetch credentials (instance metadata).
+        url: str = await self._run(
+            "generate_presigned_url",
+            ClientMethod="get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=int(expires_in.total_seconds()),
+        )
+        return self._proxied(url) if self.proxy_url else url
+
+    def _proxied(self, url: str) -> str:
+        """Swap scheme and host for S3_PROXY_URL's, keeping path and signed query."""
+        proxy = urlsplit(self.proxy_url)
+        orig = urlsplit(url)
+        return urlunsplit((proxy.scheme, proxy.netloc, proxy.path + orig.path, orig.query, ""))
+
+    async def ping(self) -> None:
+        try:
+            await self._run("head_bucket", Bucket=self.bucket)
+        except ObjectNotFound as exc:
+            raise StorageUnavailable(f"bucket {self.bucket!r} does not exist") from exc
+        except StorageError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
