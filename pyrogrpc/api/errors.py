@@ -33,6 +33,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),  # generated base servicer of an RPC not built yet
 )
 
 
@@ -45,6 +46,8 @@ def status_for(error: Exception) -> tuple[grpc.StatusCode, str, status_pb2.Statu
             break
     if isinstance(error, StorageUnavailable):
         message = "media storage unavailable, retry later"
+    elif isinstance(error, NotImplementedError):
+        message = "method not implemented"
     status = status_pb2.Status(code=code.value[0], message=message)
     if code is not grpc.StatusCode.INTERNAL:
         status.details.append(_pack(error_details_pb2.ErrorInfo(reason=_reason(error), domain=ERROR_DOMAIN)))

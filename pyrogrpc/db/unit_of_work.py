@@ -15,7 +15,7 @@ from typing import Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..domain.errors import AlreadyExists, FailedPrecondition, Unavailable
+from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
 from .repositories.setup import (
@@ -25,9 +25,6 @@ from .repositories.setup import (
     SiteRepository,
     WebhookRepository,
 )
-
-# SQLSTATE classes: 08 connection exception, 57P0x admin shutdown, 53 insufficient resources.
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53")
 
 
 class UnitOfWork:
@@ -53,46 +50,24 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
+        # close() rolls back whatever was not committed and detaches the rows without
+        # expiring them, so use cases can return them after the block.
         try:
-            await self.session.rollback()
+            await self.session.close()
         except sa_exc.SQLAlchemyError:
             pass  # the original error (if any) says more; a dead connection is discarded by the pool
-        finally:
-            try:
-                await self.session.close()
-            except sa_exc.SQLAlchemyError:
-                pass
         if isinstance(exc, sa_exc.SQLAlchemyError):
             translated = translate_database_error(exc)
             if translated is not exc:
                 raise translated from exc
 
     async def commit(self) -> None:
-        await self.session.commit()
+        async with translated_errors():
+            await self.session.commit()
 
     async def flush(self) -> None:
-        await self.session.flush()
+        async with translated_errors():
+            await self.session.flush()
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
-
-
-def translate_database_error(error: sa_exc.SQLAlchemyError) -> Exception:
-    """Map a database failure onto what the client should be told."""
-    if isinstance(error, sa_exc.IntegrityError):
-        text = str(error.orig).lower()
-        sqlstate = getattr(error.orig, "sqlstate", None)
-        if sqlstate == "23505" or "unique constraint" in text:
-            return AlreadyExists("a resource with the same unique field already exists")
-        if sqlstate == "23503" or "foreign key constraint" in text:
-            return FailedPrecondition("the resource is referenced by other resources, or references a missing one")
-        return FailedPrecondition("the change violates a database constraint")
-    if isinstance(error, sa_exc.TimeoutError):
-        return Unavailable("database is busy or unreachable, retry later")
-    if isinstance(error, sa_exc.DBAPIError):
-        sqlstate = getattr(error.orig, "sqlstate", None) or ""
-        if error.connection_invalidated or isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-            return Unavailable("database unavailable, retry later")
-        if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
-            return Unavailable("database unavailable, retry later")
-    return error

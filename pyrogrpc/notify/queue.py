@@ -131,7 +131,7 @@ class BackgroundQueue:
         current = asyncio.current_task()
         for attempt in range(1, self._max_attempts + 1):
             try:
-                async with asyncio.timeout(None):
+                async with asyncio.timeout(self._attempt_timeout):
                     await job()
             except DeliveryError as exc:
                 error: BaseException = exc

@@ -71,7 +71,8 @@ class WebhookPoster:
 
     async def post_json(self, url: str, payload: dict) -> None:
         """POST ``payload`` to ``url``; raise DeliveryError on any failure."""
-        await send_json(self._client, url, payload, what=f"webhook to {_origin(url)}", timeout=self._timeout)
+        what = f"webhook to {_origin(url)}"
+        await send_json(self._client, url, payload, what=what, timeout=self._timeout)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this poster created it."""

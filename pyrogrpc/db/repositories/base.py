@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
+from ..errors import translated_errors
 from ..models import Base
 
 M = TypeVar("M", bound=Base)
@@ -60,9 +61,11 @@ class Repository(Generic[M]):
     async def add(self, row: M) -> M:
         """Insert and flush, so the row has its id."""
         self.session.add(row)
-        await self.session.flush()
+        async with translated_errors():
+            await self.session.flush()
         return row
 
     async def delete(self, row: M) -> None:
         await self.session.delete(row)
-        await self.session.flush()
+        async with translated_errors():
+            await self.session.flush()

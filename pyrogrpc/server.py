@@ -1,0 +1,194 @@
+"""Server assembly: builds every component from one `Settings` object (no import-time
+globals), so tests start real in-process servers on free ports with their own settings.
+
+Start-up order: database (migrated in embedded mode, otherwise checked), superadmin,
+background queue, gRPC server with health and reflection. Shutdown reverses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pyronear.v1 import (
+    access_service_pb2,
+    access_service_pb2_grpc,
+    detection_service_pb2,
+    detection_service_pb2_grpc,
+    setup_service_pb2,
+    setup_service_pb2_grpc,
+)
+
+from .api.access import AccessServicer
+from .api.auth import AuthInterceptor
+from .api.errors import ErrorInterceptor
+from .config import Settings
+from .db import migrate
+from .db.session import create_engine, create_session_factory, ping
+from .db.unit_of_work import UnitOfWork
+from .domain.accounts import AccountService
+from .domain.bootstrap import ensure_superadmin
+from .domain.security import PasswordHasher, TokenService
+from .notify import BackgroundQueue
+from .storage import LocalStorage, MediaStorage, S3Storage
+
+logger = logging.getLogger("pyrogrpc.server")
+
+SERVICE_NAMES = (
+    access_service_pb2.DESCRIPTOR.services_by_name["AccessService"].full_name,
+    setup_service_pb2.DESCRIPTOR.services_by_name["SetupService"].full_name,
+    detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"].full_name,
+)
+
+_SERVER_OPTIONS = [
+    # Cameras on rural links ping to keep NAT mappings open; accept their pings.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+]
+
+
+def build_storage(settings: Settings) -> MediaStorage:
+    if settings.s3 is None:
+        return LocalStorage(settings.media_dir, media_folder=settings.media_folder)
+    s3 = settings.s3
+    return S3Storage(
+        bucket=s3.bucket_name,
+        endpoint_url=s3.endpoint_url,
+        region=s3.region,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        media_folder=settings.media_folder,
+        proxy_url=s3.proxy_url,
+    )
+
+
+class PyroServer:
+    """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
+
+    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0):
+        self.settings = settings
+        self.health_interval_seconds = health_interval_seconds
+        self.engine = create_engine(settings.database_url)
+        self.uow = lambda: UnitOfWork(self._session_factory)
+        self._session_factory = create_session_factory(self.engine)
+        self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
+        self.tokens = TokenService(
+            settings.jwt_secret,
+            user_lifetime=timedelta(minutes=settings.user_token_minutes),
+            device_lifetime=timedelta(days=settings.device_token_days),
+        )
+        self.storage = build_storage(settings)
+        self.queue = BackgroundQueue()
+        self.accounts = AccountService(self.uow, self.hasher, self.tokens)
+        self.health = health.aio.HealthServicer()
+        self.port: int | None = None
+        self.generated_superadmin_password: str | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self._prepare_database()
+        result = await ensure_superadmin(
+            self.uow,
+            self.hasher,
+            login=self.settings.superadmin_login,
+            password=self.settings.superadmin_password,
+            group_name=self.settings.superadmin_group,
+        )
+        self.generated_superadmin_password = result.generated_password
+        await self.queue.start()
+        self._server = grpc.aio.server(
+            interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
+        )
+        self._add_servicers(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        if not self.port:
+            raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
+        await self._server.start()
+        await self._set_health(True)
+        self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
+        logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
+
+    def _add_servicers(self, server: grpc.aio.Server) -> None:
+        access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)
+        setup_service_pb2_grpc.add_SetupServiceServicer_to_server(setup_service_pb2_grpc.SetupServiceServicer(), server)
+        detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
+            detection_service_pb2_grpc.DetectionServiceServicer(), server
+        )
+
+    async def _prepare_database(self) -> None:
+        if self.settings.embedded:
+            # One process owns an embedded database, so it may migrate it itself.
+            await migrate.upgrade_async(self.settings.database_url)
+        else:
+            await migrate.check_current(self.engine)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _watch_health(self) -> None:
+        """Probe the database; NOT_SERVING while it is unreachable, SERVING again once it is back."""
+        serving = True
+        while True:
+            await asyncio.sleep(self.health_interval_seconds)
+            try:
+                await asyncio.wait_for(ping(self.engine), timeout=max(1.0, self.health_interval_seconds))
+                ok = True
+            except Exception as error:  # noqa: BLE001 - any failure means "not serving"
+                ok = False
+                if serving:
+                    logger.warning("database unreachable: %s", error)
+            if ok != serving:
+                serving = ok
+                await self._set_health(ok)
+                if ok:
+                    logger.info("database reachable again")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._health_task:
+            self._health_task.cancel()
+        if self._server:
+            await self.health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+        await self.queue.stop()
+        await self.storage.close()
+        self.hasher.close()
+        await self.engine.dispose()
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls and stop."""
+    server = PyroServer(settings)
+    await server.start()
+    if server.generated_superadmin_password:
+        print(
+            f"\n  Superadmin created: login {settings.superadmin_login!r}, password "
+            f"{server.generated_superadmin_password!r}\n  (shown once; set SUPERADMIN_PASSWORD to choose it)\n",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logger.info("shutting down")
+    await server.stop()
