@@ -26,7 +26,9 @@ from pyronear.v1 import (
 
 from .api.access import AccessServicer
 from .api.auth import AuthInterceptor
+from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
+from .api.setup import SetupServicer
 from .config import Settings
 from .db import migrate
 from .db.session import create_engine, create_session_factory, ping
@@ -89,6 +91,12 @@ class PyroServer:
         self.storage = build_storage(settings)
         self.queue = BackgroundQueue()
         self.accounts = AccountService(self.uow, self.hasher, self.tokens)
+        # --- SetupService use cases (issue 4): self.<name> = ...; add them to setup_services below
+        self.setup_services: dict[str, object] = {}
+        # --- DetectionService media use cases (issue 5, media): add to detection_services below
+        # --- DetectionService events/alerts/notifications use cases (issue 5, alerts)
+        # --- WatchAlerts hub (issue 6)
+        self.detection_services: dict[str, object] = {}
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
@@ -106,6 +114,7 @@ class PyroServer:
         )
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
+        # (issue 6: start the watch hub here)
         self._server = grpc.aio.server(
             interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
         )
@@ -124,9 +133,9 @@ class PyroServer:
 
     def _add_servicers(self, server: grpc.aio.Server) -> None:
         access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)
-        setup_service_pb2_grpc.add_SetupServiceServicer_to_server(setup_service_pb2_grpc.SetupServiceServicer(), server)
+        setup_service_pb2_grpc.add_SetupServiceServicer_to_server(SetupServicer(**self.setup_services), server)
         detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
-            detection_service_pb2_grpc.DetectionServiceServicer(), server
+            DetectionServicer(**self.detection_services), server
         )
 
     async def _prepare_database(self) -> None:
@@ -165,6 +174,7 @@ class PyroServer:
         if self._server:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(grace)
+        # (issue 6: stop the watch hub here)
         await self.queue.stop()
         await self.storage.close()
         self.hasher.close()
