@@ -1,7 +1,9 @@
 # pyrogrpc developer tasks. Append new targets below; keep each with its own
 # .PHONY line.
 
-PYTHON ?= .venv/bin/python
+VENV := .venv
+INSTALLED := $(VENV)/.installed
+PYTHON ?= $(VENV)/bin/python
 BUF ?= npx --yes @bufbuild/buf@1.75
 
 PROTO_DIR := protos
@@ -23,7 +25,7 @@ generate: ## Regenerate the Python stubs in generated/ from protos/
 	$(call protoc,$(GENERATED_DIR))
 
 .PHONY: check-generated
-check-generated: ## Fail when generated/ is stale (differs from a fresh generation)
+check-generated: $(INSTALLED) ## Fail when generated/ is stale (differs from a fresh generation)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(MAKE) --no-print-directory GENERATED_DIR="$$tmp" _generate-into >/dev/null && \
 	if diff -r -x __pycache__ "$$tmp/pyronear" $(GENERATED_DIR)/pyronear; then \
@@ -41,3 +43,26 @@ _generate-into:
 .PHONY: lint-protos
 lint-protos: ## Lint protos/ with buf (STANDARD rules, see protos/buf.yaml)
 	cd $(PROTO_DIR) && $(BUF) lint
+
+# --- set-up, run, test -------------------------------------------------------
+# The venv is (re)built when pyproject.toml changes; `make run` and `make test` need nothing else.
+$(INSTALLED): pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	touch $@
+
+.PHONY: install
+install: $(INSTALLED) ## Create .venv and install pyrogrpc with its dev tools
+
+.PHONY: run
+run: $(INSTALLED) ## Serve on :50051 with the embedded default (SQLite + media folder in ./.pyrogrpc)
+	$(VENV)/bin/pyrogrpc serve
+
+.PHONY: test
+test: $(INSTALLED) ## Run the test suite on SQLite and the local PostgreSQL
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: $(INSTALLED) ## Run the benchmarks in bench/ (loopback only; prints tables, writes bench/results/*.json)
+	$(PYTHON) bench/run_all.py

@@ -92,7 +92,7 @@ class _S3Writer(ObjectWriter):
             self._buf += view[:room]
             view = view[room:]
             self.max_buffered_bytes = max(self.max_buffered_bytes, len(self._buf))
-            if False:
+            if len(self._buf) == part_size:
                 await self._upload_part()
 
     def _create_upload(self) -> None:
