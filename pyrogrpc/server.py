@@ -34,9 +34,17 @@ from .db import migrate
 from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import UnitOfWork
 from .domain.accounts import AccountService
+from .domain.alerts import AlertService
 from .domain.bootstrap import ensure_superadmin
+from .domain.devices import DeviceService
+from .domain.events import EventService
+from .domain.integrations import RecipientService, WebhookService
+from .domain.notifications import Channels, NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
+from .domain.sites import InstallationService, SiteService
+from .domain.webhooks import AlertWebhooks
 from .notify import BackgroundQueue
+from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
 
 logger = logging.getLogger("pyrogrpc.server")
@@ -92,11 +100,36 @@ class PyroServer:
         self.queue = BackgroundQueue()
         self.accounts = AccountService(self.uow, self.hasher, self.tokens)
         # --- SetupService use cases (issue 4): self.<name> = ...; add them to setup_services below
-        self.setup_services: dict[str, object] = {}
+        self.devices = DeviceService(self.uow, self.hasher)
+        self.sites = SiteService(self.uow)
+        self.installations = InstallationService(self.uow)
+        self.webhooks = WebhookService(self.uow)
+        self.recipients = RecipientService(self.uow)
+        self.setup_services: dict[str, object] = {
+            "devices": self.devices,
+            "sites": self.sites,
+            "installations": self.installations,
+            "webhooks": self.webhooks,
+            "recipients": self.recipients,
+        }
+        self.detection_services: dict[str, object] = {}
         # --- DetectionService media use cases (issue 5, media): add to detection_services below
         # --- DetectionService events/alerts/notifications use cases (issue 5, alerts)
+        self.observability = init_observability(settings)
+        self.channels = Channels(settings)
+        self.alerts = AlertService(  # WatchAlerts and others append to self.alerts.listeners
+            self.uow,
+            relaxation=timedelta(seconds=settings.alert_relaxation_seconds),
+            listeners=[
+                NewEventNotifier(self.uow, self.queue, self.channels.telegram),
+                AlertWebhooks(self.uow, self.queue, self.channels.webhooks),
+                *self.observability.alert_listeners,
+            ],
+        )
+        self.detection_services["events"] = EventService(self.uow)
+        self.detection_services["alerts"] = self.alerts
+        self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
         # --- WatchAlerts hub (issue 6)
-        self.detection_services: dict[str, object] = {}
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
@@ -176,6 +209,8 @@ class PyroServer:
             await self._server.stop(grace)
         # (issue 6: stop the watch hub here)
         await self.queue.stop()
+        await self.channels.aclose()
+        self.observability.shutdown()
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()

@@ -72,7 +72,9 @@ class Backend:
 
 
 @pytest_asyncio.fixture(params=["local", "s3"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, moto_s3_endpoint: str) -> AsyncIterator[Backend]:  # noqa: F811
+async def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, moto_s3_endpoint: str  # noqa: F811
+) -> AsyncIterator[Backend]:
     if request.param == "local":
         local = LocalStorage(tmp_path / "media")
         incoming = local.root / ".incoming"
@@ -256,7 +258,9 @@ async def test_media_folder_from_constructor(tmp_path: Path) -> None:
 # --- local folder ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["../x.jpg", "/etc/passwd", "a/../../x.jpg", ".incoming/x.jpg", "", ".", "link/x.jpg"])
+@pytest.mark.parametrize(
+    "key", ["../x.jpg", "/etc/passwd", "a/../../x.jpg", "a/../b.jpg", ".incoming/x.jpg", "", ".", "link/x.jpg"]
+)
 async def test_local_rejects_keys_outside_root(tmp_path: Path, key: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -39,7 +39,12 @@ MAX_PRESIGN = timedelta(days=7)  # SigV4 presigned URLs cannot live longer
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 # Errors that are our own bug, not an outage: report them as plain StorageError.
 _CALLER_BUG = {
-    "EntityTooSmall", "InvalidPart", "InvalidPartOrder", "InvalidArgument", "InvalidBucketName", "MalformedXML"
+    "EntityTooSmall",
+    "InvalidArgument",
+    "InvalidBucketName",
+    "InvalidPart",
+    "InvalidPartOrder",
+    "MalformedXML",
 }
 
 

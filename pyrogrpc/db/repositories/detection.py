@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, select
 
+from ...domain.paging import Page, PageRequest
 from ..models import Alert, Event, Media, Notification
 from .base import Repository
 
@@ -11,13 +12,41 @@ from .base import Repository
 class EventRepository(Repository[Event]):
     model = Event
 
+    async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
+        return await self.list(page, Event.end_time.is_not(None), group_id=group_id)
+
+    async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
+        return await self.list(page, Event.is_acknowledged.is_(False), group_id=group_id)
+
 
 class MediaRepository(Repository[Media]):
     model = Media
 
+    async def list_media(self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None) -> Page[Media]:
+        """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
+        filter, which can only narrow it."""
+        conditions = [] if only_group_id is None else [Media.group_id == only_group_id]
+        return await self.list(page, *conditions, group_id=group_id)
+
+    async def key_in_use(self, bucket_key: str) -> bool:
+        query = select(Media.id).where(Media.bucket_key == bucket_key).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
 
 class AlertRepository(Repository[Alert]):
     model = Alert
+
+    async def latest_of_device(self, device_id: int) -> Alert | None:
+        query = select(Alert).where(Alert.device_id == device_id).order_by(Alert.id.desc()).limit(1)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def list_of_event(self, page: PageRequest, event_id: int) -> Page[Alert]:
+        return await self.list(page, Alert.event_id == event_id)
+
+    async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[Alert]:
+        """Alerts whose event has no end_time."""
+        ongoing = select(Event.id).where(Event.end_time.is_(None))
+        return await self.list(page, Alert.event_id.in_(ongoing), group_id=group_id)
 
 
 class NotificationRepository(Repository[Notification]):

@@ -1,0 +1,195 @@
+"""Notifications: Telegram messages to a group's recipients, and their log.
+
+`NewEventNotifier` is an alert listener: on the first alert of an event it hands one job
+per recipient to the background queue (render the templates, send, log one Notification
+row), so a slow or failing Telegram never slows or fails CreateAlert.
+`NotificationService` holds the admin RPCs, including the synchronous SendNotification.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+from ..config import Settings
+from ..db.models import Alert, Notification, Recipient
+from ..db.unit_of_work import UnitOfWorkFactory
+from ..notify import BackgroundQueue, DeliveryError, TelegramSender, WebhookPoster, render_template
+from .errors import FailedPrecondition, NotFound, Unavailable
+from .paging import MAX_PAGE_SIZE, Page, PageRequest
+
+logger = logging.getLogger("pyrogrpc.notifications")
+
+TELEGRAM = "telegram"
+
+
+class Channels:
+    """The outbound adapters of one server; `telegram` is None without TELEGRAM_TOKEN."""
+
+    def __init__(self, settings: Settings):
+        self.telegram = (
+            TelegramSender(settings.telegram_token, base_url=settings.telegram_base_url) if settings.telegram_token else None
+        )
+        self.webhooks = WebhookPoster()
+        if self.telegram is None:
+            logger.info("TELEGRAM_TOKEN is not set: recipients are not notified of new events")
+
+    async def aclose(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.aclose()
+        await self.webhooks.aclose()
+
+
+def iso_utc(value: datetime, timespec: str = "auto") -> str:
+    """ISO-8601 in UTC with a "Z" suffix, as in templates and webhook payloads."""
+    return value.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+async def all_rows(repository, *conditions: Any, group_id: int | None = None) -> list:
+    """Every row matching `conditions`, page by page (recipients, webhooks: a handful)."""
+    rows: list = []
+    page = PageRequest(size=MAX_PAGE_SIZE)
+    while True:
+        result = await repository.list(page, *conditions, group_id=group_id)
+        rows.extend(result.items)
+        if not result.next_page_token:
+            return rows
+        page = PageRequest(size=MAX_PAGE_SIZE, before_id=result.items[-1].id)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject}\n{self.message}"
+
+
+def render(recipient: Recipient, alert: Alert, device_name: str) -> RenderedMessage:
+    """The recipient's templates filled for `alert`; ValueError for a broken template."""
+    values = {
+        "alert_id": alert.id,
+        "event_id": alert.event_id,
+        "date": iso_utc(alert.create_time, "seconds"),
+        "device_id": alert.device_id,
+        "device_name": device_name,
+    }
+    return RenderedMessage(render_template(recipient.subject_template, values), render_template(recipient.message_template, values))
+
+
+class _Delivery:
+    """One queue job: send once, then log the row. A retry after a failed log does not send again."""
+
+    def __init__(self, uow: UnitOfWorkFactory, telegram: TelegramSender, alert_id: int, recipient: Recipient, rendered: RenderedMessage):
+        self._uow = uow
+        self._telegram = telegram
+        self._alert_id = alert_id
+        self._recipient_id = recipient.id
+        self._chat_id = recipient.address
+        self._rendered = rendered
+        self._sent = False
+
+    async def __call__(self) -> None:
+        if not self._sent:
+            await self._telegram.send_message(self._chat_id, self._rendered.text)
+            self._sent = True
+        try:
+            await log_notification(self._uow, self._alert_id, self._recipient_id, self._rendered)
+        except FailedPrecondition:
+            # The alert or the recipient was deleted meanwhile: nothing left to log against.
+            logger.warning("notification of alert %s to recipient %s sent but not logged: row deleted", self._alert_id, self._recipient_id)
+
+
+async def log_notification(uow_factory: UnitOfWorkFactory, alert_id: int, recipient_id: int, rendered: RenderedMessage) -> Notification:
+    async with uow_factory() as uow:
+        row = await uow.notifications.add(
+            Notification(alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message)
+        )
+        await uow.commit()
+    return row
+
+
+class NewEventNotifier:
+    """Alert listener: the first alert of an event notifies every Telegram recipient of its group."""
+
+    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundQueue, telegram: TelegramSender | None):
+        self._uow = uow
+        self._queue = queue
+        self._telegram = telegram
+
+    async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
+        if new_event and self._telegram is not None:
+            # Even the recipients query happens off the request path.
+            self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
+
+    async def _fan_out(self, alert: Alert) -> None:
+        async with self._uow() as uow:
+            device = await uow.devices.get(alert.device_id)
+            recipients = await all_rows(uow.recipients, group_id=alert.group_id)
+        device_name = device.access.login if device is not None else str(alert.device_id)
+        for recipient in recipients:
+            if recipient.notification_type != TELEGRAM:
+                continue
+            try:
+                rendered = render(recipient, alert, device_name)
+            except ValueError as error:
+                logger.error("recipient %s not notified of alert %s: %s", recipient.id, alert.id, error)
+                continue
+            job = _Delivery(self._uow, self._telegram, alert.id, recipient, rendered)
+            self._queue.submit(job, name=f"telegram alert {alert.id} to recipient {recipient.id}")
+
+
+class NotificationService:
+    def __init__(self, uow: UnitOfWorkFactory, telegram: TelegramSender | None):
+        self._uow = uow
+        self._telegram = telegram
+
+    async def send_notification(self, alert_id: int, recipient_id: int) -> Notification:
+        async with self._uow() as uow:
+            alert = await uow.alerts.get(alert_id)
+            if alert is None:
+                raise NotFound("alert", alert_id)
+            recipient = await uow.recipients.get(recipient_id)
+            if recipient is None:
+                raise NotFound("recipient", recipient_id)
+            device = await uow.devices.get(alert.device_id)
+        if recipient.notification_type != TELEGRAM:
+            raise FailedPrecondition(f"recipient {recipient_id} uses an unsupported channel {recipient.notification_type!r}")
+        if self._telegram is None:
+            raise FailedPrecondition("the server has no Telegram credentials (TELEGRAM_TOKEN is not set)")
+        try:
+            rendered = render(recipient, alert, device.access.login)
+        except ValueError as error:
+            raise FailedPrecondition(f"recipient {recipient_id} has a broken template: {error}") from None
+        try:
+            await self._telegram.send_message(recipient.address, rendered.text)
+        except DeliveryError as error:
+            # 4xx (e.g. unknown chat): retrying cannot help; otherwise Telegram is unreachable.
+            if error.permanent:
+                raise FailedPrecondition(f"Telegram refused the message: {error}") from None
+            raise Unavailable(f"Telegram is unreachable, retry later: {error}") from None
+        return await log_notification(self._uow, alert_id, recipient_id, rendered)
+
+    async def get_notification(self, notification_id: int) -> Notification:
+        async with self._uow() as uow:
+            notification = await uow.notifications.get(notification_id)
+        if notification is None:
+            raise NotFound("notification", notification_id)
+        return notification
+
+    async def list_notifications(self, page: PageRequest) -> Page[Notification]:
+        async with self._uow() as uow:
+            return await uow.notifications.list(page)
+
+    async def delete_notification(self, notification_id: int) -> None:
+        async with self._uow() as uow:
+            notification = await uow.notifications.get(notification_id)
+            if notification is None:
+                raise NotFound("notification", notification_id)
+            await uow.notifications.delete(notification)
+            await uow.commit()

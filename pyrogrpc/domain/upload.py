@@ -1,0 +1,217 @@
+"""UploadMedia: stream a media's content into storage so that it lands whole or not at all.
+
+Protocol. The servicer turns the gRPC stream into two arguments: `UploadHeader` (the first
+message) and an async iterator of the content's bytes (every later message), then calls
+`MediaUploader.upload(principal, header, chunks)`. This module never sees protobuf.
+
+1. The header alone is checked: media_id set, 0 < size_bytes <= the server limit (an
+   announced size over the limit is refused before any byte is read), sha256 64 hex chars.
+2. The media is looked up: the caller's group only, and a device only its own media
+   (another device's media is NOT_FOUND, as another group's: existence is not leaked).
+   An uploaded media answers at once: the request_id of the upload that succeeded replays
+   it as it is, anything else is FAILED_PRECONDITION.
+3. The first bytes are sniffed (JPEG/PNG/WebP for image media, MP4 for video media); the
+   header's content_type is not trusted.
+4. The bytes stream into a storage writer (staged, invisible) while being counted and
+   hashed: memory stays at one chunk (one S3 part), and reading stops as soon as more bytes
+   arrive than announced. Then size and sha256 must equal the header's.
+5. One transaction locks the media row, re-checks it is still not uploaded (a concurrent
+   upload may have won), commits the object, sets bucket_key, size_bytes, sha256,
+   content_type and upload_request_id, and commits. This step runs to its end even if the
+   client cancels meanwhile, so the row and the object always agree.
+
+Any failure or cancellation before step 5 aborts the writer: no object, no half-set row.
+If the database commit of step 5 fails, the committed object is deleted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from ..db.models import Media
+from ..db.unit_of_work import UnitOfWorkFactory
+from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
+from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .principal import Principal, Scope
+from .validation import Violations, check_request_id
+
+T = TypeVar("T")
+logger = logging.getLogger("pyrogrpc.upload")
+
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+# Keys are `YYYYmmddHHMMSS-<sha8>.<ext>`: identical content uploaded twice in one second
+# would collide on the unique bucket_key, so the next free second is taken instead.
+_KEY_ATTEMPTS = 30
+
+
+@dataclass(frozen=True)
+class UploadHeader:
+    media_id: int
+    size_bytes: int
+    sha256: str
+    content_type: str | None = None  # informative only: the content is sniffed
+    request_id: str = ""
+
+
+class MediaUploader:
+    def __init__(self, uow: UnitOfWorkFactory, storage: MediaStorage, max_upload_bytes: int):
+        self._uow = uow
+        self._storage = storage
+        self._max_bytes = max_upload_bytes
+
+    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Media:
+        header = self._checked(header)
+        media = await self._target(principal, header.media_id)
+        if media.bucket_key is not None:
+            return _replayed(media, header)
+        chunks = aiter(chunks)
+        head = await _read_head(chunks)
+        sniffed = _sniffed(head, media)
+        key = await self._free_key(header.sha256, sniffed.extension)
+        async with await self._storage.open_writer(key, sniffed.content_type) as writer:
+            # Leaving this block without a commit (error, cancellation) aborts the writer.
+            await self._receive(writer, header, head, chunks)
+            return await _uninterrupted(self._commit(writer, header, sniffed, media.id))
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _checked(self, header: UploadHeader) -> UploadHeader:
+        v = Violations()
+        v.check(header.media_id > 0, "header.media_id", "is required")
+        v.check(header.size_bytes > 0, "header.size_bytes", "must be positive (empty uploads are refused)")
+        v.check(header.size_bytes <= self._max_bytes, "header.size_bytes",
+                f"exceeds the server limit of {self._max_bytes} bytes")
+        v.check(bool(_SHA256_HEX.fullmatch(header.sha256)), "header.sha256", "must be 64 hexadecimal characters")
+        check_request_id(v, header.request_id, field="header.request_id")
+        v.raise_if_any()
+        return UploadHeader(header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id)
+
+    async def _target(self, principal: Principal, media_id: int) -> Media:
+        async with self._uow() as uow:
+            media = await uow.media.get(media_id, group_id=principal.group_filter)
+            if media is not None and principal.scope is Scope.DEVICE:
+                device = await uow.devices.get_by_access_id(principal.access_id)
+                if device is None or media.device_id != device.id:
+                    media = None
+        if media is None:
+            raise NotFound("media", media_id)
+        return media
+
+    async def _free_key(self, sha256: str, extension: str) -> str:
+        now = datetime.now(UTC)
+        async with self._uow() as uow:
+            for second in range(_KEY_ATTEMPTS):
+                key = self._storage.make_key(sha256, extension, now + timedelta(seconds=second))
+                if not await uow.media.key_in_use(key):
+                    return key
+        raise Unavailable("too many uploads of this same content right now, retry later")
+
+    async def _receive(self, writer: ObjectWriter, header: UploadHeader, head: bytes, chunks: AsyncIterator[bytes]) -> None:
+        digest = hashlib.sha256()
+        received = 0
+        data = head
+        while True:
+            received += len(data)
+            # size_bytes <= the server limit (checked in _checked), so this also stops at the limit.
+            if received > header.size_bytes:
+                raise InvalidArgument(f"more bytes were sent than the announced {header.size_bytes}", field="header.size_bytes")
+            digest.update(data)
+            await writer.write(data)
+            data = await anext(chunks, None)
+            if data is None:
+                break
+        if received != header.size_bytes:
+            raise InvalidArgument(f"announced {header.size_bytes} bytes, received {received}", field="header.size_bytes")
+        if digest.hexdigest() != header.sha256:
+            raise InvalidArgument("does not match the SHA-256 of the received content", field="header.sha256")
+
+    async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Media:
+        try:
+            async with self._uow() as uow:
+                media = await uow.media.get(media_id, for_update=True)
+                if media is None:
+                    raise NotFound("media", media_id)  # deleted while its content was coming
+                if media.bucket_key is not None:
+                    return _replayed(media, header)  # a concurrent upload won
+                await writer.commit()
+                media.bucket_key = writer.key
+                media.size_bytes = header.size_bytes
+                media.sha256 = header.sha256
+                media.content_type = sniffed.content_type
+                media.upload_request_id = header.request_id or None
+                await uow.commit()
+            return media
+        except Exception as error:
+            if not writer.committed:
+                raise  # the writer's owner aborts it
+            stored = await self._settle(writer.key, media_id, error)
+            if stored is None:
+                raise
+            return stored
+
+    async def _settle(self, key: str, media_id: int, error: Exception) -> Media | None:
+        """The object is committed but the row update failed: undo the object, unless it is not ours to undo."""
+        if isinstance(error, AlreadyExists):
+            # Another media took the same key (identical content, same second): the object is its.
+            raise Unavailable("an identical upload was stored at the same moment, retry") from error
+        try:
+            async with self._uow() as uow:
+                stored = await uow.media.get(media_id)
+            if stored is not None and stored.bucket_key == key:
+                return stored  # the commit landed, only its answer was lost
+        except DomainError:
+            pass  # database still unreachable: the row cannot have our key without the commit
+        try:
+            await self._storage.delete(key)
+        except StorageError as delete_error:
+            logger.warning("could not remove %s after a failed upload commit: %s", key, delete_error)
+        return None
+
+
+def _replayed(media: Media, header: UploadHeader) -> Media:
+    if header.request_id and media.upload_request_id == header.request_id:
+        return media
+    raise FailedPrecondition(f"media {media.id} is already uploaded")
+
+
+async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:
+    """At least SNIFF_BYTES of content (fewer only if that is all there is)."""
+    head = b""
+    while len(head) < SNIFF_BYTES:
+        chunk = await anext(chunks, None)
+        if chunk is None:
+            break
+        head += chunk
+    if not head:
+        raise InvalidArgument("the upload has no content: send the bytes as chunk messages", field="chunk")
+    return head
+
+
+def _sniffed(head: bytes, media: Media) -> SniffedType:
+    sniffed = sniff_media_type(head)
+    if sniffed is None:
+        raise InvalidArgument("the content is not a JPEG, PNG, WebP or MP4 file", field="chunk")
+    if sniffed.kind != media.type:
+        raise InvalidArgument(f"media {media.id} is of type {media.type}, the content is {sniffed.content_type}", field="chunk")
+    return sniffed
+
+
+async def _uninterrupted(step: Awaitable[T]) -> T:
+    """Run `step` to its end even if the caller is cancelled meanwhile; the cancellation is re-raised after."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()

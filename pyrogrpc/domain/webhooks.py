@@ -1,0 +1,50 @@
+"""Alert listener that POSTs every new alert to the "create_alert" webhooks, off the request path.
+
+The background queue retries each POST with backoff and a per-attempt timeout; one job per
+webhook, so a dead endpoint never delays the others.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..db.models import Alert, Webhook
+from ..db.unit_of_work import UnitOfWorkFactory
+from ..notify import BackgroundQueue, WebhookPoster
+from .notifications import all_rows, iso_utc
+
+CREATE_ALERT = "create_alert"
+
+
+def alert_payload(alert: Alert) -> dict:
+    """The alert as JSON, with the API's field names."""
+    return {
+        "id": alert.id,
+        "device_id": alert.device_id,
+        "group_id": alert.group_id,
+        "event_id": alert.event_id,
+        "media_id": alert.media_id,
+        "azimuth": alert.azimuth,
+        "lat": alert.lat,
+        "lon": alert.lon,
+        "localization": alert.localization,
+        "create_time": iso_utc(alert.create_time),
+    }
+
+
+class AlertWebhooks:
+    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundQueue, poster: WebhookPoster):
+        self._uow = uow
+        self._queue = queue
+        self._poster = poster
+
+    async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
+        self._queue.submit(partial(self._fan_out, alert_payload(alert)), name=f"webhooks of alert {alert.id}")
+
+    async def _fan_out(self, payload: dict) -> None:
+        async with self._uow() as uow:
+            webhooks = await all_rows(uow.webhooks, Webhook.callback == CREATE_ALERT)
+        for webhook in webhooks:
+            self._queue.submit(
+                partial(self._poster.post_json, webhook.url, payload), name=f"webhook {webhook.id} of alert {payload['id']}"
+            )
