@@ -1,4 +1,10 @@
-"""`pyrogrpc` command line: serve, migrate (more commands join as features land)."""
+"""`pyrogrpc` command line: `serve` and `migrate` (server side, read the server settings);
+client commands (`health`, `create-user`, `register-device`, `send-alert`, `watch`) live
+in pyrogrpc/commands/ and read only their flags and PYRO_* variables.
+
+`main()` returns the exit code (see pyrogrpc/commands/common.py), also for usage errors,
+so tests and scripts can call it in-process.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ import asyncio
 import logging
 import sys
 
+from .commands import CLIENT_COMMAND_MODULES
+from .commands.common import EXIT_CONFIG, EXIT_OK
 from .config import ConfigError, Settings
-
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -18,7 +24,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         asyncio.run(serve(settings))
-    except SchemaOutdated as error:
+    except (SchemaOutdated, ConfigError) as error:  # ConfigError: e.g. SENTRY_DSN set without sentry-sdk
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
@@ -32,6 +38,20 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _with_settings(command):
+    """Server commands read the server settings; client commands never do (a camera has none)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            settings = Settings.from_env(env_file=args.env_file)
+        except ConfigError as error:
+            print(f"configuration error: {error}", file=sys.stderr)
+            return EXIT_CONFIG
+        return command(args, settings)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyrogrpc", description="gRPC backend for wildfire detection alerts")
     parser.add_argument("--env-file", default=".env", help="optional .env file read before the environment (default: .env)")
@@ -39,24 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gRPC server (embedded SQLite + local media by default)")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_with_settings(_serve))
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
-    migrate.set_defaults(handler=_migrate)
+    migrate.set_defaults(handler=_with_settings(_migrate))
+
+    for module in CLIENT_COMMAND_MODULES:
+        module.add_parsers(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error (2, message already on stderr)
+        return exit.code if isinstance(exit.code, int) else EXIT_CONFIG
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        settings = Settings.from_env(env_file=args.env_file)
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return EXIT_CONFIG
-    return args.handler(args, settings)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

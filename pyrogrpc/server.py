@@ -32,6 +32,7 @@ from .api.setup import SetupServicer
 from .config import Settings
 from .db import migrate
 from .db.session import create_engine, create_session_factory, ping
+from .db.notify_pg import PgWakeups
 from .db.unit_of_work import UnitOfWork
 from .domain.accounts import AccountService
 from .domain.alerts import AlertService
@@ -39,10 +40,12 @@ from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.events import EventService
 from .domain.integrations import RecipientService, WebhookService
+from .domain.media import MediaService
 from .domain.notifications import Channels, NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
+from .domain.watch import AlertWatchHub
 from .notify import BackgroundQueue
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
@@ -114,6 +117,12 @@ class PyroServer:
         }
         self.detection_services: dict[str, object] = {}
         # --- DetectionService media use cases (issue 5, media): add to detection_services below
+        self.detection_services["media"] = MediaService(
+            self.uow,
+            self.storage,
+            max_upload_bytes=settings.max_upload_bytes,
+            url_lifetime=timedelta(seconds=settings.media_url_expire_seconds),
+        )
         # --- DetectionService events/alerts/notifications use cases (issue 5, alerts)
         self.observability = init_observability(settings)
         self.channels = Channels(settings)
@@ -130,6 +139,10 @@ class PyroServer:
         self.detection_services["alerts"] = self.alerts
         self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
         # --- WatchAlerts hub (issue 6)
+        postgres = self.engine.dialect.name == "postgresql"
+        self.watch_hub = AlertWatchHub(self.uow, remote=PgWakeups(settings.database_url) if postgres else None)
+        self.alerts.listeners.append(self.watch_hub)
+        self.detection_services["watch"] = self.watch_hub
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
@@ -148,6 +161,7 @@ class PyroServer:
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
         # (issue 6: start the watch hub here)
+        await self.watch_hub.start()
         self._server = grpc.aio.server(
             interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
         )
@@ -208,6 +222,7 @@ class PyroServer:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(grace)
         # (issue 6: stop the watch hub here)
+        await self.watch_hub.stop()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()

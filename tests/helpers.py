@@ -121,3 +121,99 @@ def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
         if detail.Unpack(bad_request):
             fields.update(v.field for v in bad_request.field_violations)
     return fields
+
+
+# --- media (issue 5): upload helpers and tiny files with real magic bytes -----------------
+
+import hashlib  # noqa: E402  (appended section)
+import os  # noqa: E402
+
+from pyronear.v1 import detection_service_pb2 as detection_pb  # noqa: E402
+
+
+def tiny_jpeg(payload_size: int = 256) -> bytes:
+    """A JPEG as the server sniffs it (SOI + JFIF marker), random payload so each call differs."""
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00" + os.urandom(payload_size) + b"\xff\xd9"
+
+
+def tiny_png(payload_size: int = 256) -> bytes:
+    """A PNG as the server sniffs it (signature + IHDR start), random payload."""
+    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(payload_size)
+
+
+def upload_requests(
+    media_id: int, data: bytes, *, chunk_size: int = 64 * 1024, request_id: str = "",
+    size_bytes: int | None = None, sha256: str | None = None,
+):
+    """The UploadMedia request stream for `data`: header, then chunks (size/sha256 overridable)."""
+    header = detection_pb.UploadMediaHeader(
+        media_id=media_id,
+        size_bytes=len(data) if size_bytes is None else size_bytes,
+        sha256=hashlib.sha256(data).hexdigest() if sha256 is None else sha256,
+        request_id=request_id,
+    )
+    yield detection_pb.UploadMediaRequest(header=header)
+    for start in range(0, len(data), chunk_size):
+        yield detection_pb.UploadMediaRequest(chunk=data[start:start + chunk_size])
+
+
+async def upload_media(
+    device_api: Api, data: bytes, *, media_type: int = resources_pb2.MEDIA_TYPE_IMAGE,
+    chunk_size: int = 64 * 1024, request_id: str = "",
+) -> resources_pb2.Media:
+    """CreateMyMedia + UploadMedia as the device; returns the uploaded media.
+
+    `request_id` goes to both calls, so calling this twice with the same id is a retry:
+    it returns the same media and creates nothing.
+    """
+    create = detection_pb.CreateMyMediaRequest(type=media_type, request_id=request_id)
+    media = (await device_api.detection.CreateMyMedia(create)).media
+    requests = upload_requests(media.id, data, chunk_size=chunk_size, request_id=request_id)
+    return (await device_api.detection.UploadMedia(requests)).media
+
+
+# --- faults (issue 8): a TCP proxy the test can cut ----------------------------------------
+
+import asyncio  # noqa: E402  (appended section)
+
+
+class TcpProxy:
+    """A loopback TCP proxy the test can cut, standing in for a PostgreSQL (or an S3) that goes away.
+
+    `cut()` closes the listener and every open connection; `start()` listens again on the
+    same port. `target_port` may be changed between connections (a new upstream server).
+    """
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _handle(self, reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update({writer, up_writer})
+
+        async def pump(source, sink):
+            with contextlib.suppress(Exception):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
 
@@ -20,7 +19,7 @@ from pyrogrpc.config import Settings
 from pyrogrpc.db.migrate import SchemaOutdated
 from pyrogrpc.server import SERVICE_NAMES, PyroServer
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.helpers import Api, expect_status
+from tests.helpers import Api, TcpProxy, expect_status
 
 SERVICES = [
     access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
@@ -101,44 +100,6 @@ async def test_embedded_first_start_generates_secret_and_superadmin_password(tmp
 
 
 # --- the database going away -----------------------------------------------------------
-
-
-class TcpProxy:
-    """A loopback TCP proxy the test can cut, standing in for a PostgreSQL that goes away."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
-
-    async def _handle(self, reader, writer):
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update({writer, up_writer})
-
-        async def pump(source, sink):
-            with contextlib.suppress(Exception):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -17,6 +17,7 @@ from .channel import CHANNEL_OPTIONS, DEFAULT_SERVER, SERVICE_CONFIG, open_chann
 from .sync_client import PyroClient
 from .tokens import MissingCredentials, TokenKeeper
 from .upload import CHUNK_SIZE, MediaSource
+from .watch import watch_alerts
 
 __all__ = [
     "AsyncPyroClient",
@@ -33,11 +34,3 @@ __all__ = [
     "watch_alerts",
 ]
 
-
-def __getattr__(name: str):
-    # watch.py is imported on first use only, so the rest works while it is absent or broken.
-    if name == "watch_alerts":
-        from .watch import watch_alerts
-
-        return watch_alerts
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ from pyronear.v1 import (
 from .channel import DEFAULT_SERVER, open_channel
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, upload_requests
+from .watch import watch_alerts
 
 T = TypeVar("T")
 _CLIENT_TIMEOUT: Any = object()  # "use the client's timeout"
@@ -244,7 +245,8 @@ class AsyncPyroClient:
     # --- alerts (users, admins) -----------------------------------------------------
 
     def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> AsyncIterator[resources_pb2.Alert]:
-        """Alerts as they are created, resuming by itself after disconnects (see watch.py)."""
-        from .watch import watch_alerts
+        """Alerts as they are created, resuming by itself after disconnects (see watch.py).
 
+        `after_alert_id`: None for new alerts only, 0 for every visible alert first.
+        """
         return watch_alerts(self, after_alert_id=after_alert_id, **options)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The scripts sit beside the package in the source tree; a non-editable install (the
+# Docker image) has no such tree around site-packages, so PYROGRPC_MIGRATIONS_DIR names it.
+MIGRATIONS_DIR = Path(os.environ.get("PYROGRPC_MIGRATIONS_DIR") or Path(__file__).resolve().parents[2] / "migrations")
 
 
 class SchemaOutdated(RuntimeError):

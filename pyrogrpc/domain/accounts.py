@@ -13,6 +13,7 @@ from ..db.unit_of_work import UnitOfWorkFactory
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .paging import Page, PageRequest
 from .principal import Principal, Scope
+from .rows import apply_changes, existing, visible
 from .security import IssuedToken, PasswordHasher, TokenService
 from .validation import Violations, check_login, check_name, check_password
 
@@ -28,8 +29,10 @@ class AccountService:
     # --- login -----------------------------------------------------------------------
 
     async def login(self, login: str, password: str) -> IssuedToken:
-        async with self._uow() as uow:
-            access = await uow.accesses.get_by_login(login)
+        access = None
+        if "\x00" not in login:  # no login holds a NUL, and PostgreSQL refuses one even in a query
+            async with self._uow() as uow:
+                access = await uow.accesses.get_by_login(login)
         # Always run bcrypt, so an unknown login and a wrong password look the same (and take as long).
         ok = await self._hasher.verify(password, access.hashed_password if access else None)
         if not ok or access is None:
@@ -51,7 +54,7 @@ class AccountService:
 
     async def get_group(self, principal: Principal, group_id: int) -> Group:
         async with self._uow() as uow:
-            return await _visible(uow.groups, "group", group_id, principal)
+            return await visible(uow.groups, "group", group_id, principal)
 
     async def list_groups(self, principal: Principal, page: PageRequest) -> Page[Group]:
         async with self._uow() as uow:
@@ -63,16 +66,16 @@ class AccountService:
             check_name(v, changes["name"] or "")
         v.raise_if_any()
         async with self._uow() as uow:
-            group = await _existing(uow.groups, "group", group_id)
+            group = await existing(uow.groups, "group", group_id)
             if "name" in changes and changes["name"] != group.name and await uow.groups.get_by_name(changes["name"]):
                 raise AlreadyExists(f"group {changes['name']!r} already exists")
-            _apply(group, changes)
+            apply_changes(group, changes)
             await uow.commit()
         return group
 
     async def delete_group(self, group_id: int) -> None:
         async with self._uow() as uow:
-            group = await _existing(uow.groups, "group", group_id)
+            group = await existing(uow.groups, "group", group_id)
             try:
                 await uow.groups.delete(group)
             except FailedPrecondition:
@@ -83,7 +86,7 @@ class AccountService:
 
     async def get_access(self, access_id: int) -> Access:
         async with self._uow() as uow:
-            return await _existing(uow.accesses, "access", access_id)
+            return await existing(uow.accesses, "access", access_id)
 
     async def list_accesses(self, page: PageRequest) -> Page[Access]:
         async with self._uow() as uow:
@@ -100,7 +103,7 @@ class AccountService:
         v.raise_if_any()
         hashed = await self._hasher.hash(password)
         async with self._uow() as uow:
-            await _existing(uow.groups, "group", group_id)
+            await existing(uow.groups, "group", group_id)
             if await uow.accesses.get_by_login(login):
                 raise AlreadyExists(f"login {login!r} is already taken")
             access = await uow.accesses.add(Access(login=login, hashed_password=hashed, scope=scope.value, group_id=group_id))
@@ -110,7 +113,7 @@ class AccountService:
 
     async def get_user(self, principal: Principal, user_id: int) -> User:
         async with self._uow() as uow:
-            return await _visible(uow.users, "user", user_id, principal)
+            return await visible(uow.users, "user", user_id, principal)
 
     async def list_users(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[User]:
         conditions = []
@@ -129,9 +132,9 @@ class AccountService:
             v.check((changes["group_id"] or 0) > 0, "user.group_id", "must be a group id")
         v.raise_if_any()
         async with self._uow() as uow:
-            user = await _existing(uow.users, "user", user_id)
+            user = await existing(uow.users, "user", user_id)
             if "group_id" in changes:
-                await _existing(uow.groups, "group", changes["group_id"])
+                await existing(uow.groups, "group", changes["group_id"])
             await self._change_access(uow, user.access, changes)
             await uow.commit()
         return user
@@ -142,14 +145,14 @@ class AccountService:
         v.raise_if_any()
         hashed = await self._hasher.hash(password)
         async with self._uow() as uow:
-            user = await _existing(uow.users, "user", user_id)
+            user = await existing(uow.users, "user", user_id)
             user.access.hashed_password = hashed
             await uow.commit()
         return user
 
     async def delete_user(self, principal: Principal, user_id: int) -> None:
         async with self._uow() as uow:
-            user = await _existing(uow.users, "user", user_id)
+            user = await existing(uow.users, "user", user_id)
             if user.access_id == principal.access_id:
                 raise FailedPrecondition("you cannot delete your own user")
             try:
@@ -210,23 +213,3 @@ class AccountService:
             access.scope = Scope(changes["scope"]).value
         if "group_id" in changes:
             access.group_id = changes["group_id"]
-
-
-async def _existing(repository, resource: str, row_id: int):
-    row = await repository.get(row_id)
-    if row is None:
-        raise NotFound(resource, row_id)
-    return row
-
-
-async def _visible(repository, resource: str, row_id: int, principal: Principal):
-    """The row if the caller may see it; another group's row is NOT_FOUND, not PERMISSION_DENIED."""
-    row = await repository.get(row_id, group_id=principal.group_filter)
-    if row is None:
-        raise NotFound(resource, row_id)
-    return row
-
-
-def _apply(row, changes: Mapping[str, Any]) -> None:
-    for name, value in changes.items():
-        setattr(row, name, value)

@@ -16,7 +16,7 @@ from .paging import Page, PageRequest
 from .principal import Principal, Scope
 from .rows import apply_changes, existing, visible
 from .security import PasswordHasher
-from .validation import Violations, check_azimuth, check_login, check_password, check_position, check_range
+from .validation import Violations, check_azimuth, check_login, check_password, check_position, check_range, check_text
 
 # Fields a device describes itself with (besides its login); all but specs are optional.
 PROPERTY_FIELDS = ("specs", "software_hash", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch")
@@ -28,18 +28,14 @@ MAX_SOFTWARE_HASH_LENGTH = 128
 def check_properties(v: Violations, fields: Mapping[str, Any], prefix: str = "") -> None:
     """Check the given device fields (absent or None ones are not checked: None clears)."""
     if fields.get("specs") is not None:
-        v.check(len(fields["specs"]) <= MAX_SPECS_LENGTH, f"{prefix}specs", f"must be at most {MAX_SPECS_LENGTH} characters")
+        check_text(v, fields["specs"], f"{prefix}specs", MAX_SPECS_LENGTH)
     if fields.get("software_hash") is not None:
-        _check_software_hash(v, fields["software_hash"], f"{prefix}software_hash")
+        check_text(v, fields["software_hash"], f"{prefix}software_hash", MAX_SOFTWARE_HASH_LENGTH, required=True)
     check_range(v, fields.get("angle_of_view"), f"{prefix}angle_of_view", 0.0, 360.0)
     check_range(v, fields.get("elevation"), f"{prefix}elevation", -1000.0, 10000.0)
     check_position(v, fields.get("lat"), fields.get("lon"), prefix)
     check_azimuth(v, fields.get("azimuth"), f"{prefix}azimuth")
     check_range(v, fields.get("pitch"), f"{prefix}pitch", -90.0, 90.0)
-
-
-def _check_software_hash(v: Violations, value: str, field: str) -> None:
-    v.check(0 < len(value) <= MAX_SOFTWARE_HASH_LENGTH, field, f"must be 1-{MAX_SOFTWARE_HASH_LENGTH} characters")
 
 
 class DeviceService:
@@ -135,7 +131,7 @@ class DeviceService:
 
     async def set_software_hash(self, device_id: int, software_hash: str) -> Device:
         v = Violations()
-        _check_software_hash(v, software_hash, "software_hash")
+        check_text(v, software_hash, "software_hash", MAX_SOFTWARE_HASH_LENGTH, required=True)
         v.raise_if_any()
         async with self._uow() as uow:
             device = await existing(uow.devices, "device", device_id, for_update=True)

@@ -15,10 +15,11 @@ from ..db.unit_of_work import UnitOfWorkFactory
 from ..notify.templates import validate_template
 from .paging import Page, PageRequest
 from .rows import apply_changes, existing
-from .validation import Violations
+from .validation import Violations, check_name, check_text
+from .webhooks import CREATE_ALERT
 
 # Callback names the server triggers; a webhook on any other name would never fire.
-WEBHOOK_CALLBACKS = ("create_alert",)
+WEBHOOK_CALLBACKS = (CREATE_ALERT,)
 NOTIFICATION_TYPES = ("telegram",)
 MAX_URL_LENGTH = 2000
 MAX_ADDRESS_LENGTH = 255
@@ -51,20 +52,17 @@ def check_recipient(v: Violations, fields: Mapping[str, Any], prefix: str = "") 
         v.check(fields["notification_type"] in NOTIFICATION_TYPES, f"{prefix}notification_type",
                 f"must be one of {', '.join(NOTIFICATION_TYPES)}")
     if "address" in fields:
-        address = fields["address"]
-        v.check(0 < len(address.strip()) <= MAX_ADDRESS_LENGTH and address == address.strip(), f"{prefix}address",
-                f"must be 1-{MAX_ADDRESS_LENGTH} characters without surrounding spaces")
+        check_name(v, fields["address"], f"{prefix}address", max_length=MAX_ADDRESS_LENGTH)
     for name in ("subject_template", "message_template"):
         if name in fields:
             _check_template(v, fields[name], f"{prefix}{name}", required=name == "message_template")
 
 
 def _check_template(v: Violations, template: str, field: str, *, required: bool) -> None:
-    if required and not template.strip():
-        v.check(False, field, "must not be empty")
-        return
-    if len(template) > MAX_TEMPLATE_LENGTH:
-        v.check(False, field, f"must be at most {MAX_TEMPLATE_LENGTH} characters")
+    # An empty message could not be sent: Telegram refuses it.
+    problems = len(v.items)
+    check_text(v, template, field, MAX_TEMPLATE_LENGTH, required=required)
+    if len(v.items) > problems:
         return
     try:
         validate_template(template)

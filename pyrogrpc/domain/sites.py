@@ -99,20 +99,23 @@ class SiteService:
 
 
 async def _add(uow, site: Site) -> Site:
+    taken = _name_taken(site)
     try:
         return await uow.sites.add(site)
     except AlreadyExists:
-        raise _name_taken(site) from None
+        raise taken from None
 
 
 async def _flush_site(uow, site: Site) -> None:
+    taken = _name_taken(site)
     try:
         await uow.flush()
     except AlreadyExists:
-        raise _name_taken(site) from None
+        raise taken from None
 
 
 def _name_taken(site: Site) -> AlreadyExists:
+    """Built before the flush: a failed flush expires the row's attributes."""
     return AlreadyExists(f"group {site.group_id} already has a site named {site.name!r}")
 
 
@@ -155,15 +158,14 @@ class InstallationService:
             return await uow.installations.list(page, *conditions, group_id=principal.group_filter)
 
     async def update_installation(self, principal: Principal, installation_id: int, changes: Mapping[str, Any]) -> Installation:
-        v = Violations()
-        v.check(changes.get("start_time", True) is not None, "installation.start_time", "is required")
-        v.raise_if_any()
         async with self._uow() as uow:
             installation = await visible(uow.installations, "installation", installation_id, principal, for_update=True)
+            # The period is checked as it will be: changed values over the stored ones.
             start_time = changes.get("start_time", installation.start_time)
             end_time = changes.get("end_time", installation.end_time)
-            # Name the field the client changed: that is the one to fix.
+            # Blame the field the client changed: that is the one to fix.
             end_field = "installation.end_time" if "end_time" in changes else "installation.start_time"
+            v = Violations()
             _check_period(v, start_time, end_time, "installation.start_time", end_field)
             v.raise_if_any()
             apply_changes(installation, changes)

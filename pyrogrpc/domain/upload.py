@@ -40,6 +40,7 @@ from ..db.unit_of_work import UnitOfWorkFactory
 from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from .principal import Principal, Scope
+from .rows import visible
 from .validation import Violations, check_request_id
 
 T = TypeVar("T")
@@ -95,13 +96,11 @@ class MediaUploader:
 
     async def _target(self, principal: Principal, media_id: int) -> Media:
         async with self._uow() as uow:
-            media = await uow.media.get(media_id, group_id=principal.group_filter)
-            if media is not None and principal.scope is Scope.DEVICE:
+            media = await visible(uow.media, "media", media_id, principal)
+            if principal.scope is Scope.DEVICE:
                 device = await uow.devices.get_by_access_id(principal.access_id)
                 if device is None or media.device_id != device.id:
-                    media = None
-        if media is None:
-            raise NotFound("media", media_id)
+                    raise NotFound("media", media_id)  # another device's media, even in the same group
         return media
 
     async def _free_key(self, sha256: str, extension: str) -> str:
@@ -138,8 +137,6 @@ class MediaUploader:
                 media = await uow.media.get(media_id, for_update=True)
                 if media is None:
                     raise NotFound("media", media_id)  # deleted while its content was coming
-                if media.bucket_key is not None:
-                    return _replayed(media, header)  # a concurrent upload won
                 await writer.commit()
                 media.bucket_key = writer.key
                 media.size_bytes = header.size_bytes

@@ -36,8 +36,18 @@ def check_password(v: Violations, password: str, field: str = "password") -> Non
 
 
 def check_name(v: Violations, name: str, field: str = "name", max_length: int = 100) -> None:
-    v.check(0 < len(name.strip()) <= max_length and name == name.strip(), field,
-            f"must be 1-{max_length} characters without surrounding spaces")
+    v.check(0 < len(name.strip()) <= max_length and name == name.strip() and "\x00" not in name, field,
+            f"must be 1-{max_length} characters, without surrounding spaces or NUL characters")
+
+
+def check_text(v: Violations, text: str, field: str, max_length: int, *, required: bool = False) -> None:
+    """Free text: PostgreSQL refuses NUL characters, and a column's length is a hard limit."""
+    if required and not text.strip():
+        v.check(False, field, "must not be empty")
+    elif len(text) > max_length:
+        v.check(False, field, f"must be at most {max_length} characters")
+    else:
+        v.check("\x00" not in text, field, "must not contain NUL characters")
 
 
 def check_range(v: Violations, value: float | None, field: str, low: float, high: float, *, high_open: bool = False) -> None:

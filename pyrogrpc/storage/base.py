@@ -90,6 +90,14 @@ class ObjectWriter(abc.ABC):
             return
         commit_attempted = self._state == "committing"
         self._state = "aborted"
+        # Shielded: a cancellation arriving now (e.g. gRPC cancelling the handler of a
+        # client that went away) must not stop the clean-up half-way, since the state
+        # already says "aborted" and no later abort() would redo it. Kept on self so the
+        # task is not garbage-collected while it runs.
+        self._clean_up = asyncio.ensure_future(self._abort_after_inflight(commit_attempted))
+        await asyncio.shield(self._clean_up)
+
+    async def _abort_after_inflight(self, commit_attempted: bool) -> None:
         fut = self._inflight
         if fut is not None:
             await asyncio.wait([fut])

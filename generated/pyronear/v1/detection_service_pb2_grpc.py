@@ -298,8 +298,9 @@ class DetectionServiceServicer:
         from size_bytes, or the sha256 differs; FAILED_PRECONDITION when the
         media is already uploaded, unless the header carries the request_id of
         the upload that succeeded, in which case the first result is returned
-        (the server may answer right after the header); NOT_FOUND for the media
-        (or another device's media).
+        (the server may answer right after the header); NOT_FOUND for the media,
+        also when a device names another device's media (even one of its own
+        group).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -345,7 +346,8 @@ class DetectionServiceServicer:
 
     def DeleteMedia(self, request, context):
         """Deletes a media and its stored object. Scope: admin.
-        Errors: NOT_FOUND.
+        Errors: FAILED_PRECONDITION while alerts reference the media: delete
+        them first; NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

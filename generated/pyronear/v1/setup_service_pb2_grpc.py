@@ -277,16 +277,17 @@ class SetupServiceServicer:
         fields only).
         Errors: INVALID_ARGUMENT for an empty or unknown update_mask path;
         ALREADY_EXISTS when the new login is taken; NOT_FOUND for the device or
-        the new owner.
+        the new owner; FAILED_PRECONDITION when the new owner is not in the
+        device's group (a device never changes group).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDevice(self, request, context):
-        """Deletes a device and its access. Scope: admin.
-        Errors: FAILED_PRECONDITION while other rows (installations, media,
-        alerts, ...) reference the device: delete them first; NOT_FOUND.
+        """Deletes a device, its access and its installations. Scope: admin.
+        Errors: FAILED_PRECONDITION while media or alerts reference the device:
+        delete them first; NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -294,7 +295,8 @@ class SetupServiceServicer:
 
     def UpdateDeviceSoftwareHash(self, request, context):
         """Sets the hash of the software a device runs. Scope: admin.
-        Errors: NOT_FOUND.
+        Errors: INVALID_ARGUMENT for an empty hash or one over 128 characters;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -338,7 +340,8 @@ class SetupServiceServicer:
 
     def CreateSite(self, request, context):
         """Creates a site in any group. Scope: admin.
-        Errors: NOT_FOUND when the group does not exist.
+        Errors: NOT_FOUND when the group does not exist; ALREADY_EXISTS when the
+        group already has a site of that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -347,6 +350,7 @@ class SetupServiceServicer:
     def CreateNoAlertSite(self, request, context):
         """Creates a site of type SITE_TYPE_NO_ALERT in the caller's group.
         Scope: admin, user.
+        Errors: ALREADY_EXISTS when the group already has a site of that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -371,7 +375,9 @@ class SetupServiceServicer:
         """Updates a site. Scope: admin, user (own group). Mutable paths: `name`,
         `lat`, `lon`, `country`, `geocode`, `type`.
         Errors: INVALID_ARGUMENT for an empty or unknown update_mask path;
-        PERMISSION_DENIED when a non-admin changes `type`; NOT_FOUND.
+        PERMISSION_DENIED when a non-admin lists `type` in update_mask;
+        ALREADY_EXISTS when the group already has a site of the new name;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -388,8 +394,10 @@ class SetupServiceServicer:
 
     def CreateInstallation(self, request, context):
         """Installs a device at a site for a period. Scope: admin.
-        Errors: INVALID_ARGUMENT when end_time is before start_time; NOT_FOUND
-        for the device or the site.
+        Errors: INVALID_ARGUMENT when start_time is unset or end_time is not
+        after start_time; NOT_FOUND for the device or the site;
+        FAILED_PRECONDITION when the device and the site belong to different
+        groups.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -413,8 +421,9 @@ class SetupServiceServicer:
     def UpdateInstallation(self, request, context):
         """Updates an installation. Scope: admin, user (own group). Mutable paths:
         `start_time`, `end_time`, `is_trustworthy`.
-        Errors: INVALID_ARGUMENT for an empty or unknown update_mask path or
-        when end_time would be before start_time; NOT_FOUND.
+        Errors: INVALID_ARGUMENT for an empty or unknown update_mask path, an
+        unset start_time, or when end_time would not be after start_time;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -439,7 +448,8 @@ class SetupServiceServicer:
 
     def CreateWebhook(self, request, context):
         """Creates a webhook. Scope: admin.
-        Errors: INVALID_ARGUMENT for an empty callback or a malformed URL.
+        Errors: INVALID_ARGUMENT for an unknown callback (known: "create_alert")
+        or a URL that is not http(s) with a host.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -463,7 +473,7 @@ class SetupServiceServicer:
     def UpdateWebhook(self, request, context):
         """Updates a webhook. Scope: admin. Mutable paths: `callback`, `url`.
         Errors: INVALID_ARGUMENT for an empty or unknown update_mask path, an
-        empty callback or a malformed URL; NOT_FOUND.
+        unknown callback or a malformed URL; NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -479,7 +489,9 @@ class SetupServiceServicer:
 
     def CreateRecipient(self, request, context):
         """Creates a notification recipient for a group. Scope: admin.
-        Errors: NOT_FOUND when the group does not exist.
+        Errors: INVALID_ARGUMENT for an unspecified notification_type, an empty
+        address, an empty message_template or a template with bad syntax or an
+        unknown placeholder; NOT_FOUND when the group does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -511,15 +523,16 @@ class SetupServiceServicer:
     def UpdateRecipient(self, request, context):
         """Updates a recipient. Scope: admin. Mutable paths: `notification_type`,
         `address`, `subject_template`, `message_template`.
-        Errors: INVALID_ARGUMENT for an empty or unknown update_mask path;
-        NOT_FOUND.
+        Errors: INVALID_ARGUMENT for an empty or unknown update_mask path or an
+        invalid value (as in CreateRecipient); NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRecipient(self, request, context):
-        """Deletes a recipient. Scope: admin.
+        """Deletes a recipient; notifications already sent to it stay logged
+        (their recipient_id becomes unset). Scope: admin.
         Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

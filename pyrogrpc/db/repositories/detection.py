@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from sqlalchemy import ColumnElement, select
 
 from ...domain.paging import Page, PageRequest
@@ -47,6 +49,19 @@ class AlertRepository(Repository[Alert]):
         """Alerts whose event has no end_time."""
         ongoing = select(Event.id).where(Event.end_time.is_(None))
         return await self.list(page, Alert.event_id.in_(ongoing), group_id=group_id)
+
+    # --- WatchAlerts (issue 6) ---------------------------------------------------------
+
+    async def after(
+        self, alert_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
+    ) -> Sequence[Alert]:
+        """Alerts with `alert_id < id <= up_to`, oldest first: the watch hub's wake-up query and replays."""
+        query = select(Alert).where(Alert.id > alert_id)
+        if up_to is not None:
+            query = query.where(Alert.id <= up_to)
+        if group_id is not None:
+            query = query.where(Alert.group_id == group_id)
+        return (await self.session.execute(query.order_by(Alert.id).limit(limit))).scalars().all()
 
 
 class NotificationRepository(Repository[Notification]):

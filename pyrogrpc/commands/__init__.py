@@ -1,0 +1,5 @@
+"""Client commands of the `pyrogrpc` CLI, one module per area; each has `add_parsers(commands)`."""
+
+from . import accounts, camera, health, watch
+
+CLIENT_COMMAND_MODULES = (health, accounts, camera, watch)

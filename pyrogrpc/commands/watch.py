@@ -1,0 +1,41 @@
+"""`pyrogrpc watch`: print alerts live as JSON lines, resuming after disconnects."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import EXIT_OK, connection_options, print_json, run_client
+
+
+def add_parsers(commands) -> None:
+    parser = commands.add_parser(
+        "watch",
+        parents=[connection_options(credentials=True)],
+        help="print alerts live as JSON lines (as a user or admin); resumes after disconnects",
+        description="Stream the alerts visible to you, one JSON object per line on stdout, as they are created. "
+        "The stream reconnects by itself after a network or server failure and continues where it stopped.",
+    )
+    parser.add_argument("--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)")
+    parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
+    parser.set_defaults(handler=_watch)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    async def body(client) -> int:
+        if args.count is not None and args.count <= 0:
+            return EXIT_OK
+        received = 0
+        alerts = client.watch_alerts(args.after_alert_id)
+        try:
+            async for alert in alerts:
+                print_json(alert)
+                received += 1
+                if received == args.count:
+                    break
+        finally:
+            close = getattr(alerts, "aclose", None)
+            if close is not None:
+                await close()
+        return EXIT_OK
+
+    return run_client(args, body)

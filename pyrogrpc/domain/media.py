@@ -1,0 +1,116 @@
+"""Use cases of DetectionService for media: rows, content upload and download, URLs.
+
+A media row is created first (not uploaded), then its content arrives through UploadMedia
+(`upload.py`). Group isolation: a non-admin caller sees its group's media only; another
+group's media is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from ..db.models import Media
+from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from ..storage import MediaStorage, ObjectNotFound, PresignNotSupported
+from .errors import FailedPrecondition, NotFound
+from .idempotency import create_once
+from .paging import Page, PageRequest
+from .principal import Principal
+from .rows import existing, visible
+from .upload import MediaUploader, UploadHeader
+from .validation import Violations, check_request_id
+
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+class MediaService:
+    def __init__(self, uow: UnitOfWorkFactory, storage: MediaStorage, *, max_upload_bytes: int, url_lifetime: timedelta):
+        self._uow = uow
+        self._storage = storage
+        self._url_lifetime = url_lifetime
+        self._uploader = MediaUploader(uow, storage, max_upload_bytes)
+
+    # --- rows --------------------------------------------------------------------------
+
+    async def create_media(self, device_id: int, media_type: str) -> Media:
+        v = Violations()
+        v.check(device_id > 0, "device_id", "is required")
+        v.raise_if_any()
+        async with self._uow() as uow:
+            device = await existing(uow.devices, "device", device_id)
+            media = await uow.media.add(Media(device_id=device.id, group_id=device.group_id, type=media_type))
+            await uow.commit()
+        return media
+
+    async def create_my_media(self, principal: Principal, media_type: str, request_id: str) -> Media:
+        v = Violations()
+        check_request_id(v, request_id)
+        v.raise_if_any()
+
+        async def create(uow: UnitOfWork) -> Media:
+            device = await uow.devices.get_by_access_id(principal.access_id)
+            if device is None:
+                raise NotFound("device")  # the token outlived its device
+            return await uow.media.add(Media(device_id=device.id, group_id=device.group_id, type=media_type))
+
+        media, _ = await create_once(
+            self._uow, principal, "CreateMyMedia", request_id, create, lambda uow, media_id: uow.media.get(media_id)
+        )
+        return media
+
+    async def get_media(self, principal: Principal, media_id: int) -> Media:
+        async with self._uow() as uow:
+            return await visible(uow.media, "media", media_id, principal)
+
+    async def list_media(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Media]:
+        async with self._uow() as uow:
+            return await uow.media.list_media(page, group_id=principal.group_filter, only_group_id=group_id)
+
+    async def delete_media(self, media_id: int) -> None:
+        async with self._uow() as uow:
+            media = await existing(uow.media, "media", media_id, for_update=True)
+            try:
+                await uow.media.delete(media)  # flushed: alerts still pointing at it fail here
+            except FailedPrecondition:
+                raise FailedPrecondition(f"media {media_id} is still referenced by alerts: delete them first") from None
+            # The object goes before the commit: storage down leaves both row and object (retry
+            # later) rather than a row whose content is gone or an object nobody can reach.
+            if media.bucket_key is not None:
+                await self._storage.delete(media.bucket_key)
+            await uow.commit()
+
+    # --- content -----------------------------------------------------------------------
+
+    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Media:
+        return await self._uploader.upload(principal, header, chunks)
+
+    async def download(self, principal: Principal, media_id: int) -> tuple[Media, AsyncIterator[bytes]]:
+        """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""
+        media = await self._uploaded(principal, media_id)
+        return media, self._content(media)
+
+    async def get_media_url(self, principal: Principal, media_id: int) -> tuple[str, datetime]:
+        media = await self._uploaded(principal, media_id)
+        expire_time = datetime.now(UTC) + self._url_lifetime
+        try:
+            url = await self._storage.presigned_url(media.bucket_key, self._url_lifetime)
+        except PresignNotSupported:
+            raise FailedPrecondition("media URLs need S3 storage; use DownloadMedia") from None
+        return url, expire_time
+
+    async def _uploaded(self, principal: Principal, media_id: int) -> Media:
+        async with self._uow() as uow:
+            media = await visible(uow.media, "media", media_id, principal)
+        if media.bucket_key is None:
+            raise FailedPrecondition(f"media {media_id} is not uploaded yet")
+        return media
+
+    async def _content(self, media: Media) -> AsyncIterator[bytes]:
+        async with contextlib.aclosing(self._storage.read(media.bucket_key, DOWNLOAD_CHUNK_BYTES)) as chunks:
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            except ObjectNotFound:
+                raise NotFound("stored content of media", media.id) from None

@@ -1,0 +1,399 @@
+"""WatchAlerts: live alert streams, fanned out in memory by one hub per server.
+
+Protocol of a stream (what `AlertWatchHub.watch` yields):
+
+1. a heartbeat at once, carrying the resume point: the request's `after_alert_id`, or if
+   it was unset the hub's cursor (every alert up to it is settled, so resuming from it
+   loses nothing);
+2. the replay: visible alerts with `after_alert_id < id <= cursor-at-registration`, read
+   from the table in pages (no transaction is held while the client reads);
+3. live alerts with larger ids, pushed by the hub into the stream's bounded buffer, in
+   increasing id order, plus a heartbeat whenever nothing was sent for
+   `heartbeat_seconds`.
+Every item carries `resume_after_alert_id`, the last alert id sent on the stream. Replay
+and live part cannot overlap or leave a hole: registration reads the cursor and the hub
+advances it while fanning out, both without yielding to the event loop in between.
+
+The hub. One background task ("pump") runs one query per wake-up for all watchers
+(`alerts.after(cursor)`), then pushes each new alert to the admins' streams and to the
+streams of the alert's group; nothing polls the database per watcher. Wake-ups come from
+`alert_created` (the AlertService listener, called after commit), from other replicas
+through `RemoteWakeups` (PostgreSQL LISTEN/NOTIFY, see db/notify_pg.py), and from a slow
+safety poll, so a lost notification only delays delivery.
+
+Late commits. Ids are drawn in order but may commit out of order (PostgreSQL: 7 may
+commit after 8, or never). The hub fans out only a gap-free prefix: an id is delivered
+once every smaller id is either delivered or settled as never coming. When a gap shows
+up, the hub takes a commit-horizon checkpoint (db/alert_horizon.py: the sequence's last
+value, then the transactions holding a write lock on `alerts`) and holds later ids until
+those transactions have all ended; a fresh query then shows the late alert, or the gap is
+permanent (rollback, deleted row). This was chosen over the alternatives because:
+- a fixed grace period would skip an alert whose transaction outlives it, and delay every
+  rolled-back id by the full grace period even when nothing is in flight;
+- a per-alert commit sequence needs a schema change and a write serialized across all
+  replicas on the alert path.
+Checkpoints cost a `pg_locks` read, only while a gap is held (polled every
+`gap_poll_seconds`; the late alert's own `alert_created` usually wakes the hub first).
+`max_gap_wait_seconds` bounds the hold if a transaction that wrote `alerts` stays open
+(e.g. a forgotten psql session): the hub then moves on, logs a warning, and an alert that
+commits even later is in the table (ListAlerts) but not on the streams. On SQLite writers
+are serialized, so gaps are always permanent and never held.
+
+Back-pressure. The hub never waits for a watcher: a buffer holding `buffer_size` items is
+a reader too slow to keep up, and that stream ends with ResourceExhausted (the client
+resumes from its last id, replaying from the table). A cancelled stream unregisters in
+its `finally`; watchers own no task, so nothing outlives them.
+
+The cursor starts at the horizon when the hub starts (alerts before are history, served
+by replays). If the pump keeps failing (database down) for `unavailable_after_seconds`,
+streams end with Unavailable rather than going silently stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import AsyncIterator, Callable, Iterable, Protocol, Sequence
+
+from ..db.alert_horizon import AlertHorizon, Checkpoint
+from ..db.models import Alert, utcnow
+from ..db.unit_of_work import UnitOfWorkFactory
+from .errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from .principal import Principal
+
+logger = logging.getLogger("pyrogrpc.watch")
+
+
+class RemoteWakeups(Protocol):
+    """Wake-ups between replicas (PostgreSQL: `PgWakeups`); None in single-process setups."""
+
+    async def start(self, on_wake: Callable[[str | None], None]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def announce(self, payload: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WatchItem:
+    """One stream message: an alert, or a heartbeat when `alert` is None."""
+
+    alert: Alert | None
+    resume_after_alert_id: int
+    server_time: datetime | None = None
+
+
+class _Watcher:
+    __slots__ = ("group_id", "floor", "buffer", "capacity", "ready", "error")
+
+    def __init__(self, group_id: int | None, floor: int, capacity: int):
+        self.group_id = group_id  # None: admin, sees every group
+        self.floor = floor  # the hub's cursor at registration: the replay ends here
+        self.buffer: deque[Alert] = deque()
+        self.capacity = capacity
+        self.ready = asyncio.Event()
+        self.error: DomainError | None = None
+
+    def fail(self, error: DomainError) -> None:
+        self.error = error
+        self.buffer.clear()
+        self.ready.set()
+
+
+class AlertWatchHub:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        remote: RemoteWakeups | None = None,
+        heartbeat_seconds: float = 10.0,
+        buffer_size: int = 1000,
+        safety_poll_seconds: float = 5.0,
+        gap_poll_seconds: float = 0.05,
+        max_gap_wait_seconds: float = 60.0,
+        unavailable_after_seconds: float = 15.0,
+        batch_size: int = 500,
+    ):
+        # Tunables are plain attributes, read when used: tests shorten them on a running server.
+        self.heartbeat_seconds = heartbeat_seconds
+        self.buffer_size = buffer_size
+        self.safety_poll_seconds = safety_poll_seconds
+        self.gap_poll_seconds = gap_poll_seconds
+        self.max_gap_wait_seconds = max_gap_wait_seconds
+        self.unavailable_after_seconds = unavailable_after_seconds
+        self.batch_size = batch_size
+        self._uow = uow
+        self._remote = remote
+        self._origin = uuid.uuid4().hex[:12]  # tells our own NOTIFYs apart from other replicas'
+        self._admins: set[_Watcher] = set()
+        self._by_group: dict[int, set[_Watcher]] = {}
+        self._cursor: int | None = None  # every id <= cursor is settled and fanned out
+        self._settled = 0  # every id <= settled is committed (visible) or gone for good
+        self._checkpoint: Checkpoint | None = None  # taken while a gap is held
+        self._abandoned: set[str] = set()  # writers that outlived max_gap_wait_seconds
+        self._holding = False
+        self._wake = asyncio.Event()
+        self._pump_waiters: list[asyncio.Future] = []  # streams waiting for the next pump run
+        self._task: asyncio.Task | None = None
+        self._failing_since: float | None = None
+        self.wakeups = 0  # pump runs (tests and benchmarks)
+        self.queries = 0  # wake-up queries on the alerts table
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._cursor = await self._initial_cursor()
+        self._settled = self._cursor
+        self._task = asyncio.create_task(self._run(), name="pyrogrpc-watch-hub")
+        if self._remote is not None:
+            await self._remote.start(self._on_remote_wake)
+
+    async def stop(self) -> None:
+        if self._remote is not None:
+            await self._remote.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        error = Unavailable("server shutting down: reconnect with the last resume_after_alert_id")
+        self._fail_all(error)
+        _resolve(self._pump_waiters, error)
+        self._pump_waiters = []
+        self._cursor = None
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._admins) + sum(len(watchers) for watchers in self._by_group.values())
+
+    @property
+    def cursor(self) -> int | None:
+        return self._cursor
+
+    # --- wake-ups --------------------------------------------------------------------
+
+    async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
+        """AlertService listener (after commit): wake our pump now, other replicas through NOTIFY."""
+        self._wake.set()
+        if self._remote is not None:
+            self._remote.announce(f"{self._origin}:{alert.id}")
+
+    def _on_remote_wake(self, payload: str | None) -> None:
+        if payload is None or not payload.startswith(self._origin + ":"):
+            self._wake.set()
+
+    # --- streams ---------------------------------------------------------------------
+
+    async def watch(self, principal: Principal, after_alert_id: int | None) -> AsyncIterator[WatchItem]:
+        if after_alert_id is not None and after_alert_id < 0:
+            raise InvalidArgument("must be 0 (every alert) or a resume point (an alert id); unset: new alerts only",
+                                  field="after_alert_id")
+        if after_alert_id is None:
+            await self._caught_up()  # so the resume point covers every alert committed before now
+        watcher = self._register(principal)
+        try:
+            last = watcher.floor if after_alert_id is None else after_alert_id
+            yield WatchItem(None, last, utcnow())
+            async for alert in self._replay(principal, last, watcher):
+                last = alert.id
+                yield WatchItem(alert, last)
+            async for item in self._live(watcher, last):
+                yield item
+        finally:
+            self._unregister(watcher)
+
+    async def _replay(self, principal: Principal, after: int, watcher: _Watcher) -> AsyncIterator[Alert]:
+        while after < watcher.floor:
+            async with self._uow() as uow:
+                rows = await uow.alerts.after(after, up_to=watcher.floor, group_id=principal.group_filter,
+                                              limit=self.batch_size)
+            for alert in rows:
+                yield alert
+            if watcher.error is not None:
+                raise watcher.error
+            if len(rows) < self.batch_size:
+                return
+            after = rows[-1].id
+
+    async def _live(self, watcher: _Watcher, last: int) -> AsyncIterator[WatchItem]:
+        while True:
+            if watcher.buffer:
+                alert = watcher.buffer.popleft()
+                if alert.id > last:  # a resume point ahead of our cursor (another replica's)
+                    last = alert.id
+                    yield WatchItem(alert, last)
+                continue
+            if watcher.error is not None:
+                raise watcher.error
+            watcher.ready.clear()
+            try:
+                async with asyncio.timeout(self.heartbeat_seconds):
+                    await watcher.ready.wait()
+            except TimeoutError:
+                yield WatchItem(None, last, utcnow())
+
+    async def _caught_up(self) -> None:
+        """Wait for a pump run that starts after this call (shared by every stream opening meanwhile)."""
+        if self._cursor is None:
+            raise Unavailable("alert streams are not available (server starting or stopping)")
+        future = asyncio.get_running_loop().create_future()
+        self._pump_waiters.append(future)
+        self._wake.set()
+        await future
+
+    def _register(self, principal: Principal) -> _Watcher:
+        if self._cursor is None:
+            raise Unavailable("alert streams are not available (server starting or stopping)")
+        if self._failing_since is not None and time.monotonic() - self._failing_since > self.unavailable_after_seconds:
+            raise Unavailable("database unavailable, retry later")
+        watcher = _Watcher(principal.group_filter, self._cursor, self.buffer_size)
+        if watcher.group_id is None:
+            self._admins.add(watcher)
+        else:
+            self._by_group.setdefault(watcher.group_id, set()).add(watcher)
+        return watcher
+
+    def _unregister(self, watcher: _Watcher) -> None:
+        if watcher.group_id is None:
+            self._admins.discard(watcher)
+            return
+        group = self._by_group.get(watcher.group_id)
+        if group is not None:
+            group.discard(watcher)
+            if not group:
+                del self._by_group[watcher.group_id]
+
+    def _fail_all(self, error: DomainError) -> None:
+        for watcher in [*self._admins, *(w for group in self._by_group.values() for w in group)]:
+            self._unregister(watcher)
+            watcher.fail(error)
+
+    # --- pump ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self.gap_poll_seconds
+        while True:
+            wait = self.gap_poll_seconds if self._holding else self.safety_poll_seconds
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            waiters, self._pump_waiters = self._pump_waiters, []
+            try:
+                await self._pump()
+            except asyncio.CancelledError:
+                self._pump_waiters.extend(waiters)
+                raise
+            except Exception as error:  # noqa: BLE001 - keep pumping once the database is back
+                _resolve(waiters, Unavailable("database unavailable, retry later"))
+                self._pump_failed(error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.safety_poll_seconds)
+                self._wake.set()
+                continue
+            _resolve(waiters)
+            backoff = self.gap_poll_seconds
+            self._failing_since = None
+
+    def _pump_failed(self, error: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            logger.warning("watch hub cannot read alerts: %s", error)
+        elif now - self._failing_since > self.unavailable_after_seconds:
+            self._fail_all(Unavailable("database unavailable: reconnect with the last resume_after_alert_id"))
+
+    async def _pump(self) -> None:
+        """One wake-up: fetch the alerts after the cursor, fan out those no late commit can precede."""
+        self.wakeups += 1
+        while True:
+            async with self._uow() as uow:
+                horizon = AlertHorizon(uow.session)
+                if self._checkpoint is not None:
+                    await self._try_settle(horizon)  # before the query, so the query sees what settled
+                self.queries += 1
+                rows = await uow.alerts.after(self._cursor, limit=self.batch_size)
+                ready = self._gap_free_prefix(rows)
+                self._holding = len(ready) < len(rows)
+                retry = False
+                if not self._holding:
+                    self._checkpoint = None
+                elif self._checkpoint is None or self._checkpoint.allocated_id < rows[len(ready)].id - 1:
+                    self._checkpoint = await self._take_checkpoint(horizon)
+                    retry = not self._checkpoint.writers  # settled at once (SQLite, or nothing in flight)
+            self._fan_out(ready)
+            if not (retry or (not self._holding and len(rows) == self.batch_size)):
+                return
+
+    async def _take_checkpoint(self, horizon: AlertHorizon) -> Checkpoint:
+        checkpoint = await horizon.checkpoint()
+        if self._abandoned & checkpoint.writers:
+            return Checkpoint(checkpoint.allocated_id, checkpoint.writers - self._abandoned, checkpoint.taken_at)
+        return checkpoint
+
+    async def _try_settle(self, horizon: AlertHorizon) -> None:
+        checkpoint = self._checkpoint
+        left = await horizon.writers_left(checkpoint)
+        if left and time.monotonic() - checkpoint.taken_at < self.max_gap_wait_seconds:
+            return
+        if left:
+            logger.warning(
+                "alert transactions %s still open after %.0f s; streaming past alert ids <= %s, "
+                "an alert they commit later is not streamed", sorted(left), self.max_gap_wait_seconds,
+                checkpoint.allocated_id,
+            )
+            if len(self._abandoned) > 10_000:
+                self._abandoned.clear()
+            self._abandoned |= left  # waited for once: later gaps do not wait for them again
+        self._settled = max(self._settled, checkpoint.allocated_id)
+        self._checkpoint = None
+
+    def _gap_free_prefix(self, rows: Sequence[Alert]) -> Sequence[Alert]:
+        cursor = self._cursor
+        for index, alert in enumerate(rows):
+            if alert.id != cursor + 1 and alert.id - 1 > self._settled:
+                return rows[:index]  # an id in (cursor, alert.id) may still commit
+            cursor = alert.id
+        return rows
+
+    def _fan_out(self, alerts: Iterable[Alert]) -> None:
+        """Synchronous on purpose: registration never sees a half-advanced cursor."""
+        for alert in alerts:
+            for watcher in (*self._admins, *self._by_group.get(alert.group_id, ())):
+                if len(watcher.buffer) >= watcher.capacity:
+                    self._unregister(watcher)
+                    watcher.fail(ResourceExhausted(
+                        f"stream dropped: more than {watcher.capacity} messages waiting for the client; "
+                        "reconnect with the last resume_after_alert_id"
+                    ))
+                    continue
+                watcher.buffer.append(alert)
+                watcher.ready.set()
+            self._cursor = alert.id
+
+    async def _initial_cursor(self) -> int:
+        """The horizon at start: waits (bounded) for alert transactions already in flight."""
+        async with self._uow() as uow:
+            checkpoint = await AlertHorizon(uow.session).checkpoint()
+        deadline = time.monotonic() + self.max_gap_wait_seconds
+        while checkpoint.writers and time.monotonic() < deadline:
+            await asyncio.sleep(self.gap_poll_seconds)
+            async with self._uow() as uow:
+                left = await AlertHorizon(uow.session).writers_left(checkpoint)
+            checkpoint = Checkpoint(checkpoint.allocated_id, left, checkpoint.taken_at)
+        return checkpoint.allocated_id
+
+
+def _resolve(futures: list[asyncio.Future], error: Exception | None = None) -> None:
+    for future in futures:
+        if not future.done():  # a stream cancelled while waiting
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)

@@ -1,0 +1,365 @@
+"""WatchAlerts through a real channel: replay and live order, group isolation, heartbeats,
+late (out-of-order) commits, replicas, slow readers, cancellation, and the resuming client."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+
+import grpc
+import psycopg
+import pytest
+from pyronear.v1 import detection_service_pb2 as pb
+
+from pyrogrpc.client.watch import watch_alerts
+from pyrogrpc.domain import watch as watch_module
+from tests.helpers import Api, expect_status, violated_fields
+
+Code = grpc.StatusCode
+TIMEOUT = 5.0
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+class Camera:
+    """A device of a new group, its owner's (user) client, and the admin to create alerts with."""
+
+    def __init__(self, admin: Api, user: Api, device):
+        self.admin, self.user, self.device = admin, user, device
+
+    @classmethod
+    async def new(cls, admin: Api) -> Camera:
+        user, user_row = await admin.new_user()
+        _, device = await admin.new_device(user_row.id, lat=44.0, lon=4.0, azimuth=90.0)
+        return cls(admin, user, device)
+
+    async def alert(self, **fields):
+        request = pb.CreateAlertRequest(device_id=self.device.id, **fields)
+        return (await self.admin.detection.CreateAlert(request)).alert
+
+
+def watch(client: Api, after: int | None = None, **kwargs):
+    request = pb.WatchAlertsRequest() if after is None else pb.WatchAlertsRequest(after_alert_id=after)
+    return client.detection.WatchAlerts(request, **kwargs)
+
+
+async def receive(call, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
+    message = await asyncio.wait_for(call.read(), timeout)
+    assert message is not grpc.aio.EOF, "stream ended"
+    return message
+
+
+async def next_alert(call, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
+    """The next alert message, skipping heartbeats (whose resume point must not move)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await receive(call, max(0.01, deadline - time.monotonic()))
+        if message.HasField("alert"):
+            assert message.resume_after_alert_id == message.alert.id
+            return message
+
+
+async def alert_ids(call, count: int, timeout: float = TIMEOUT) -> list[int]:
+    return [(await next_alert(call, timeout)).alert.id for _ in range(count)]
+
+
+async def started(call) -> int:
+    """Wait for the opening heartbeat (the watcher is registered) and return its resume point."""
+    first = await receive(call)
+    assert first.HasField("heartbeat") and first.heartbeat.server_time.seconds > 0
+    return first.resume_after_alert_id
+
+
+async def nothing_more(call, seconds: float = 0.5) -> None:
+    try:
+        message = await asyncio.wait_for(call.read(), seconds)
+    except asyncio.TimeoutError:
+        return
+    assert message is not grpc.aio.EOF and message.HasField("heartbeat"), f"unexpected message {message}"
+
+
+async def ends_with(call, code: grpc.StatusCode, timeout: float = TIMEOUT) -> grpc.aio.AioRpcError:
+    """Read (and drop) messages until the stream fails; assert its status."""
+    try:
+        async with asyncio.timeout(timeout):
+            while await call.read() is not grpc.aio.EOF:
+                pass
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
+        return error
+    raise AssertionError(f"expected {code.name}, the stream ended normally")
+
+
+def is_postgres(server) -> bool:
+    return server.engine.dialect.name == "postgresql"
+
+
+def libpq_url(server) -> str:
+    return server.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# --- order, replay, resume points ----------------------------------------------------
+
+
+async def test_live_alerts_arrive_in_order_with_their_resume_points(admin):
+    camera = await Camera.new(admin)
+    before = await camera.alert()
+    call = watch(camera.user)
+    assert await started(call) == before.id  # unset: starts after the newest alert
+    created = [(await camera.alert()).id for _ in range(3)]
+    messages = [await next_alert(call) for _ in created]
+    assert [m.alert.id for m in messages] == created
+    assert messages[0].alert.device_id == camera.device.id and messages[0].alert.lat == 44.0
+    call.cancel()
+
+
+async def test_replay_from_zero_from_a_resume_point_and_then_live(admin):
+    camera = await Camera.new(admin)
+    old = [(await camera.alert()).id for _ in range(3)]
+    everything, resumed = watch(camera.user, 0), watch(camera.user, old[0])
+    assert await started(everything) == 0 and await started(resumed) == old[0]
+    assert await alert_ids(everything, 3) == old
+    assert await alert_ids(resumed, 2) == old[1:]
+    new = (await camera.alert()).id
+    assert await alert_ids(everything, 1) == [new] and await alert_ids(resumed, 1) == [new]
+    await nothing_more(everything, 0.2)
+    # A resume point ahead of everything: only later alerts.
+    ahead = watch(camera.user, new + 1)
+    assert await started(ahead) == new + 1
+    skipped, later = (await camera.alert()).id, (await camera.alert()).id
+    assert skipped == new + 1 and await alert_ids(ahead, 1) == [later]
+    for call in (everything, resumed, ahead):
+        call.cancel()
+
+
+async def test_replay_pages_through_long_histories(server, admin):
+    server.watch_hub.batch_size = 4
+    camera = await Camera.new(admin)
+    old = [(await camera.alert()).id for _ in range(10)]
+    call = watch(camera.user, 0)
+    await started(call)
+    assert await alert_ids(call, 10) == old
+    call.cancel()
+
+
+async def test_users_see_only_their_group_and_admins_see_all(admin):
+    mine, theirs = await Camera.new(admin), await Camera.new(admin)
+    user_call, admin_call = watch(mine.user), watch(admin)
+    await started(user_call), await started(admin_call)
+    other = (await theirs.alert()).id
+    own = (await mine.alert()).id
+    assert await alert_ids(user_call, 1) == [own]
+    assert await alert_ids(admin_call, 2) == [other, own]
+    # Replays are filtered too.
+    replay = watch(mine.user, 0)
+    await started(replay)
+    assert await alert_ids(replay, 1) == [own]
+    await nothing_more(replay, 0.2)
+    for call in (user_call, admin_call, replay):
+        call.cancel()
+
+
+async def test_invalid_resume_point_and_device_callers_are_refused(admin):
+    error = await expect_status(watch(admin, -1), Code.INVALID_ARGUMENT)
+    assert violated_fields(error) == {"after_alert_id"}
+    camera = await Camera.new(admin)
+    device_client = await admin.login(camera.device.login, "user-password-1")
+    await expect_status(watch(device_client), Code.PERMISSION_DENIED)
+    await expect_status(watch(admin.with_token(None)), Code.UNAUTHENTICATED)
+
+
+async def test_heartbeats_keep_the_resume_point(server, admin):
+    server.watch_hub.heartbeat_seconds = 0.2
+    camera = await Camera.new(admin)
+    call = watch(camera.user)
+    resume = await started(call)
+    start = time.monotonic()
+    beats = [await receive(call, 1.0) for _ in range(3)]
+    assert all(b.HasField("heartbeat") and b.resume_after_alert_id == resume for b in beats)
+    assert time.monotonic() - start < 1.5
+    alert = await camera.alert()
+    assert (await next_alert(call)).alert.id == alert.id
+    beat = await receive(call, 1.0)
+    assert beat.HasField("heartbeat") and beat.resume_after_alert_id == alert.id
+    call.cancel()
+
+
+async def test_one_query_per_wakeup_whatever_the_number_of_watchers(server, admin):
+    camera = await Camera.new(admin)
+    calls = [watch(camera.user) for _ in range(20)]
+    for call in calls:
+        await started(call)
+    queries = server.watch_hub.queries
+    alert = await camera.alert()
+    for call in calls:
+        assert await alert_ids(call, 1) == [alert.id]
+    assert server.watch_hub.queries - queries <= 2  # the alert's wake-up (a safety poll at most)
+    for call in calls:
+        call.cancel()
+
+
+# --- late commits (PostgreSQL) ---------------------------------------------------------
+
+
+def _insert_alert(connection: psycopg.Connection, alert) -> int:
+    row = connection.execute(
+        "INSERT INTO alerts (device_id, group_id, event_id, azimuth, lat, lon, localization, create_time)"
+        " VALUES (%s, %s, %s, 1, 2, 3, '', now()) RETURNING id",
+        (alert.device_id, alert.group_id, alert.event_id),
+    ).fetchone()
+    return row[0]
+
+
+async def test_an_alert_committed_after_a_later_id_is_not_skipped(server, admin):
+    if not is_postgres(server):
+        pytest.skip("SQLite serializes writers: ids always commit in order")
+    camera = await Camera.new(admin)
+    first = await camera.alert()  # gives the event the raw inserts join
+    call = watch(admin)
+    await started(call)
+    with psycopg.connect(libpq_url(server)) as late, psycopg.connect(libpq_url(server)) as rolled_back:
+        late_id = _insert_alert(late, first)  # id N, its transaction stays open
+        on_time = (await camera.alert()).id  # id N+1, committed first
+        assert on_time == late_id + 1
+        await nothing_more(call, 0.5)  # N+1 is held while N may still commit
+        late.commit()
+        assert await alert_ids(call, 2) == [late_id, on_time]
+        # A rolled-back id is a permanent gap: the next alert goes out as soon as it is settled.
+        lost = _insert_alert(rolled_back, first)
+        after_gap = asyncio.create_task(camera.alert())
+        await asyncio.sleep(0.3)
+        rolled_back.rollback()
+        next_id = (await after_gap).id
+        assert next_id == lost + 1
+        start = time.monotonic()
+        assert await alert_ids(call, 1, timeout=2.0) == [next_id]
+        assert time.monotonic() - start < 1.0
+    call.cancel()
+
+
+async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connection(server_factory):
+    a = await server_factory()
+    if not is_postgres(a):
+        pytest.skip("the embedded SQLite mode is one process")
+    b = await server_factory()
+    a.watch_hub.safety_poll_seconds = 60  # only NOTIFY can wake replica A in time
+    async with Api.connect(a.port) as on_a, Api.connect(b.port) as on_b:
+        admin_a = await on_a.login("superadmin", "superadmin-password")
+        admin_b = await on_b.login("superadmin", "superadmin-password")
+        camera = await Camera.new(admin_b)
+        call = watch(admin_a)
+        await started(call)
+        from_b = (await camera.alert()).id
+        assert await alert_ids(call, 1, timeout=2.0) == [from_b]
+        # Kill A's LISTEN connection: it reconnects and catches up.
+        with psycopg.connect(libpq_url(a), autocommit=True) as connection:
+            connection.execute("SELECT pg_terminate_backend(%s)", (a.watch_hub._remote.listener_pid,))
+        for _ in range(100):
+            if a.watch_hub._remote.connects >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert a.watch_hub._remote.connects >= 2
+        again = (await camera.alert()).id
+        assert await alert_ids(call, 1, timeout=2.0) == [again]
+        call.cancel()
+
+
+# --- back-pressure, cancellation, shutdown ---------------------------------------------
+
+
+async def test_a_watcher_that_does_not_read_is_dropped_without_slowing_others(server, admin):
+    server.watch_hub.buffer_size = 3
+    camera = await Camera.new(admin)
+    big = json.dumps({"boxes": "x" * 90_000})
+    # Without BDP probing the slow client's HTTP/2 window stays at 64 KiB, so a few big
+    # alerts are enough to block the server's writes (by default it grows to megabytes).
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=[("grpc.http2.bdp_probe", 0)]) as channel:
+        slow, fast = watch(Api(channel, camera.user.token)), watch(camera.user)
+        await started(slow), await started(fast)
+        created = []
+        for _ in range(12):
+            created.append((await camera.alert(localization=big)).id)
+            assert await alert_ids(fast, 1) == created[-1:]
+        assert server.watch_hub.watcher_count == 1  # the slow one is gone, the fast one served
+        error = await ends_with(slow, Code.RESOURCE_EXHAUSTED)
+        assert "resume_after_alert_id" in error.details()
+    fast.cancel()
+
+
+async def test_cancelled_streams_release_their_watchers_and_tasks(server, admin):
+    hub = server.watch_hub
+    for _ in range(5):  # warm up the channel and the server's lazily started tasks
+        call = watch(admin)
+        await started(call)
+        call.cancel()
+    await asyncio.sleep(0.2)
+    tasks = len(asyncio.all_tasks())
+    for _ in range(1000):
+        call = watch(admin)
+        await started(call)
+        call.cancel()
+    for _ in range(100):
+        if hub.watcher_count == 0 and len(asyncio.all_tasks()) <= tasks:
+            break
+        await asyncio.sleep(0.02)
+    assert hub.watcher_count == 0
+    assert len(asyncio.all_tasks()) <= tasks
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, watch_module._Watcher)]
+
+
+async def test_streams_end_unavailable_when_the_hub_stops(server, admin):
+    call = watch(admin)
+    await started(call)
+    await server.watch_hub.stop()
+    error = await ends_with(call, Code.UNAVAILABLE)
+    assert "resume_after_alert_id" in error.details()
+    await expect_status(watch(admin), Code.UNAVAILABLE)
+    await server.watch_hub.start()
+
+
+# --- Python client -------------------------------------------------------------------
+
+
+async def test_client_resumes_after_unavailable_without_gaps_or_duplicates(server, admin):
+    camera = await Camera.new(admin)
+    first = (await camera.alert()).id
+    received: list[int] = []
+    stream = watch_alerts(admin.channel, admin.token, after_alert_id=0, initial_backoff=0.05)
+
+    async def consume():
+        async for alert in stream:
+            received.append(alert.id)
+
+    consumer = asyncio.create_task(consume())
+    try:
+        second = (await camera.alert()).id
+        await _until(lambda: received == [first, second])
+        await server.watch_hub.stop()  # the stream ends UNAVAILABLE
+        third = (await camera.alert()).id  # created while the client is disconnected
+        await server.watch_hub.start()
+        fourth = (await camera.alert()).id
+        await _until(lambda: len(received) >= 4)
+        await asyncio.sleep(0.2)
+        assert received == [first, second, third, fourth]
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    await _until(lambda: server.watch_hub.watcher_count == 0)
+
+
+async def test_client_raises_errors_it_cannot_retry(admin):
+    stream = watch_alerts(admin.channel, admin.token, after_alert_id=-5)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await anext(stream)
+    assert raised.value.code() == Code.INVALID_ARGUMENT
+
+
+async def _until(condition, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
