@@ -16,10 +16,11 @@ WORKDIR /app
 
 # grpcio, psycopg and bcrypt ship manylinux wheels: no compiler needed. The install is
 # not editable and the sources are removed after it, so only the installed package runs.
+# The observability extra (sentry-sdk, posthog) makes SENTRY_DSN / POSTHOG_KEY in .env work.
 COPY pyproject.toml README.md ./
 COPY pyrogrpc/ pyrogrpc/
 COPY generated/ generated/
-RUN pip install . && rm -rf build *.egg-info pyrogrpc generated
+RUN pip install ".[observability]" && rm -rf build *.egg-info pyrogrpc generated
 
 COPY migrations/ migrations/
 COPY protos/ protos/

@@ -137,6 +137,8 @@ class MediaUploader:
                 media = await uow.media.get(media_id, for_update=True)
                 if media is None:
                     raise NotFound("media", media_id)  # deleted while its content was coming
+                if media.bucket_key is not None:
+                    return _replayed(media, header)  # a concurrent upload won
                 await writer.commit()
                 media.bucket_key = writer.key
                 media.size_bytes = header.size_bytes

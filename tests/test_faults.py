@@ -1,0 +1,262 @@
+"""Faults: PostgreSQL connections killed under load, the database unreachable, S3 down.
+
+What must hold: calls answer UNAVAILABLE quickly (never hang, never INTERNAL) or
+succeed; health says NOT_SERVING while the database is unreachable; the server
+recovers by itself; every create that returned OK is in the database afterwards;
+a failed upload leaves no object and an un-uploaded media row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import boto3
+import grpc
+import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as detection_pb
+from pyronear.v1 import resources_pb2 as res
+
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
+from tests.fixtures_s3 import start_moto
+from tests.helpers import Api, TcpProxy, expect_status, tiny_jpeg, upload_requests
+
+Code = grpc.StatusCode
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+CALL_TIMEOUT = 15  # a call still running after this long counts as hanging
+FAST_FAILURE_SECONDS = 10
+
+
+async def _health(port: int) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        return (await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)).status
+
+
+async def _wait_health(port: int, status: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await _health(port) == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"health did not become {health_pb2.HealthCheckResponse.ServingStatus.Name(status)} in {seconds} s")
+
+
+@dataclass
+class Load:
+    """Concurrent creates (groups as the admin, alerts as a camera); remembers what returned OK."""
+
+    admin: Api
+    camera: Api
+    groups: list[int] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)
+    codes: dict[str, int] = field(default_factory=dict)
+    slowest_failure: float = 0.0
+    running: bool = True
+
+    async def _call(self, make_call):
+        started = time.monotonic()
+        try:
+            return await make_call()
+        except grpc.aio.AioRpcError as error:
+            self.codes[error.code().name] = self.codes.get(error.code().name, 0) + 1
+            self.slowest_failure = max(self.slowest_failure, time.monotonic() - started)
+            return None
+
+    async def worker(self, index: int) -> None:
+        while self.running:
+            group = await self._call(
+                lambda: self.admin.access.CreateGroup(access_pb.CreateGroupRequest(name=f"g-{uuid.uuid4().hex[:12]}"), timeout=CALL_TIMEOUT)
+            )
+            if group is not None:
+                self.codes["OK"] = self.codes.get("OK", 0) + 1
+                self.groups.append(group.group.id)
+            alert = await self._call(
+                lambda: self.camera.detection.CreateMyAlert(
+                    detection_pb.CreateMyAlertRequest(lat=44.0, lon=4.0, azimuth=float(index)), timeout=CALL_TIMEOUT
+                )
+            )
+            if alert is not None:
+                self.codes["OK"] = self.codes.get("OK", 0) + 1
+                self.alerts.append(alert.alert.id)
+            await asyncio.sleep(0.01)
+
+    async def run(self, workers: int, scenario) -> None:
+        tasks = [asyncio.create_task(self.worker(i)) for i in range(workers)]
+        try:
+            await scenario()
+        finally:
+            self.running = False
+            await asyncio.gather(*tasks)
+
+    def assert_only_ok_or_unavailable(self) -> None:
+        assert set(self.codes) <= {"OK", "UNAVAILABLE"}, f"unexpected statuses under database faults: {self.codes}"
+        assert self.slowest_failure < FAST_FAILURE_SECONDS, f"a failing call took {self.slowest_failure:.1f} s"
+
+    def assert_nothing_lost(self, database_url: str) -> None:
+        url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(url) as connection:
+            groups = {row[0] for row in connection.execute("SELECT id FROM groups WHERE id = ANY(%s)", (self.groups,))}
+            alerts = {row[0] for row in connection.execute("SELECT id FROM alerts WHERE id = ANY(%s)", (self.alerts,))}
+        assert set(self.groups) - groups == set(), "groups whose create returned OK are missing"
+        assert set(self.alerts) - alerts == set(), "alerts whose create returned OK are missing"
+        assert len(set(self.alerts)) == len(self.alerts), "one alert id returned twice"
+
+
+async def _world(api: Api) -> tuple[Api, Api]:
+    admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+    _, user = await admin.new_user()
+    camera, _ = await admin.new_device(user.id, lat=44.0, lon=4.0, azimuth=10.0)
+    return admin, camera
+
+
+def _database_name(database_url: str) -> str:
+    return database_url.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_killed_connections_give_unavailable_or_success_and_lose_nothing(server_factory, database_url):
+    server = await server_factory(health_interval_seconds=0.2)
+    killed = 0
+    async with Api.connect(server.port) as api:
+        load = Load(*await _world(api))
+
+        async def kill_backends_repeatedly():
+            nonlocal killed
+            async with await psycopg.AsyncConnection.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
+                await asyncio.sleep(0.5)
+                for _ in range(8):
+                    cursor = await killer.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (_database_name(database_url),),
+                    )
+                    killed += len(await cursor.fetchall())
+                    await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)  # calls after the last kill must succeed again
+
+        await load.run(6, kill_backends_repeatedly)
+        assert killed > 0, "the test killed no connection"
+        load.assert_only_ok_or_unavailable()
+        assert load.codes.get("OK", 0) > 20, load.codes
+        # The pool reconnects by itself: a fresh call works and health is SERVING.
+        assert (await load.admin.access.ListGroups(access_pb.ListGroupsRequest())).groups
+        await _wait_health(server.port, SERVING)
+    load.assert_nothing_lost(database_url)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_unreachable_database_under_load_then_back(server_factory, database_url):
+    proxy = TcpProxy(5432)
+    await proxy.start()
+    proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    server = await server_factory(health_interval_seconds=0.2, DATABASE_URL=proxied)
+    try:
+        async with Api.connect(server.port) as api:
+            load = Load(*await _world(api))
+            unavailable_during_cut = 0
+
+            async def outage():
+                nonlocal unavailable_during_cut
+                await asyncio.sleep(0.7)
+                before = load.codes.get("UNAVAILABLE", 0)
+                await proxy.cut()
+                await _wait_health(server.port, NOT_SERVING)
+                await asyncio.sleep(1.0)
+                unavailable_during_cut = load.codes.get("UNAVAILABLE", 0) - before
+                await proxy.start()
+                await _wait_health(server.port, SERVING)
+                ok_before = load.codes.get("OK", 0)
+                await asyncio.sleep(1.0)
+                assert load.codes.get("OK", 0) > ok_before, "no call succeeded after the database came back"
+
+            await load.run(4, outage)
+            assert unavailable_during_cut > 0, "calls kept succeeding without a database?"
+            load.assert_only_ok_or_unavailable()
+        load.assert_nothing_lost(database_url)
+    finally:
+        await proxy.cut()
+
+
+# --- S3 down --------------------------------------------------------------------------------
+
+
+def _bucket_keys(endpoint: str, bucket: str) -> list[str]:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def _create_bucket(endpoint: str, bucket: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=bucket)
+
+
+async def _upload_fails_cleanly(camera: Api, admin: Api, media_id: int, requests) -> None:
+    started = time.monotonic()
+    await expect_status(camera.detection.UploadMedia(requests, timeout=CALL_TIMEOUT), Code.UNAVAILABLE)
+    assert time.monotonic() - started < FAST_FAILURE_SECONDS, "an unreachable S3 must fail fast"
+    media = (await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media_id))).media
+    assert not media.HasField("bucket_key") and not media.HasField("sha256"), "a failed upload half-set the media"
+
+
+async def test_s3_down_upload_fails_cleanly_then_works_with_a_new_s3(server_factory):
+    first_moto, first_url = start_moto()
+    second_moto = None
+    bucket = f"faults-{uuid.uuid4().hex[:8]}"
+    _create_bucket(first_url, bucket)
+    proxy = TcpProxy(int(first_url.rsplit(":", 1)[1]))
+    await proxy.start()
+    s3_env = {
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "S3_ACCESS_KEY": "testing", "S3_SECRET_KEY": "testing",
+        "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
+    }
+    server = await server_factory(**s3_env)
+    try:
+        async with Api.connect(server.port) as api:
+            admin, camera = await _world(api)
+            create = detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE)
+            media_id = (await camera.detection.CreateMyMedia(create)).media.id
+            content = tiny_jpeg(200_000)
+
+            # 1. Nothing listens where S3 should be.
+            await proxy.cut()
+            await _upload_fails_cleanly(camera, admin, media_id, upload_requests(media_id, content))
+            assert _bucket_keys(first_url, bucket) == []
+
+            # 2. S3 goes away in the middle of a multi-part upload (12 MiB).
+            await proxy.start()
+            big = tiny_jpeg(12 * 1024 * 1024)
+
+            async def cut_midway():
+                for index, message in enumerate(upload_requests(media_id, big)):
+                    if index == 100:  # ~6 MiB sent: the first part reached S3
+                        await asyncio.sleep(0.3)
+                        await proxy.cut()
+                    yield message
+
+            await _upload_fails_cleanly(camera, admin, media_id, cut_midway())
+            assert _bucket_keys(first_url, bucket) == [], "a failed upload left an object"
+
+            # 3. The S3 server itself is stopped (the address answers, nothing behind it).
+            first_moto.stop()
+            first_moto = None
+            await proxy.start()
+            await _upload_fails_cleanly(camera, admin, media_id, upload_requests(media_id, content))
+
+            # 4. A new S3 server is reachable: the same media uploads, no restart needed.
+            second_moto, second_url = start_moto()
+            _create_bucket(second_url, bucket)
+            proxy.target_port = int(second_url.rsplit(":", 1)[1])
+            uploaded = (await camera.detection.UploadMedia(upload_requests(media_id, content), timeout=CALL_TIMEOUT)).media
+            assert uploaded.bucket_key and _bucket_keys(second_url, bucket) == [uploaded.bucket_key]
+    finally:
+        await proxy.cut()
+        for moto in (first_moto, second_moto):
+            if moto is not None:
+                with contextlib.suppress(Exception):
+                    moto.stop()
