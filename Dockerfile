@@ -23,7 +23,6 @@ COPY generated/ generated/
 RUN pip install ".[observability]" && rm -rf build *.egg-info pyrogrpc generated
 
 COPY migrations/ migrations/
-COPY protos/ protos/
 
 RUN useradd --system --uid 10001 --home-dir /data --create-home pyrogrpc
 USER pyrogrpc

@@ -269,9 +269,17 @@ async def test_heartbeat_and_sync_client(server, admin, tmp_path):
         with PyroClient(f"127.0.0.1:{server.port}", login=device.login, password=USER_PASSWORD) as camera:
             return camera.heartbeat(), camera.send_alert(image, lat=45.0, lon=5.0)
 
+    def operator_script():
+        with PyroClient(f"127.0.0.1:{server.port}", login=user.login, password=USER_PASSWORD) as operator:
+            alerts = operator.watch_alerts(0)
+            first = next(alerts)
+            alerts.close()  # ends the stream on the client's loop
+            return first
+
     pinged, alert = await asyncio.to_thread(camera_script)
     assert pinged.id == device.id and pinged.HasField("last_ping_time")
     assert (alert.device_id, alert.lat, alert.lon) == (device.id, 45.0, 5.0)
+    assert await asyncio.wait_for(asyncio.to_thread(operator_script), WATCH_TIMEOUT) == alert
 
 
 async def test_upload_restarts_after_unavailable(server, admin):

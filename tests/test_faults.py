@@ -151,6 +151,30 @@ async def test_killed_connections_give_unavailable_or_success_and_lose_nothing(s
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_pool_of_dead_connections_costs_at_most_one_failed_call(server_factory, database_url):
+    """The pool does not ping before each use (see pyrogrpc/db/session.py): when every pooled
+    connection died while idle, one call may fail with UNAVAILABLE, then the pool is renewed."""
+    server = await server_factory(health_interval_seconds=60)
+    async with Api.connect(server.port) as api:
+        admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        await asyncio.gather(*(admin.access.ListGroups(access_pb.ListGroupsRequest()) for _ in range(8)))  # fill the pool
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
+            killed = killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (_database_name(database_url),),
+            ).fetchall()
+        assert killed
+        outcomes = []
+        for _ in range(10):
+            try:
+                await admin.access.ListGroups(access_pb.ListGroupsRequest(), timeout=CALL_TIMEOUT)
+                outcomes.append("OK")
+            except grpc.aio.AioRpcError as error:
+                outcomes.append(error.code().name)
+        assert outcomes.count("UNAVAILABLE") <= 1 and outcomes[1:] == ["OK"] * 9, outcomes
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_unreachable_database_under_load_then_back(server_factory, database_url):
     proxy = TcpProxy(5432)
     await proxy.start()

@@ -15,7 +15,7 @@ from pyronear.v1 import detection_service_pb2 as pb
 
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
-from tests.helpers import Api, expect_status, violated_fields
+from tests.helpers import Api, violated_fields
 
 Code = grpc.StatusCode
 TIMEOUT = 5.0
@@ -41,52 +41,83 @@ class Camera:
         return (await self.admin.detection.CreateAlert(request)).alert
 
 
-def watch(client: Api, after: int | None = None, **kwargs):
+class Stream:
+    """A WatchAlerts call read by a background task, so waiting with a timeout never cancels it."""
+
+    def __init__(self, call):
+        self.call = call
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.call:
+                self.queue.put_nowait(message)
+            self.queue.put_nowait(grpc.aio.EOF)
+        except grpc.aio.AioRpcError as error:
+            self.queue.put_nowait(error)
+
+    async def get(self, timeout: float = TIMEOUT):
+        """The next message; raises the stream's error, returns grpc.aio.EOF at its end."""
+        item = await asyncio.wait_for(self.queue.get(), timeout)
+        if isinstance(item, grpc.aio.AioRpcError):
+            raise item
+        return item
+
+    def cancel(self) -> None:
+        self.call.cancel()
+        self._reader.cancel()
+
+
+def watch(client: Api, after: int | None = None, **kwargs) -> Stream:
     request = pb.WatchAlertsRequest() if after is None else pb.WatchAlertsRequest(after_alert_id=after)
-    return client.detection.WatchAlerts(request, **kwargs)
+    return Stream(client.detection.WatchAlerts(request, **kwargs))
 
 
-async def receive(call, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
-    message = await asyncio.wait_for(call.read(), timeout)
+async def receive(stream: Stream, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
+    message = await stream.get(timeout)
     assert message is not grpc.aio.EOF, "stream ended"
     return message
 
 
-async def next_alert(call, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
-    """The next alert message, skipping heartbeats (whose resume point must not move)."""
+async def next_alert(stream: Stream, timeout: float = TIMEOUT) -> pb.WatchAlertsResponse:
+    """The next alert message, skipping heartbeats."""
     deadline = time.monotonic() + timeout
     while True:
-        message = await receive(call, max(0.01, deadline - time.monotonic()))
+        message = await receive(stream, max(0.01, deadline - time.monotonic()))
         if message.HasField("alert"):
             assert message.resume_after_alert_id == message.alert.id
             return message
 
 
-async def alert_ids(call, count: int, timeout: float = TIMEOUT) -> list[int]:
-    return [(await next_alert(call, timeout)).alert.id for _ in range(count)]
+async def alert_ids(stream: Stream, count: int, timeout: float = TIMEOUT) -> list[int]:
+    return [(await next_alert(stream, timeout)).alert.id for _ in range(count)]
 
 
-async def started(call) -> int:
+async def started(stream: Stream) -> int:
     """Wait for the opening heartbeat (the watcher is registered) and return its resume point."""
-    first = await receive(call)
+    first = await receive(stream)
     assert first.HasField("heartbeat") and first.heartbeat.server_time.seconds > 0
     return first.resume_after_alert_id
 
 
-async def nothing_more(call, seconds: float = 0.5) -> None:
-    try:
-        message = await asyncio.wait_for(call.read(), seconds)
-    except asyncio.TimeoutError:
-        return
-    assert message is not grpc.aio.EOF and message.HasField("heartbeat"), f"unexpected message {message}"
+async def nothing_more(stream: Stream, seconds: float = 0.5) -> None:
+    """No alert within `seconds` (heartbeats allowed)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await stream.get(left)
+        except asyncio.TimeoutError:
+            return
+        assert message is not grpc.aio.EOF and message.HasField("heartbeat"), f"unexpected message {message}"
 
 
-async def ends_with(call, code: grpc.StatusCode, timeout: float = TIMEOUT) -> grpc.aio.AioRpcError:
-    """Read (and drop) messages until the stream fails; assert its status."""
+async def ends_with(stream: Stream, code: grpc.StatusCode, timeout: float = TIMEOUT) -> grpc.aio.AioRpcError:
+    """Drop messages until the stream fails; assert its status."""
+    deadline = time.monotonic() + timeout
     try:
-        async with asyncio.timeout(timeout):
-            while await call.read() is not grpc.aio.EOF:
-                pass
+        while await stream.get(max(0.01, deadline - time.monotonic())) is not grpc.aio.EOF:
+            pass
     except grpc.aio.AioRpcError as error:
         assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
         return error
@@ -107,13 +138,13 @@ def libpq_url(server) -> str:
 async def test_live_alerts_arrive_in_order_with_their_resume_points(admin):
     camera = await Camera.new(admin)
     before = await camera.alert()
-    call = watch(camera.user)
-    assert await started(call) == before.id  # unset: starts after the newest alert
+    stream = watch(camera.user)
+    assert await started(stream) == before.id  # unset: starts after the newest alert
     created = [(await camera.alert()).id for _ in range(3)]
-    messages = [await next_alert(call) for _ in created]
+    messages = [await next_alert(stream) for _ in created]
     assert [m.alert.id for m in messages] == created
     assert messages[0].alert.device_id == camera.device.id and messages[0].alert.lat == 44.0
-    call.cancel()
+    stream.cancel()
 
 
 async def test_replay_from_zero_from_a_resume_point_and_then_live(admin):
@@ -131,74 +162,74 @@ async def test_replay_from_zero_from_a_resume_point_and_then_live(admin):
     assert await started(ahead) == new + 1
     skipped, later = (await camera.alert()).id, (await camera.alert()).id
     assert skipped == new + 1 and await alert_ids(ahead, 1) == [later]
-    for call in (everything, resumed, ahead):
-        call.cancel()
+    for stream in (everything, resumed, ahead):
+        stream.cancel()
 
 
 async def test_replay_pages_through_long_histories(server, admin):
     server.watch_hub.batch_size = 4
     camera = await Camera.new(admin)
     old = [(await camera.alert()).id for _ in range(10)]
-    call = watch(camera.user, 0)
-    await started(call)
-    assert await alert_ids(call, 10) == old
-    call.cancel()
+    stream = watch(camera.user, 0)
+    await started(stream)
+    assert await alert_ids(stream, 10) == old
+    stream.cancel()
 
 
 async def test_users_see_only_their_group_and_admins_see_all(admin):
     mine, theirs = await Camera.new(admin), await Camera.new(admin)
-    user_call, admin_call = watch(mine.user), watch(admin)
-    await started(user_call), await started(admin_call)
+    user_stream, admin_stream = watch(mine.user), watch(admin)
+    await started(user_stream), await started(admin_stream)
     other = (await theirs.alert()).id
     own = (await mine.alert()).id
-    assert await alert_ids(user_call, 1) == [own]
-    assert await alert_ids(admin_call, 2) == [other, own]
+    assert await alert_ids(user_stream, 1) == [own]
+    assert await alert_ids(admin_stream, 2) == [other, own]
     # Replays are filtered too.
     replay = watch(mine.user, 0)
     await started(replay)
     assert await alert_ids(replay, 1) == [own]
     await nothing_more(replay, 0.2)
-    for call in (user_call, admin_call, replay):
-        call.cancel()
+    for stream in (user_stream, admin_stream, replay):
+        stream.cancel()
 
 
 async def test_invalid_resume_point_and_device_callers_are_refused(admin):
-    error = await expect_status(watch(admin, -1), Code.INVALID_ARGUMENT)
+    error = await ends_with(watch(admin, -1), Code.INVALID_ARGUMENT)
     assert violated_fields(error) == {"after_alert_id"}
     camera = await Camera.new(admin)
     device_client = await admin.login(camera.device.login, "user-password-1")
-    await expect_status(watch(device_client), Code.PERMISSION_DENIED)
-    await expect_status(watch(admin.with_token(None)), Code.UNAUTHENTICATED)
+    await ends_with(watch(device_client), Code.PERMISSION_DENIED)
+    await ends_with(watch(admin.with_token(None)), Code.UNAUTHENTICATED)
 
 
 async def test_heartbeats_keep_the_resume_point(server, admin):
     server.watch_hub.heartbeat_seconds = 0.2
     camera = await Camera.new(admin)
-    call = watch(camera.user)
-    resume = await started(call)
+    stream = watch(camera.user)
+    resume = await started(stream)
     start = time.monotonic()
-    beats = [await receive(call, 1.0) for _ in range(3)]
+    beats = [await receive(stream, 1.0) for _ in range(3)]
     assert all(b.HasField("heartbeat") and b.resume_after_alert_id == resume for b in beats)
     assert time.monotonic() - start < 1.5
     alert = await camera.alert()
-    assert (await next_alert(call)).alert.id == alert.id
-    beat = await receive(call, 1.0)
+    assert (await next_alert(stream)).alert.id == alert.id
+    beat = await receive(stream, 1.0)
     assert beat.HasField("heartbeat") and beat.resume_after_alert_id == alert.id
-    call.cancel()
+    stream.cancel()
 
 
 async def test_one_query_per_wakeup_whatever_the_number_of_watchers(server, admin):
     camera = await Camera.new(admin)
-    calls = [watch(camera.user) for _ in range(20)]
-    for call in calls:
-        await started(call)
+    streams = [watch(camera.user) for _ in range(20)]
+    for stream in streams:
+        await started(stream)
     queries = server.watch_hub.queries
     alert = await camera.alert()
-    for call in calls:
-        assert await alert_ids(call, 1) == [alert.id]
+    for stream in streams:
+        assert await alert_ids(stream, 1) == [alert.id]
     assert server.watch_hub.queries - queries <= 2  # the alert's wake-up (a safety poll at most)
-    for call in calls:
-        call.cancel()
+    for stream in streams:
+        stream.cancel()
 
 
 # --- late commits (PostgreSQL) ---------------------------------------------------------
@@ -216,28 +247,28 @@ def _insert_alert(connection: psycopg.Connection, alert) -> int:
 async def test_an_alert_committed_after_a_later_id_is_not_skipped(server, admin):
     if not is_postgres(server):
         pytest.skip("SQLite serializes writers: ids always commit in order")
-    camera = await Camera.new(admin)
-    first = await camera.alert()  # gives the event the raw inserts join
-    call = watch(admin)
-    await started(call)
+    # Two devices: an open insert holds a key-share lock on its device row, which
+    # CreateAlert of the same device would wait for.
+    raw, camera = await Camera.new(admin), await Camera.new(admin)
+    first = await raw.alert()  # gives the event the raw inserts join
+    stream = watch(admin)
+    await started(stream)
     with psycopg.connect(libpq_url(server)) as late, psycopg.connect(libpq_url(server)) as rolled_back:
         late_id = _insert_alert(late, first)  # id N, its transaction stays open
-        on_time = (await camera.alert()).id  # id N+1, committed first
+        on_time = (await asyncio.wait_for(camera.alert(), TIMEOUT)).id  # id N+1, committed first
         assert on_time == late_id + 1
-        await nothing_more(call, 0.5)  # N+1 is held while N may still commit
+        await nothing_more(stream, 0.5)  # N+1 is held while N may still commit
         late.commit()
-        assert await alert_ids(call, 2) == [late_id, on_time]
+        assert await alert_ids(stream, 2) == [late_id, on_time]
         # A rolled-back id is a permanent gap: the next alert goes out as soon as it is settled.
         lost = _insert_alert(rolled_back, first)
-        after_gap = asyncio.create_task(camera.alert())
-        await asyncio.sleep(0.3)
         rolled_back.rollback()
-        next_id = (await after_gap).id
+        next_id = (await asyncio.wait_for(camera.alert(), TIMEOUT)).id
         assert next_id == lost + 1
         start = time.monotonic()
-        assert await alert_ids(call, 1, timeout=2.0) == [next_id]
-        assert time.monotonic() - start < 1.0
-    call.cancel()
+        assert await alert_ids(stream, 1, timeout=2.0) == [next_id]
+        assert time.monotonic() - start < 0.5
+    stream.cancel()
 
 
 async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connection(server_factory):
@@ -250,10 +281,10 @@ async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connect
         admin_a = await on_a.login("superadmin", "superadmin-password")
         admin_b = await on_b.login("superadmin", "superadmin-password")
         camera = await Camera.new(admin_b)
-        call = watch(admin_a)
-        await started(call)
+        stream = watch(admin_a)
+        await started(stream)
         from_b = (await camera.alert()).id
-        assert await alert_ids(call, 1, timeout=2.0) == [from_b]
+        assert await alert_ids(stream, 1, timeout=2.0) == [from_b]
         # Kill A's LISTEN connection: it reconnects and catches up.
         with psycopg.connect(libpq_url(a), autocommit=True) as connection:
             connection.execute("SELECT pg_terminate_backend(%s)", (a.watch_hub._remote.listener_pid,))
@@ -263,8 +294,8 @@ async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connect
             await asyncio.sleep(0.05)
         assert a.watch_hub._remote.connects >= 2
         again = (await camera.alert()).id
-        assert await alert_ids(call, 1, timeout=2.0) == [again]
-        call.cancel()
+        assert await alert_ids(stream, 1, timeout=2.0) == [again]
+        stream.cancel()
 
 
 # --- back-pressure, cancellation, shutdown ---------------------------------------------
@@ -277,30 +308,35 @@ async def test_a_watcher_that_does_not_read_is_dropped_without_slowing_others(se
     # Without BDP probing the slow client's HTTP/2 window stays at 64 KiB, so a few big
     # alerts are enough to block the server's writes (by default it grows to megabytes).
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=[("grpc.http2.bdp_probe", 0)]) as channel:
-        slow, fast = watch(Api(channel, camera.user.token)), watch(camera.user)
-        await started(slow), await started(fast)
+        slow = Api(channel, camera.user.token).detection.WatchAlerts(pb.WatchAlertsRequest())  # read by hand
+        fast = watch(camera.user)
+        assert (await slow.read()).HasField("heartbeat")
+        await started(fast)
         created = []
         for _ in range(12):
             created.append((await camera.alert(localization=big)).id)
             assert await alert_ids(fast, 1) == created[-1:]
         assert server.watch_hub.watcher_count == 1  # the slow one is gone, the fast one served
-        error = await ends_with(slow, Code.RESOURCE_EXHAUSTED)
-        assert "resume_after_alert_id" in error.details()
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            while await slow.read() is not grpc.aio.EOF:
+                pass
+        assert raised.value.code() == Code.RESOURCE_EXHAUSTED
+        assert "resume_after_alert_id" in raised.value.details()
     fast.cancel()
 
 
 async def test_cancelled_streams_release_their_watchers_and_tasks(server, admin):
     hub = server.watch_hub
     for _ in range(5):  # warm up the channel and the server's lazily started tasks
-        call = watch(admin)
-        await started(call)
-        call.cancel()
+        stream = watch(admin)
+        await started(stream)
+        stream.cancel()
     await asyncio.sleep(0.2)
     tasks = len(asyncio.all_tasks())
-    for _ in range(1000):
-        call = watch(admin)
-        await started(call)
-        call.cancel()
+    for _ in range(300):
+        stream = watch(admin)
+        await started(stream)
+        stream.cancel()
     for _ in range(100):
         if hub.watcher_count == 0 and len(asyncio.all_tasks()) <= tasks:
             break
@@ -312,12 +348,12 @@ async def test_cancelled_streams_release_their_watchers_and_tasks(server, admin)
 
 
 async def test_streams_end_unavailable_when_the_hub_stops(server, admin):
-    call = watch(admin)
-    await started(call)
+    stream = watch(admin)
+    await started(stream)
     await server.watch_hub.stop()
-    error = await ends_with(call, Code.UNAVAILABLE)
+    error = await ends_with(stream, Code.UNAVAILABLE)
     assert "resume_after_alert_id" in error.details()
-    await expect_status(watch(admin), Code.UNAVAILABLE)
+    await ends_with(watch(admin), Code.UNAVAILABLE)
     await server.watch_hub.start()
 
 

@@ -88,6 +88,5 @@ class PyroClient:
                 except StopAsyncIteration:
                     return
         finally:
-            close = getattr(alerts, "aclose", None)
-            if close is not None and not self._loop.is_closed():
-                self._run(close())
+            if not self._loop.is_closed():
+                self._run(alerts.aclose())

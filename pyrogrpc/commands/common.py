@@ -96,10 +96,6 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
     return f"error: {error.code().name}: {error.details()}"
 
 
-def to_json(message: Message) -> str:
-    """One line of proto3 JSON with the proto field names (int64 values are strings, as in grpcurl)."""
-    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":"))
-
-
 def print_json(message: Message) -> None:
-    print(to_json(message), flush=True)
+    """One line of proto3 JSON with the proto field names (int64 values are strings, as in grpcurl)."""
+    print(json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":")), flush=True)

@@ -33,9 +33,7 @@ def _watch(args: argparse.Namespace) -> int:
                 if received == args.count:
                     break
         finally:
-            close = getattr(alerts, "aclose", None)
-            if close is not None:
-                await close()
+            await alerts.aclose()  # cancels the stream now, not at garbage collection
         return EXIT_OK
 
     return run_client(args, body)

@@ -17,7 +17,11 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # a restarted PostgreSQL leaves dead connections in the pool
+        # No pre-ping: it costs a round trip and ~1 ms of CPU per transaction (~17% of a camera
+        # workflow, see docs/performance.md). A dead connection (restarted or killed backend)
+        # fails its one call with UNAVAILABLE instead, and SQLAlchemy then invalidates every
+        # pooled connection older than that failure, so the next calls reconnect.
+        pool_pre_ping=False,
         pool_timeout=5,  # a saturated or dead pool answers UNAVAILABLE instead of hanging
         connect_args={"connect_timeout": 3},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from .principal import Principal, Scope
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_LENGTH = 8
 _ALGORITHM = "HS256"
+_VERIFIED_CACHE_SIZE = 10_000
 
 
 class PasswordHasher:
@@ -65,6 +67,10 @@ class TokenService:
         self._secret = secret
         self._user_lifetime = user_lifetime
         self._device_lifetime = device_lifetime
+        # token -> (principal, exp): checking an HS256 signature costs ~0.1 ms, a few % of
+        # every RPC, and a camera sends the same token for a year. Expiry is still checked
+        # on every call; the cache only remembers tokens whose signature was valid.
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, now: datetime | None = None) -> IssuedToken:
         now = now or datetime.now(timezone.utc)
@@ -80,6 +86,17 @@ class TokenService:
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expire, principal.scope)
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expire = cached
+            if time.time() < expire:
+                return principal
+            raise Unauthenticated("access token expired")
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; it refills with the tokens in use
+        return self._decode(token)
+
+    def _decode(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub", "scope", "group_id"]}
@@ -89,6 +106,9 @@ class TokenService:
         except jwt.InvalidTokenError:
             raise Unauthenticated("invalid access token") from None
         try:
-            return Principal(access_id=int(claims["sub"]), scope=Scope(claims["scope"]), group_id=int(claims["group_id"]))
+            principal = Principal(access_id=int(claims["sub"]), scope=Scope(claims["scope"]), group_id=int(claims["group_id"]))
+            expire = int(claims["exp"])
         except (TypeError, ValueError):
             raise Unauthenticated("invalid access token") from None
+        self._verified[token] = (principal, expire)
+        return principal

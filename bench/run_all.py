@@ -1,0 +1,87 @@
+"""Run every benchmark (each in its own process, one after the other) and print a summary.
+
+    make bench          # or: python bench/run_all.py [--only workflow,upload]
+
+Each bench prints its tables and writes bench/results/<name>.json; the summary below
+reads those files. watch_bench.py (the WatchAlerts benchmark) runs when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+# (script, results file, time limit in seconds)
+BENCHES = [
+    ("workflow_bench.py", "workflow", 300),
+    ("login_heartbeat_bench.py", "login_heartbeat", 300),
+    ("list_alerts_bench.py", "list_alerts", 300),
+    ("upload_bench.py", "upload", 300),
+    ("watch_bench.py", "watch", 300),
+]
+
+
+def _summary_rows() -> list[list[str]]:
+    def load(name: str) -> dict | None:
+        path = RESULTS_DIR / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    rows = []
+    if workflow := load("workflow"):
+        rows.append(["camera workflows/s (16 cameras)", ">= 175", "43.8", f"{workflow['throughput']:.1f}", _ok(workflow)])
+    if login := load("login_heartbeat"):
+        rows.append(["Heartbeat p99 during 8 logins", "< 50 ms", "-", f"{login['heartbeat_p99_ms']:.1f} ms", _ok(login)])
+        rows.append(["logins/s", "-", "5.6", f"{login['logins_per_s']:.1f}", ""])
+    if listing := load("list_alerts"):
+        rows.append(["ListAlerts req/s (100 of 1000)", ">= 500", "-", f"{listing['page_100_req_per_s']:.0f}", _ok(listing)])
+        rows.append(["ListAlerts req/s (all 1000)", "-", "35", f"{listing['page_all_req_per_s']:.0f}", ""])
+    if upload := load("upload"):
+        for storage, result in upload["storages"].items():
+            rows.append([f"50 MB upload, {storage}", "-", "-", f"{result['mb_per_s']:.0f} MB/s", ""])
+        rows.append(["server RSS growth during uploads", "< 32 MB", "-", f"{upload['max_rss_growth_mb']:.1f} MB", _ok(upload)])
+    if watch := load("watch"):
+        rows.append(["WatchAlerts (see watch.json)", "-", "-", "see above", _ok(watch)])
+    return rows
+
+
+def _ok(result: dict) -> str:
+    return {True: "ok", False: "MISSED"}.get(result.get("meets_target"), "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated results names, e.g. workflow,upload")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    failures = []
+    for script, name, limit in BENCHES:
+        path = BENCH_DIR / script
+        if (only and name not in only) or not path.exists():
+            continue
+        print(f"\n=== {script} ===", flush=True)
+        started = time.monotonic()
+        try:
+            code = subprocess.run([sys.executable, str(path)], cwd=BENCH_DIR.parent, timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+        if code != 0:
+            failures.append(f"{script}: {code}")
+        print(f"({script}: {time.monotonic() - started:.0f} s)", flush=True)
+
+    sys.path.insert(0, str(BENCH_DIR))
+    from common import table
+
+    print("\n" + table("summary", ["metric", "target", "REST original", "pyrogrpc", ""], _summary_rows()))
+    if failures:
+        print("\nbenchmarks that failed to run: " + ", ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
