@@ -16,6 +16,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -123,9 +124,9 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def pyrogrpc_server(env: dict[str, str]) -> Iterator[ServerProcess]:
+def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[ServerProcess]:
     """`python -m pyrogrpc serve` with `env`; waits for health SERVING; SIGTERM at the end."""
-    port = free_port()
+    port = port or free_port()
     full_env = {
         **os.environ,
         "JWT_SECRET": JWT_SECRET,
@@ -164,25 +165,24 @@ async def _wait_serving(port: int) -> None:
 
 
 @contextlib.contextmanager
-def bench_stack(*, s3: bool = True, **env: str) -> Iterator[ServerProcess]:
-    """PostgreSQL database + (moto S3 or a local media folder) + pyrogrpc server."""
+def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[ServerProcess]:
+    """PostgreSQL database + (moto S3 or a local media folder) + pyrogrpc server.
+
+    With `replicas` > 1, that many server processes share the port (SO_REUSEPORT, on by
+    default in gRPC on Linux): the kernel spreads connections, so clients need one channel
+    each. The first process is yielded (its pid is the one measured).
+    """
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres_database())
         server_env = {"DATABASE_URL": url, **env}
         if s3:
             server_env.update(stack.enter_context(moto_s3(f"bench-{uuid.uuid4().hex[:8]}")))
         else:
-            data_dir = stack.enter_context(_temporary_directory())
-            server_env["PYROGRPC_DATA_DIR"] = data_dir
-        yield stack.enter_context(pyrogrpc_server(server_env))
-
-
-@contextlib.contextmanager
-def _temporary_directory() -> Iterator[str]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-") as path:
-        yield path
+            server_env["PYROGRPC_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-"))
+        first = stack.enter_context(pyrogrpc_server(server_env))
+        for _ in range(replicas - 1):
+            stack.enter_context(pyrogrpc_server(server_env, port=first.port))
+        yield first
 
 
 def server_rss_kib(pid: int) -> int:
@@ -248,6 +248,7 @@ class Window:
 
     seconds: float
     server_cpu_seconds: float | None = None
+    client_cpu_seconds: float = 0.0  # the bench process itself (load generation)
 
 
 async def run_for(seconds: float, worker, concurrency: int, *, warmup: float = 2.0, server_pid: int | None = None) -> Window:
@@ -262,17 +263,19 @@ async def run_for(seconds: float, worker, concurrency: int, *, warmup: float = 2
     await asyncio.sleep(warmup)
     profiler = _start_profiler(server_pid, seconds) if server_pid else None
     cpu_before = cpu_seconds(server_pid) if server_pid else None
+    client_before = time.process_time()
     run.measuring = True
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     run.measuring = False
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
+    client_cpu = time.process_time() - client_before
     run.stop.set()
     await asyncio.gather(*tasks)
     if profiler:
         profiler.wait(30)
-    return Window(elapsed, cpu)
+    return Window(elapsed, cpu, client_cpu)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -316,7 +319,10 @@ def report(name: str, result: dict, text: str) -> Path:
     payload = {
         "bench": name,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_1_5_15": os.getloadavg(),  # other work on the machine skews the figures
+        },
         **result,
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")

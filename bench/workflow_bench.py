@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 
 from common import REST_ORIGINAL, Api, Latencies, bench_stack, latency_table, report, run_for, setup_group, table, tiny_jpeg, upload_requests
@@ -20,11 +21,15 @@ TARGET = 175.0
 UPLOAD_BYTES = 100 * 1024
 
 
-async def bench(port: int, pid: int, seconds: float, cameras: int) -> dict:
+async def bench(port: int, pid: int, seconds: float, cameras: int, channels: int) -> dict:
     latencies = Latencies()
-    async with Api.connect(port) as api:
-        admin, _, owner = await setup_group(api)
-        clients = [(await admin.new_device(owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[0] for i in range(cameras)]
+    async with contextlib.AsyncExitStack() as stack:
+        apis = [await stack.enter_async_context(Api.connect(port)) for _ in range(channels)]
+        admin, _, owner = await setup_group(apis[0])
+        clients = []
+        for i in range(cameras):
+            device = (await admin.new_device(owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[0]
+            clients.append(apis[i % channels].with_token(device.token))
         done = 0
 
         async def camera(index: int, run) -> None:
@@ -50,6 +55,7 @@ async def bench(port: int, pid: int, seconds: float, cameras: int) -> dict:
     return {
         "throughput": done / window.seconds, "workflows": done, "seconds": window.seconds,
         "server_cpu_ms_per_workflow": round(window.server_cpu_seconds * 1000 / max(done, 1), 2),
+        "client_cpu_ms_per_workflow": round(window.client_cpu_seconds * 1000 / max(done, 1), 2),
         "latencies": latencies,
     }
 
@@ -59,22 +65,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--cameras", type=int, default=16)
     parser.add_argument("--storage", choices=["s3", "local"], default="s3")
+    parser.add_argument("--replicas", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
     args = parser.parse_args()
-    with bench_stack(s3=args.storage == "s3", BCRYPT_ROUNDS="10") as server:
-        result = asyncio.run(bench(server.port, server.pid, args.seconds, args.cameras))
+    with bench_stack(s3=args.storage == "s3", replicas=args.replicas, BCRYPT_ROUNDS="10") as server:
+        # one channel (connection) per camera when several processes share the port
+        channels = 1 if args.replicas == 1 else args.cameras
+        result = asyncio.run(bench(server.port, server.pid, args.seconds, args.cameras, channels))
     latencies: Latencies = result.pop("latencies")
     throughput = result["throughput"]
     summary = table(
-        f"workflow_bench: {args.cameras} cameras, {args.seconds:.0f} s, PostgreSQL + {args.storage} storage, upload {UPLOAD_BYTES // 1024} KB",
+        f"workflow_bench: {args.cameras} cameras, {args.seconds:.0f} s, {args.replicas} server process(es), "
+        f"PostgreSQL + {args.storage} storage, upload {UPLOAD_BYTES // 1024} KB",
         ["metric", "target", "REST original", "pyrogrpc"],
         [
             ["workflows/s", f">= {TARGET:.0f}", REST_ORIGINAL["workflows_per_s"], f"{throughput:.1f}"],
-            ["server CPU ms per workflow", "-", "-", result["server_cpu_ms_per_workflow"]],
+            ["server CPU ms per workflow (first process)", "-", "-", result["server_cpu_ms_per_workflow"]],
+            ["bench client CPU ms per workflow", "-", "-", result["client_cpu_ms_per_workflow"]],
         ],
     )
     text = summary + "\n\n" + latency_table("latency per workflow and per RPC", latencies)
-    report("workflow" if args.storage == "s3" else "workflow_local", {
-        **result, "cameras": args.cameras, "storage": args.storage, "upload_bytes": UPLOAD_BYTES, "target_workflows_per_s": TARGET,
+    name = "workflow" + ("" if args.storage == "s3" else "_local") + ("" if args.replicas == 1 else f"_x{args.replicas}")
+    report(name, {
+        **result, "cameras": args.cameras, "storage": args.storage, "replicas": args.replicas, "upload_bytes": UPLOAD_BYTES, "target_workflows_per_s": TARGET,
         "rest_original_workflows_per_s": REST_ORIGINAL["workflows_per_s"], "meets_target": throughput >= TARGET,
         "latency": latencies.summary(),
     }, text)

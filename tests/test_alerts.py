@@ -248,7 +248,8 @@ async def test_media_must_be_uploaded_and_the_device_own(admin):
     other_device, other_row = await another_device(admin, camera)
     stranger = await new_camera(admin)
     pending = (await camera.device.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))).media
-    error = await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=pending.id)), Code.FAILED_PRECONDITION)
+    request = pb.CreateMyAlertRequest(media_id=pending.id)
+    error = await expect_status(camera.device.detection.CreateMyAlert(request), Code.FAILED_PRECONDITION)
     assert "UploadMedia" in error.details()
     uploaded = await helpers.upload_media(camera.device, helpers.tiny_jpeg())
     # Another device of the same group: INVALID_ARGUMENT; another group's device: NOT_FOUND.

@@ -108,10 +108,10 @@ async def test_past_and_unacknowledged_events(admin):
     stranger = await new_camera(admin)
     ongoing = await admin_event(admin, camera.group_id)
     past = await admin_event(admin, camera.group_id)
-    end = stamp(datetime.now(timezone.utc) + timedelta(minutes=1))
-    await admin.detection.UpdateEvent(pb.UpdateEventRequest(event_id=past.id, event=resources_pb2.Event(end_time=end), update_mask=mask("end_time")))
     foreign_past = await admin_event(admin, stranger.group_id)
-    await admin.detection.UpdateEvent(pb.UpdateEventRequest(event_id=foreign_past.id, event=resources_pb2.Event(end_time=end), update_mask=mask("end_time")))
+    ended = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(minutes=1)))
+    for event_id in (past.id, foreign_past.id):
+        await admin.detection.UpdateEvent(pb.UpdateEventRequest(event_id=event_id, event=ended, update_mask=mask("end_time")))
     listed = (await camera.user.detection.ListPastEvents(pb.ListPastEventsRequest())).events
     assert [e.id for e in listed] == [past.id]
     assert [e.id for e in (await admin.detection.ListPastEvents(pb.ListPastEventsRequest())).events] == [foreign_past.id, past.id]
@@ -143,7 +143,8 @@ async def test_update_event_with_a_mask(admin):
     event = await admin_event(admin, camera.group_id, lat=10.0, lon=20.0)
     end = datetime.now(timezone.utc) + timedelta(hours=1)
     changes = resources_pb2.Event(lat=11.0, lon=-20.0, end_time=stamp(end))
-    updated = (await admin.detection.UpdateEvent(pb.UpdateEventRequest(event_id=event.id, event=changes, update_mask=mask("lat", "end_time")))).event
+    request = pb.UpdateEventRequest(event_id=event.id, event=changes, update_mask=mask("lat", "end_time"))
+    updated = (await admin.detection.UpdateEvent(request)).event
     assert (updated.lat, updated.lon) == (11.0, 20.0)  # lon is not in the mask
     assert updated.end_time.ToDatetime(tzinfo=timezone.utc) == end
     # A device of the group may update the group's events; end_time unset in the mask clears it.

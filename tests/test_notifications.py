@@ -208,8 +208,9 @@ async def test_send_notification_sends_and_logs(server_factory, fake_http):
         got = (await admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id))).notification
         assert got == notification and await notifications(admin) == [notification]
 
-        await expect_status(admin.detection.SendNotification(pb.SendNotificationRequest(alert_id=999_999, recipient_id=recipient.id)), Code.NOT_FOUND)
-        await expect_status(admin.detection.SendNotification(pb.SendNotificationRequest(alert_id=alert.id, recipient_id=999_999)), Code.NOT_FOUND)
+        for alert_id, recipient_id in ((999_999, recipient.id), (alert.id, 999_999)):
+            missing = pb.SendNotificationRequest(alert_id=alert_id, recipient_id=recipient_id)
+            await expect_status(admin.detection.SendNotification(missing), Code.NOT_FOUND)
         await expect_status(camera.user.detection.SendNotification(request), Code.PERMISSION_DENIED)
 
         # Telegram down: UNAVAILABLE; Telegram refusing (unknown chat): FAILED_PRECONDITION. No row either way.
@@ -222,7 +223,8 @@ async def test_send_notification_sends_and_logs(server_factory, fake_http):
 
         await admin.detection.DeleteNotification(pb.DeleteNotificationRequest(notification_id=notification.id))
         await expect_status(admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id)), Code.NOT_FOUND)
-        await expect_status(admin.detection.DeleteNotification(pb.DeleteNotificationRequest(notification_id=notification.id)), Code.NOT_FOUND)
+        delete = pb.DeleteNotificationRequest(notification_id=notification.id)
+        await expect_status(admin.detection.DeleteNotification(delete), Code.NOT_FOUND)
 
 
 async def test_send_notification_without_token_is_failed_precondition(admin):

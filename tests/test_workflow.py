@@ -54,7 +54,8 @@ async def test_detection_workflow(workflow_server):
         picture = tiny_jpeg(4096)
         media = await upload_media(device, picture)
         assert media.size_bytes == len(picture) and media.content_type == "image/jpeg" and media.HasField("bucket_key")
-        alert = (await device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=media.id, localization="[[0.1,0.1,0.2,0.2,0.8]]"))).alert
+        create = pb.CreateMyAlertRequest(media_id=media.id, localization="[[0.1,0.1,0.2,0.2,0.8]]")
+        alert = (await device.detection.CreateMyAlert(create)).alert
         assert alert.group_id == group.id and alert.media_id == media.id and (alert.lat, alert.lon, alert.azimuth) == (44.7, 4.6, 270.0)
 
         # The user sees the alert and its unacknowledged event, and acknowledges it.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import weakref
+from collections import OrderedDict
 
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
@@ -11,6 +11,8 @@ from pyronear.v1 import resources_pb2
 from ..domain.watch import WatchItem
 from .auth import current_principal
 from .convert import optional, to_proto, to_timestamp
+
+_CACHED_MESSAGES = 256
 
 
 class WatchRpcs:
@@ -24,10 +26,16 @@ class WatchRpcs:
         if item.alert is None:
             heartbeat = pb.WatchAlertsHeartbeat(server_time=to_timestamp(item.server_time))
             return pb.WatchAlertsResponse(heartbeat=heartbeat, resume_after_alert_id=item.resume_after_alert_id)
-        # The hub hands the same row to every watcher of its group: build its message once.
-        cache = self.__dict__.setdefault("_watch_messages", weakref.WeakKeyDictionary())
-        message = cache.get(item.alert)
-        if message is None:
-            alert = to_proto(resources_pb2.Alert, item.alert)
-            message = cache[item.alert] = pb.WatchAlertsResponse(alert=alert, resume_after_alert_id=item.alert.id)
+        # The hub hands the same item to every stream of the alert's group: build its message once.
+        # Keyed by identity; the cache holds the item, so its id cannot be reused meanwhile.
+        cache: OrderedDict = self.__dict__.setdefault("_watch_messages", OrderedDict())
+        cached = cache.get(id(item))
+        if cached is not None:
+            return cached[1]
+        message = pb.WatchAlertsResponse(
+            alert=to_proto(resources_pb2.Alert, item.alert), resume_after_alert_id=item.resume_after_alert_id
+        )
+        cache[id(item)] = (item, message)
+        if len(cache) > _CACHED_MESSAGES:
+            cache.popitem(last=False)
         return message

@@ -85,7 +85,7 @@ _DETECTION = {
     "ListPastEvents": ADMIN_USER,
     "ListUnacknowledgedEvents": ADMIN_USER,
     "ListEventAlerts": ADMIN_USER,
-    "UpdateEvent": ADMIN_DEVICE,  # a device only for events of its own alerts
+    "UpdateEvent": ADMIN_DEVICE,  # a device only for events of its group
     "AcknowledgeEvent": ADMIN_USER,
     "DeleteEvent": ADMIN,
     "CreateMedia": ADMIN,

@@ -84,7 +84,7 @@ async def watch_alerts(
     backoff = initial_backoff
     failures = 0
     while True:
-        request = detection_pb.WatchAlertsRequest() if resume is None else detection_pb.WatchAlertsRequest(after_alert_id=resume)
+        request = detection_pb.WatchAlertsRequest(after_alert_id=resume)
         call = target.stub.WatchAlerts(request, metadata=await target.metadata())
         last_error: Exception
         try:

@@ -79,13 +79,17 @@ def render(recipient: Recipient, alert: Alert, device_name: str) -> RenderedMess
         "device_id": alert.device_id,
         "device_name": device_name,
     }
-    return RenderedMessage(render_template(recipient.subject_template, values), render_template(recipient.message_template, values))
+    return RenderedMessage(
+        render_template(recipient.subject_template, values), render_template(recipient.message_template, values)
+    )
 
 
 class _Delivery:
     """One queue job: send once, then log the row. A retry after a failed log does not send again."""
 
-    def __init__(self, uow: UnitOfWorkFactory, telegram: TelegramSender, alert_id: int, recipient: Recipient, rendered: RenderedMessage):
+    def __init__(
+        self, uow: UnitOfWorkFactory, telegram: TelegramSender, alert_id: int, recipient: Recipient, rendered: RenderedMessage
+    ):
         self._uow = uow
         self._telegram = telegram
         self._alert_id = alert_id
@@ -102,10 +106,14 @@ class _Delivery:
             await log_notification(self._uow, self._alert_id, self._recipient_id, self._rendered)
         except FailedPrecondition:
             # The alert or the recipient was deleted meanwhile: nothing left to log against.
-            logger.warning("notification of alert %s to recipient %s sent but not logged: row deleted", self._alert_id, self._recipient_id)
+            logger.warning(
+                "notification of alert %s to recipient %s sent but not logged: row deleted", self._alert_id, self._recipient_id
+            )
 
 
-async def log_notification(uow_factory: UnitOfWorkFactory, alert_id: int, recipient_id: int, rendered: RenderedMessage) -> Notification:
+async def log_notification(
+    uow_factory: UnitOfWorkFactory, alert_id: int, recipient_id: int, rendered: RenderedMessage
+) -> Notification:
     async with uow_factory() as uow:
         row = await uow.notifications.add(
             Notification(alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message)

@@ -69,3 +69,4 @@ def check_azimuth(v: Violations, azimuth: float | None, field: str = "azimuth") 
 
 def check_request_id(v: Violations, request_id: str, field: str = "request_id") -> None:
     v.check(len(request_id) <= 128, field, "must be at most 128 characters")
+    v.check("\x00" not in request_id, field, "must not contain NUL characters")  # PostgreSQL refuses them

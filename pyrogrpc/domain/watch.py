@@ -8,8 +8,8 @@ Protocol of a stream (what `AlertWatchHub.watch` yields):
 2. the replay: visible alerts with `after_alert_id < id <= cursor-at-registration`, read
    from the table in pages (no transaction is held while the client reads);
 3. live alerts with larger ids, pushed by the hub into the stream's bounded buffer, in
-   increasing id order, plus a heartbeat whenever nothing was sent for
-   `heartbeat_seconds`.
+   increasing id order, plus heartbeats: no stream stays silent longer than
+   `heartbeat_seconds` (one hub-wide timer, so no timer is armed per message).
 Every item carries `resume_after_alert_id`, the last alert id sent on the stream. Replay
 and live part cannot overlap or leave a hole: registration reads the cursor and the hub
 advances it while fanning out, both without yielding to the event loop in between.
@@ -79,9 +79,10 @@ class RemoteWakeups(Protocol):
     def announce(self, payload: str) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WatchItem:
-    """One stream message: an alert, or a heartbeat when `alert` is None."""
+    """One stream message: an alert, or a heartbeat when `alert` is None. The hub hands the same
+    item of a live alert to every stream, so layers above may cache what they build from it."""
 
     alert: Alert | None
     resume_after_alert_id: int
@@ -89,15 +90,17 @@ class WatchItem:
 
 
 class _Watcher:
-    __slots__ = ("group_id", "floor", "buffer", "capacity", "ready", "error")
+    __slots__ = ("group_id", "floor", "buffer", "capacity", "ready", "error", "last_sent", "heartbeat_due")
 
     def __init__(self, group_id: int | None, floor: int, capacity: int):
         self.group_id = group_id  # None: admin, sees every group
         self.floor = floor  # the hub's cursor at registration: the replay ends here
-        self.buffer: deque[Alert] = deque()
+        self.buffer: deque[WatchItem] = deque()
         self.capacity = capacity
         self.ready = asyncio.Event()
         self.error: DomainError | None = None
+        self.last_sent = time.monotonic()
+        self.heartbeat_due = False
 
     def fail(self, error: DomainError) -> None:
         self.error = error
@@ -120,7 +123,7 @@ class AlertWatchHub:
         batch_size: int = 500,
     ):
         # Tunables are plain attributes, read when used: tests shorten them on a running server.
-        self.heartbeat_seconds = heartbeat_seconds
+        self._heartbeat_seconds = heartbeat_seconds
         self.buffer_size = buffer_size
         self.safety_poll_seconds = safety_poll_seconds
         self.gap_poll_seconds = gap_poll_seconds
@@ -139,7 +142,8 @@ class AlertWatchHub:
         self._holding = False
         self._wake = asyncio.Event()
         self._pump_waiters: list[asyncio.Future] = []  # streams waiting for the next pump run
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._beat_changed = asyncio.Event()
         self._failing_since: float | None = None
         self.wakeups = 0  # pump runs (tests and benchmarks)
         self.queries = 0  # wake-up queries on the alerts table
@@ -149,17 +153,20 @@ class AlertWatchHub:
     async def start(self) -> None:
         self._cursor = await self._initial_cursor()
         self._settled = self._cursor
-        self._task = asyncio.create_task(self._run(), name="pyrogrpc-watch-hub")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="pyrogrpc-watch-hub"),
+            asyncio.create_task(self._heartbeats(), name="pyrogrpc-watch-heartbeats"),
+        ]
         if self._remote is not None:
             await self._remote.start(self._on_remote_wake)
 
     async def stop(self) -> None:
         if self._remote is not None:
             await self._remote.stop()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         error = Unavailable("server shutting down: reconnect with the last resume_after_alert_id")
         self._fail_all(error)
         _resolve(self._pump_waiters, error)
@@ -167,8 +174,20 @@ class AlertWatchHub:
         self._cursor = None
 
     @property
+    def heartbeat_seconds(self) -> float:
+        return self._heartbeat_seconds
+
+    @heartbeat_seconds.setter
+    def heartbeat_seconds(self, value: float) -> None:
+        self._heartbeat_seconds = value
+        self._beat_changed.set()
+
+    @property
     def watcher_count(self) -> int:
         return len(self._admins) + sum(len(watchers) for watchers in self._by_group.values())
+
+    def _watchers(self) -> list[_Watcher]:
+        return [*self._admins, *(watcher for group in self._by_group.values() for watcher in group)]
 
     @property
     def cursor(self) -> int | None:
@@ -201,8 +220,23 @@ class AlertWatchHub:
             async for alert in self._replay(principal, last, watcher):
                 last = alert.id
                 yield WatchItem(alert, last)
-            async for item in self._live(watcher, last):
-                yield item
+            # Live part, inlined: this loop runs once per message and stream.
+            buffer, ready = watcher.buffer, watcher.ready
+            while True:
+                if buffer:
+                    item = buffer.popleft()
+                    if item.resume_after_alert_id > last:  # else: a resume point ahead of our cursor
+                        last = item.resume_after_alert_id
+                        watcher.last_sent, watcher.heartbeat_due = time.monotonic(), False
+                        yield item
+                elif watcher.error is not None:
+                    raise watcher.error
+                elif watcher.heartbeat_due:
+                    watcher.last_sent, watcher.heartbeat_due = time.monotonic(), False
+                    yield WatchItem(None, last, utcnow())
+                else:
+                    ready.clear()
+                    await ready.wait()
         finally:
             self._unregister(watcher)
 
@@ -219,22 +253,25 @@ class AlertWatchHub:
                 return
             after = rows[-1].id
 
-    async def _live(self, watcher: _Watcher, last: int) -> AsyncIterator[WatchItem]:
+    async def _heartbeats(self) -> None:
+        """One timer for every stream (none per message): every half period, streams idle for at
+        least half a period get a heartbeat, so none stays silent longer than a period."""
         while True:
-            if watcher.buffer:
-                alert = watcher.buffer.popleft()
-                if alert.id > last:  # a resume point ahead of our cursor (another replica's)
-                    last = alert.id
-                    yield WatchItem(alert, last)
-                continue
-            if watcher.error is not None:
-                raise watcher.error
-            watcher.ready.clear()
+            half = self._heartbeat_seconds / 2
             try:
-                async with asyncio.timeout(self.heartbeat_seconds):
-                    await watcher.ready.wait()
+                async with asyncio.timeout(half):
+                    await self._beat_changed.wait()
             except TimeoutError:
-                yield WatchItem(None, last, utcnow())
+                pass
+            self._beat_changed.clear()
+            self._mark_idle(time.monotonic() - half)
+
+    def _mark_idle(self, idle_since: float) -> None:
+        # A function of its own, so no loop variable keeps a closed stream's watcher alive.
+        for watcher in self._watchers():
+            if watcher.last_sent <= idle_since:
+                watcher.heartbeat_due = True
+                watcher.ready.set()
 
     async def _caught_up(self) -> None:
         """Wait for a pump run that starts after this call (shared by every stream opening meanwhile)."""
@@ -268,7 +305,7 @@ class AlertWatchHub:
                 del self._by_group[watcher.group_id]
 
     def _fail_all(self, error: DomainError) -> None:
-        for watcher in [*self._admins, *(w for group in self._by_group.values() for w in group)]:
+        for watcher in self._watchers():
             self._unregister(watcher)
             watcher.fail(error)
 
@@ -365,6 +402,7 @@ class AlertWatchHub:
     def _fan_out(self, alerts: Iterable[Alert]) -> None:
         """Synchronous on purpose: registration never sees a half-advanced cursor."""
         for alert in alerts:
+            item = WatchItem(alert, alert.id)
             for watcher in (*self._admins, *self._by_group.get(alert.group_id, ())):
                 if len(watcher.buffer) >= watcher.capacity:
                     self._unregister(watcher)
@@ -373,9 +411,9 @@ class AlertWatchHub:
                         "reconnect with the last resume_after_alert_id"
                     ))
                     continue
-                watcher.buffer.append(alert)
+                watcher.buffer.append(item)
                 watcher.ready.set()
-            self._cursor = alert.id
+            self._cursor = item.resume_after_alert_id
 
     async def _initial_cursor(self) -> int:
         """The horizon at start: waits (bounded) for alert transactions already in flight."""
