@@ -305,31 +305,34 @@ async def test_garbage_bytes_and_bogus_http2_do_not_hurt_the_server(module_serve
     assert server_errors.take() == []
 
 
-def _grpc_decode_failure(error: grpc.aio.AioRpcError) -> bool:
-    """grpc itself refused the bytes before any of our code ran.
-
-    grpc-python's aio server deserializes the request outside the interceptors and
-    answers UNKNOWN "Unexpected <class 'google.protobuf.message.DecodeError'>: ..."
-    (grpcio 1.85); only that exact failure is tolerated.
-    """
-    details = error.details() or ""
-    return error.code() in FORBIDDEN and ("DecodeError" in details or "deserializ" in details.lower())
-
-
 def _raw_unary(client: Api, rpc: str):
     service, name = rpc.split(".")
     return client.channel.unary_unary(f"/pyronear.v1.{service}/{name}", request_serializer=None, response_deserializer=None)
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_malformed_protobuf_body_is_refused_by_grpc_and_server_keeps_serving(world, server_errors):
+async def test_malformed_protobuf_body_is_invalid_argument_and_server_keeps_serving(world, server_errors):
     admin = world.clients["admin"]
     metadata = (("authorization", f"Bearer {admin.token}"),)
     for body in (b"\x08", b"\x0a\xff\xff\xff\xff\x0f", b"\x12\x05ab", b"\xff" * 64):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await _raw_unary(admin, "SetupService.GetSite")(body, metadata=metadata, timeout=5)
-        # Only grpc's own deserializer may refuse it this way, before any of our code runs.
-        assert _grpc_decode_failure(raised.value), raised.value
+        # grpc alone would answer UNKNOWN here; api/errors.py turns undecodable bytes into INVALID_ARGUMENT.
+        assert raised.value.code() == Code.INVALID_ARGUMENT, raised.value
+        assert "not a valid protobuf message" in raised.value.details()
+    await _still_serves(world)
+    assert server_errors.take() == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_malformed_message_inside_an_upload_stream_is_invalid_argument(world, server_errors):
+    admin = world.clients["admin"]
+    upload = admin.channel.stream_unary(
+        "/pyronear.v1.DetectionService/UploadMedia", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await upload(iter([b"\xff" * 32, b"\x12\x03abc"]), metadata=(("authorization", f"Bearer {admin.token}"),), timeout=5)
+    assert raised.value.code() == Code.INVALID_ARGUMENT, raised.value
     await _still_serves(world)
     assert server_errors.take() == []
 
@@ -343,5 +346,5 @@ async def test_random_protobuf_bytes(world, server_errors, rpc, body):
     try:
         await _raw_unary(admin, rpc)(body, metadata=(("authorization", f"Bearer {admin.token}"),), timeout=10)
     except grpc.aio.AioRpcError as error:
-        assert error.code() not in FORBIDDEN or _grpc_decode_failure(error), f"{rpc}: {error.code().name} {error.details()!r}"
+        assert error.code() not in FORBIDDEN, f"{rpc}: {error.code().name} {error.details()!r}"
     assert server_errors.take() == []

@@ -81,11 +81,51 @@ def _reason(error: Exception) -> str:
     return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(name)).upper()
 
 
+class _MalformedRequest:
+    """Stands in for a request whose bytes are not a valid protobuf message."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def error(self) -> errors.InvalidArgument:
+        return errors.InvalidArgument(f"request is not a valid protobuf message: {self.reason}")
+
+
+def _tolerant(deserialize):
+    # grpc would answer UNKNOWN for undecodable bytes before any interceptor runs; a marker
+    # lets intercept() answer INVALID_ARGUMENT instead (INTERNAL/UNKNOWN never come from input).
+    def deserialize_or_mark(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as error:  # noqa: BLE001 - DecodeError and friends
+            return _MalformedRequest(type(error).__name__)
+
+    return deserialize_or_mark
+
+
+async def _checked(requests):
+    async for request in requests:
+        if isinstance(request, _MalformedRequest):
+            raise request.error()
+        yield request
+
+
 class ErrorInterceptor(AsyncServerInterceptor):
-    """Outermost interceptor: turns any exception of a handler (or of the auth check) into a status."""
+    """Outermost interceptor: turns any exception of a handler (or of the auth check) into a
+    status, including requests whose bytes do not decode."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await super().intercept_service(continuation, handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        return handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
 
     async def intercept(self, method, request_or_iterator, context, method_name):
         try:
+            if isinstance(request_or_iterator, _MalformedRequest):
+                raise request_or_iterator.error()
+            if hasattr(request_or_iterator, "__aiter__"):
+                request_or_iterator = _checked(request_or_iterator)
             response = method(request_or_iterator, context)
             if hasattr(response, "__aiter__"):
                 return self._stream(response, context)
