@@ -16,7 +16,7 @@ from pyronear.v1 import detection_service_pb2 as pb
 from pyrogrpc.client import AsyncPyroClient
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
-from tests.helpers import USER_PASSWORD, Api, violated_fields
+from tests.helpers import USER_PASSWORD, Api, TcpProxy, violated_fields
 
 Code = grpc.StatusCode
 TIMEOUT = 5.0
@@ -361,6 +361,49 @@ async def test_streams_end_unavailable_when_the_hub_stops(server, admin):
     assert "resume_after_alert_id" in error.details()
     await ends_with(watch(admin), Code.UNAVAILABLE)
     await server.watch_hub.start()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_streams_end_unavailable_while_the_database_is_lost_then_resume(server_factory, database_url):
+    proxy = TcpProxy(5432)
+    await proxy.start()
+    server = await server_factory(DATABASE_URL=database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+    hub = server.watch_hub
+    hub.safety_poll_seconds, hub.unavailable_after_seconds = 0.1, 0.5
+    try:
+        async with Api.connect(server.port) as api:
+            admin = await api.login("superadmin", "superadmin-password")
+            camera = await Camera.new(admin)
+            stream = watch(admin)
+            resume = await started(stream)
+            await proxy.cut()
+            error = await ends_with(stream, Code.UNAVAILABLE)
+            assert "database" in error.details()
+            await ends_with(watch(admin), Code.UNAVAILABLE)  # refused while the database is away
+            await proxy.start()
+            alert = await _eventually(camera.alert)  # the pool drops its dead connections first
+            resumed = await _eventually(lambda: _opened(watch(admin, resume)))
+            assert await alert_ids(resumed, 1) == [alert.id]
+            resumed.cancel()
+    finally:
+        await proxy.cut()
+
+
+async def _opened(stream: Stream) -> Stream:
+    await started(stream)
+    return stream
+
+
+async def _eventually(call, attempts: int = 20):
+    """`await call()`, retried while it fails UNAVAILABLE."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() != Code.UNAVAILABLE:
+                raise
+        await asyncio.sleep(0.1)
+    return await call()
 
 
 # --- Python client -------------------------------------------------------------------

@@ -91,32 +91,53 @@ def scope_from_proto(number: int, field: str = "scope") -> Scope:
 
 
 @lru_cache(maxsize=None)
-def _fields(descriptor: Descriptor) -> tuple[tuple[str, str, EnumDescriptor | None], ...]:
-    fields = []
+def _plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, EnumDescriptor], ...], tuple[str, ...]]:
+    """(scalar fields, enum fields with their enum, timestamp fields) of a message."""
+    scalars, enums, stamps = [], [], []
     for field in descriptor.fields:
         if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
-            kind = "timestamp"
+            stamps.append(field.name)
         elif field.enum_type is not None:
-            kind = "enum"
+            enums.append((field.name, field.enum_type))
         else:
-            kind = "scalar"
-        fields.append((field.name, kind, field.enum_type))
-    return tuple(fields)
+            scalars.append(field.name)
+    return tuple(scalars), tuple(enums), tuple(stamps)
+
+
+_READS_MAPPING: dict[type, bool] = {}
+
+
+def _reader(row: Any, overrides: dict[str, Any]):
+    """name -> value of `row` (None when absent). A Core Row is read through its mapping, ~7x
+    faster than its attributes: list pages convert 100s of rows per call."""
+    kind = type(row)
+    by_mapping = _READS_MAPPING.get(kind)
+    if by_mapping is None:
+        by_mapping = _READS_MAPPING[kind] = hasattr(kind, "_mapping")
+    read = row._mapping.get if by_mapping else (lambda name: getattr(row, name, None))
+    if not overrides:
+        return read
+    return lambda name: overrides[name] if name in overrides else read(name)
 
 
 def to_proto(message_type: type[M], row: Any, **overrides: Any) -> M:
     """Build `message_type` from the attributes of `row` (overrides win); None leaves a field unset."""
-    message = message_type()
-    for name, kind, enum in _fields(message_type.DESCRIPTOR):
-        value = overrides[name] if name in overrides else getattr(row, name, None)
-        if value is None:
-            continue
-        if kind == "timestamp":
+    scalars, enums, stamps = _plan(message_type.DESCRIPTOR)
+    read = _reader(row, overrides)
+    values: dict[str, Any] = {}
+    for name in scalars:
+        value = read(name)
+        if value is not None:
+            values[name] = value
+    for name, enum in enums:
+        value = read(name)
+        if value is not None:
+            values[name] = enum_to_proto(enum, value)
+    message = message_type(**values)  # one call instead of a setattr per field
+    for name in stamps:
+        value = read(name)
+        if value is not None:
             set_timestamp(getattr(message, name), value)
-        elif kind == "enum":
-            setattr(message, name, enum_to_proto(enum, value))
-        else:
-            setattr(message, name, value)
     return message
 
 
@@ -127,7 +148,9 @@ def user_to_proto(user: Any):
 
 
 def device_to_proto(device: Any):
-    return to_proto(resources_pb2.Device, device, login=device.access.login)
+    # A device model carries its login in `access`; a read-only row (Heartbeat) as `login`.
+    access = getattr(device, "access", None)
+    return to_proto(resources_pb2.Device, device, login=device.login if access is None else access.login)
 
 
 # --- requests -> domain --------------------------------------------------------------

@@ -94,11 +94,11 @@ async def watch_alerts(
                 if message is grpc.aio.EOF:
                     raise ConnectionError("the server ended the stream")
                 failures, backoff, target.refused = 0, initial_backoff, None
-                if message.HasField("alert") and (resume is None or message.alert.id > resume):
-                    resume = message.resume_after_alert_id
+                if resume is not None and message.resume_after_alert_id <= resume:
+                    continue  # nothing new (a heartbeat, or an alert already yielded)
+                resume = message.resume_after_alert_id
+                if message.HasField("alert"):
                     yield message.alert
-                else:
-                    resume = message.resume_after_alert_id
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.UNAUTHENTICATED and await target.refresh_after(error):
                 continue  # new token: reconnect at once

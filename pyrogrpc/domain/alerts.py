@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from ..db.models import Alert, Device, Event, utcnow
+from ..db.models import Alert, utcnow
 from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .idempotency import create_once
@@ -52,8 +52,16 @@ class NewAlert:
 
 
 class AlertService:
-    def __init__(self, uow: UnitOfWorkFactory, *, relaxation: timedelta, listeners: list[AlertListener] | None = None):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        relaxation: timedelta,
+        listeners: list[AlertListener] | None = None,
+        single_statement_uow: UnitOfWorkFactory | None = None,
+    ):
         self._uow = uow
+        self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
         self._relaxation = relaxation
         # Public on purpose: other components (e.g. the WatchAlerts hub) append themselves.
         self.listeners: list[AlertListener] = list(listeners or [])
@@ -61,65 +69,68 @@ class AlertService:
     # --- create ----------------------------------------------------------------------
 
     async def create_my_alert(self, principal: Principal, new: NewAlert) -> Alert:
-        """An alert of the calling device."""
+        """An alert of the calling device: its device is found and locked in the one transaction."""
         _validate(new)
-        async with self._uow() as uow:
-            device = await uow.devices.get_by_access_id(principal.access_id)
-        if device is None:
-            raise NotFound("device")  # the token outlived its device
-        return await self._create(principal, "CreateMyAlert", device.id, new)
+        return await self._create(principal, "CreateMyAlert", new, access_id=principal.access_id)
 
     async def create_alert(self, principal: Principal, device_id: int, new: NewAlert) -> Alert:
         """An alert for any device (admins)."""
         _validate(new)
-        return await self._create(principal, "CreateAlert", device_id, new)
+        return await self._create(principal, "CreateAlert", new, device_id=device_id)
 
-    async def _create(self, principal: Principal, operation: str, device_id: int, new: NewAlert) -> Alert:
+    async def _create(
+        self, principal: Principal, operation: str, new: NewAlert, *, device_id: int | None = None, access_id: int | None = None
+    ) -> Alert:
         opened_event = False
 
         async def create(uow: UnitOfWork) -> Alert:
             nonlocal opened_event
-            # Lock first: every other alert of this device waits here until we commit.
-            device = await uow.devices.get(device_id, for_update=True)
+            # Lock first: every other alert of this device waits here until we commit. The
+            # same statement reads the media to attach, if any.
+            device = await uow.devices.lock(device_id=device_id, access_id=access_id, media_id=new.media_id)
             if device is None:
+                if device_id is None:
+                    raise NotFound("device")  # the token outlived its device
                 raise NotFound("device", device_id)
-            await _check_media(uow, device, new.media_id)
+            _check_media(device, new.media_id)
             values = _resolved_position(device, new)
             now = utcnow()
             if new.event_id is not None:
                 event = await uow.events.get(new.event_id, group_id=device.group_id)
                 if event is None:
                     raise NotFound("event", new.event_id)
+                event_id = event.id
             else:
-                event = await self._open_event_of(uow, device, now)
-                if event is None:
-                    event = await uow.events.add(
-                        Event(group_id=device.group_id, type=NEW_EVENT_TYPE, lat=values["lat"], lon=values["lon"], start_time=now)
+                event_id = await self._open_event_of(uow, device, now)
+                if event_id is None:
+                    event_id = await uow.events.insert(
+                        group_id=device.group_id, type=NEW_EVENT_TYPE, lat=values["lat"], lon=values["lon"],
+                        start_time=now, is_acknowledged=False, create_time=now,
                     )
                     opened_event = True
-            alert = Alert(
+            # Core inserts (no ORM flush); the returned Alert is built from the inserted values.
+            fields = dict(
                 device_id=device.id,
                 group_id=device.group_id,
-                event_id=event.id,
+                event_id=event_id,
                 media_id=new.media_id,
                 localization=new.localization,
                 create_time=now,
                 **values,
             )
-            return await uow.alerts.add(alert)
+            return Alert(id=await uow.alerts.insert(**fields), **fields)
 
         alert, created = await create_once(self._uow, principal, operation, new.request_id, create, _load_alert)
         if created:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
 
-    async def _open_event_of(self, uow: UnitOfWork, device: Device, now) -> Event | None:
-        """The event the device's latest alert belongs to, if that alert is recent and the event open."""
-        latest = await uow.alerts.latest_of_device(device.id)
-        if latest is None or now - latest.create_time >= self._relaxation:
+    async def _open_event_of(self, uow: UnitOfWork, device, now) -> int | None:
+        """The id of the event the device's latest alert belongs to, if that alert is recent and the event open."""
+        latest = await uow.alerts.latest_of_device(device.id)  # with its event, in one query
+        if latest is None or now - latest.create_time >= self._relaxation or latest.end_time is not None:
             return None
-        event = await uow.events.get(latest.event_id)
-        return event if event is not None and event.end_time is None else None
+        return latest.event_id
 
     async def _tell_listeners(self, alert: Alert, *, new_event: bool) -> None:
         for listener in list(self.listeners):
@@ -131,16 +142,15 @@ class AlertService:
     # --- read, list, delete ------------------------------------------------------------
 
     async def get_alert(self, principal: Principal, alert_id: int) -> Alert:
-        async with self._uow() as uow:
+        async with self._single() as uow:
             return await _visible_alert(uow, principal, alert_id)
 
     async def list_alerts(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Alert]:
-        conditions = [] if group_id is None else [Alert.group_id == group_id]
-        async with self._uow() as uow:
-            return await uow.alerts.list(page, *conditions, group_id=principal.group_filter)
+        async with self._single() as uow:
+            return await uow.alerts.list_alerts(page, group_id=principal.group_filter, only_group_id=group_id)
 
     async def list_ongoing_alerts(self, principal: Principal, page: PageRequest) -> Page[Alert]:
-        async with self._uow() as uow:
+        async with self._single() as uow:
             return await uow.alerts.list_ongoing(page, group_id=principal.group_filter)
 
     async def delete_alert(self, alert_id: int) -> None:
@@ -165,19 +175,19 @@ def _validate(new: NewAlert) -> None:
     v.raise_if_any()
 
 
-async def _check_media(uow: UnitOfWork, device: Device, media_id: int | None) -> None:
+def _check_media(device, media_id: int | None) -> None:
+    """`device` is the row of `devices.lock(media_id=...)`: it carries the media's columns."""
     if media_id is None:
         return
-    media = await uow.media.get(media_id, group_id=device.group_id)
-    if media is None:
+    if device.media_id is None:  # no such media in the device's group
         raise NotFound("media", media_id)
-    if media.device_id != device.id:
+    if device.media_device_id != device.id:
         raise InvalidArgument(f"media {media_id} belongs to another device", field="media_id")
-    if media.bucket_key is None:
+    if device.media_bucket_key is None:
         raise FailedPrecondition(f"media {media_id} is not uploaded yet: call UploadMedia first")
 
 
-def _resolved_position(device: Device, new: NewAlert) -> dict[str, float]:
+def _resolved_position(device, new: NewAlert) -> dict[str, float]:
     """azimuth, lat and lon: the request's, else the device's; neither is FAILED_PRECONDITION."""
     values: dict[str, float] = {}
     missing = []

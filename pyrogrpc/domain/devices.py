@@ -39,8 +39,9 @@ def check_properties(v: Violations, fields: Mapping[str, Any], prefix: str = "")
 
 
 class DeviceService:
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher):
+    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, *, single_statement_uow: UnitOfWorkFactory | None = None):
         self._uow = uow
+        self._single = single_statement_uow or uow  # units of ONE statement (see db/session.py)
         self._hasher = hasher
 
     # --- creation --------------------------------------------------------------------
@@ -185,9 +186,12 @@ class DeviceService:
         return device
 
     async def heartbeat(self, principal: Principal) -> Device:
-        async with self._uow() as uow:
-            device = await _caller_device(uow, principal)
-            device.last_ping_time = utcnow()
+        """One transaction of one statement (UPDATE ... RETURNING): every camera calls it often.
+        The result is a read-only row of the device's fields and its `login`."""
+        async with self._single() as uow:
+            device = await uow.devices.ping(principal.access_id, utcnow())
+            if device is None:
+                raise NotFound("device")  # the token outlived its device
             await uow.commit()
         return device
 

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from ..db.models import Media
+from ..db.models import Media, utcnow
 from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ..storage import MediaStorage, ObjectNotFound, PresignNotSupported
 from .errors import FailedPrecondition, NotFound
@@ -26,11 +26,20 @@ DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
 
 class MediaService:
-    def __init__(self, uow: UnitOfWorkFactory, storage: MediaStorage, *, max_upload_bytes: int, url_lifetime: timedelta):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        storage: MediaStorage,
+        *,
+        max_upload_bytes: int,
+        url_lifetime: timedelta,
+        single_statement_uow: UnitOfWorkFactory | None = None,
+    ):
         self._uow = uow
+        self._single = single_statement_uow or uow  # units of ONE statement (see db/session.py)
         self._storage = storage
         self._url_lifetime = url_lifetime
-        self._uploader = MediaUploader(uow, storage, max_upload_bytes)
+        self._uploader = MediaUploader(uow, storage, max_upload_bytes, single_statement_uow=self._single)
 
     # --- rows --------------------------------------------------------------------------
 
@@ -50,13 +59,16 @@ class MediaService:
         v.raise_if_any()
 
         async def create(uow: UnitOfWork) -> Media:
-            device = await uow.devices.get_by_access_id(principal.access_id)
-            if device is None:
+            # One statement finds the caller's device and inserts the media (a read-only row).
+            media = await uow.media.add_for_device(principal.access_id, media_type, utcnow())
+            if media is None:
                 raise NotFound("device")  # the token outlived its device
-            return await uow.media.add(Media(device_id=device.id, group_id=device.group_id, type=media_type))
+            return media
 
+        # Without a request_id the create is one statement; with one, it also reads and writes the key.
         media, _ = await create_once(
-            self._uow, principal, "CreateMyMedia", request_id, create, lambda uow, media_id: uow.media.get(media_id)
+            self._uow if request_id else self._single, principal, "CreateMyMedia", request_id, create,
+            lambda uow, media_id: uow.media.get(media_id),
         )
         return media
 

@@ -2,17 +2,20 @@
 
 `NewEventNotifier` is an alert listener: on the first alert of an event it hands one job
 per recipient to the background queue (render the templates, send, log one Notification
-row), so a slow or failing Telegram never slows or fails CreateAlert.
+row), so a slow or failing Telegram never slows or fails CreateAlert. The recipients of a
+group are cached (`CachedLookup`): a group without recipients costs no database query.
 `NotificationService` holds the admin RPCs, including the synchronous SendNotification.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import Any, Awaitable, Callable, Hashable
 
 from ..config import Settings
 from ..db.models import Alert, Notification, Recipient
@@ -24,6 +27,9 @@ from .paging import MAX_PAGE_SIZE, Page, PageRequest
 logger = logging.getLogger("pyrogrpc.notifications")
 
 TELEGRAM = "telegram"
+# How long a replica reuses the webhooks and recipients it loaded. Changes made through this
+# process drop the cache at once (`tables_changed`); another replica's show within this time.
+CACHE_SECONDS = 5.0
 
 
 class Channels:
@@ -58,6 +64,45 @@ async def all_rows(repository, *conditions: Any, group_id: int | None = None) ->
         if not result.next_page_token:
             return rows
         page = PageRequest(size=MAX_PAGE_SIZE, before_id=result.items[-1].id)
+
+
+class CachedLookup:
+    """Values loaded from the database per key, reused for `ttl` seconds; `invalidate()` drops
+    them all (a load that started before the invalidation does not refill the cache)."""
+
+    def __init__(self, load: Callable[[Hashable], Awaitable[Any]], ttl: float = CACHE_SECONDS):
+        self._load = load
+        self._ttl = ttl
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._loading: dict[Hashable, asyncio.Future] = {}
+        self._generation = 0
+
+    def peek(self, key: Hashable = None) -> Any:
+        """The cached value, or None when it is missing or stale."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    async def get(self, key: Hashable = None) -> Any:
+        value = self.peek(key)
+        if value is not None:
+            return value
+        loading = self._loading.get(key)
+        if loading is None:  # one query for a burst of alerts, not one each
+            loading = self._loading[key] = asyncio.ensure_future(self._refill(key, self._generation))
+            loading.add_done_callback(lambda done: self._loading.pop(key) if self._loading.get(key) is done else None)
+        return await asyncio.shield(loading)
+
+    async def _refill(self, key: Hashable, generation: int) -> Any:
+        expires = time.monotonic() + self._ttl
+        value = await self._load(key)
+        if generation == self._generation:
+            self._entries[key] = (expires, value)
+        return value
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+        self._loading.clear()  # loads in flight may have read the old rows
 
 
 @dataclass(frozen=True)
@@ -129,16 +174,29 @@ class NewEventNotifier:
         self._uow = uow
         self._queue = queue
         self._telegram = telegram
+        self._recipients = CachedLookup(self._load_recipients)  # group id -> its recipients
+
+    def tables_changed(self, tables: frozenset[str]) -> None:
+        """A commit of this process changed `tables` (see db/session.py)."""
+        if Recipient.__tablename__ in tables:
+            self._recipients.invalidate()
 
     async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
-        if new_event and self._telegram is not None:
-            # Even the recipients query happens off the request path.
-            self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
+        if not new_event or self._telegram is None or self._recipients.peek(alert.group_id) == []:
+            return
+        # Even the recipients query happens off the request path.
+        self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
+
+    async def _load_recipients(self, group_id: int) -> list[Recipient]:
+        async with self._uow() as uow:
+            return await all_rows(uow.recipients, group_id=group_id)
 
     async def _fan_out(self, alert: Alert) -> None:
+        recipients = await self._recipients.get(alert.group_id)
+        if not recipients:
+            return
         async with self._uow() as uow:
             device = await uow.devices.get(alert.device_id)
-            recipients = await all_rows(uow.recipients, group_id=alert.group_id)
         device_name = device.access.login if device is not None else str(alert.device_id)
         for recipient in recipients:
             if recipient.notification_type != TELEGRAM:

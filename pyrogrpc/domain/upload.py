@@ -15,10 +15,11 @@ message) and an async iterator of the content's bytes (every later message), the
 4. The bytes stream into a storage writer (staged, invisible) while being counted and
    hashed: memory stays at one chunk (one S3 part), and reading stops as soon as more bytes
    arrive than announced. Then size and sha256 must equal the header's.
-5. One transaction locks the media row, re-checks it is still not uploaded (a concurrent
-   upload may have won), commits the object, sets bucket_key, size_bytes, sha256,
-   content_type and upload_request_id, and commits. This step runs to its end even if the
-   client cancels meanwhile, so the row and the object always agree.
+5. One transaction sets bucket_key, size_bytes, sha256, content_type and upload_request_id
+   only if the media is still not uploaded (one UPDATE, which also locks the row; a
+   concurrent upload may have won), commits the object while holding that lock, and
+   commits. This step runs to its end even if the client cancels meanwhile, so the row and
+   the object always agree.
 
 Any failure or cancellation before step 5 aborts the writer: no object, no half-set row.
 If the database commit of step 5 fails, the committed object is deleted again.
@@ -40,7 +41,6 @@ from ..db.unit_of_work import UnitOfWorkFactory
 from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from .principal import Principal, Scope
-from .rows import visible
 from .validation import Violations, check_request_id
 
 T = TypeVar("T")
@@ -62,8 +62,11 @@ class UploadHeader:
 
 
 class MediaUploader:
-    def __init__(self, uow: UnitOfWorkFactory, storage: MediaStorage, max_upload_bytes: int):
+    def __init__(
+        self, uow: UnitOfWorkFactory, storage: MediaStorage, max_upload_bytes: int, *, single_statement_uow: UnitOfWorkFactory | None = None
+    ):
         self._uow = uow
+        self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
         self._storage = storage
         self._max_bytes = max_upload_bytes
 
@@ -95,17 +98,19 @@ class MediaUploader:
         return UploadHeader(header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id)
 
     async def _target(self, principal: Principal, media_id: int) -> Media:
-        async with self._uow() as uow:
-            media = await visible(uow.media, "media", media_id, principal)
+        async with self._single() as uow:
             if principal.scope is Scope.DEVICE:
-                device = await uow.devices.get_by_access_id(principal.access_id)
-                if device is None or media.device_id != device.id:
-                    raise NotFound("media", media_id)  # another device's media, even in the same group
+                # One statement: another device's media, even in the same group, is not found.
+                media = await uow.media.get_of_device(media_id, principal.access_id)
+            else:
+                media = await uow.media.get_row(media_id, group_id=principal.group_filter)
+        if media is None:
+            raise NotFound("media", media_id)
         return media
 
     async def _free_key(self, sha256: str, extension: str) -> str:
         now = datetime.now(UTC)
-        async with self._uow() as uow:
+        async with self._single() as uow:  # each check stands alone: the unique key is the real guard
             for second in range(_KEY_ATTEMPTS):
                 key = self._storage.make_key(sha256, extension, now + timedelta(seconds=second))
                 if not await uow.media.key_in_use(key):
@@ -134,17 +139,26 @@ class MediaUploader:
     async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Media:
         try:
             async with self._uow() as uow:
-                media = await uow.media.get(media_id, for_update=True)
+                # The update locks the row and re-checks "not uploaded" in one statement; the
+                # object is committed while the lock is held, then the row.
+                try:
+                    media = await uow.media.set_content(
+                        media_id,
+                        bucket_key=writer.key,
+                        size_bytes=header.size_bytes,
+                        sha256=header.sha256,
+                        content_type=sniffed.content_type,
+                        upload_request_id=header.request_id or None,
+                    )
+                except AlreadyExists as error:
+                    # Another media holds the same key (identical content, same second).
+                    raise Unavailable("an identical upload was stored at the same moment, retry") from error
                 if media is None:
-                    raise NotFound("media", media_id)  # deleted while its content was coming
-                if media.bucket_key is not None:
+                    media = await uow.media.get_row(media_id)
+                    if media is None:
+                        raise NotFound("media", media_id)  # deleted while its content was coming
                     return _replayed(media, header)  # a concurrent upload won
                 await writer.commit()
-                media.bucket_key = writer.key
-                media.size_bytes = header.size_bytes
-                media.sha256 = header.sha256
-                media.content_type = sniffed.content_type
-                media.upload_request_id = header.request_id or None
                 await uow.commit()
             return media
         except Exception as error:

@@ -143,6 +143,7 @@ class AlertWatchHub:
         self._wake = asyncio.Event()
         self._pump_waiters: list[asyncio.Future] = []  # streams waiting for the next pump run
         self._tasks: list[asyncio.Task] = []
+        self._stopped = False
         self._beat_changed = asyncio.Event()
         self._failing_since: float | None = None
         self.wakeups = 0  # pump runs (tests and benchmarks)
@@ -151,6 +152,7 @@ class AlertWatchHub:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopped = False
         self._cursor = await self._initial_cursor()
         self._settled = self._cursor
         self._tasks = [
@@ -161,11 +163,20 @@ class AlertWatchHub:
             await self._remote.start(self._on_remote_wake)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._remote is not None:
             await self._remote.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Let a pump in progress finish its transaction: cancelling it mid-query can leave the
+        # connection (and on SQLite the write lock) in a state that blocks shutdown.
+        self._wake.set()
+        if self._tasks:
+            run, *others = self._tasks
+            for task in others:
+                task.cancel()
+            _, pending = await asyncio.wait([run], timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         error = Unavailable("server shutting down: reconnect with the last resume_after_alert_id")
         self._fail_all(error)
@@ -211,6 +222,8 @@ class AlertWatchHub:
         if after_alert_id is not None and after_alert_id < 0:
             raise InvalidArgument("must be 0 (every alert) or a resume point (an alert id); unset: new alerts only",
                                   field="after_alert_id")
+        if self._stopped:
+            raise Unavailable("server shutting down: reconnect with the last resume_after_alert_id")
         if after_alert_id is None:
             await self._caught_up()  # so the resume point covers every alert committed before now
         watcher = self._register(principal)
@@ -320,6 +333,8 @@ class AlertWatchHub:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+            if self._stopped:
+                return
             self._wake.clear()
             waiters, self._pump_waiters = self._pump_waiters, []
             try:

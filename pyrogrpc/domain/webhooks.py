@@ -11,7 +11,7 @@ from functools import partial
 from ..db.models import Alert, Webhook
 from ..db.unit_of_work import UnitOfWorkFactory
 from ..notify import BackgroundQueue, WebhookPoster
-from .notifications import all_rows, iso_utc
+from .notifications import CachedLookup, all_rows, iso_utc
 
 CREATE_ALERT = "create_alert"
 
@@ -33,17 +33,38 @@ def alert_payload(alert: Alert) -> dict:
 
 
 class AlertWebhooks:
+    """The webhook list is cached (`CachedLookup`): with no webhook, an alert costs nothing;
+    otherwise the POST jobs are queued at once, or after one lookup job when the cache is stale."""
+
     def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundQueue, poster: WebhookPoster):
         self._uow = uow
         self._queue = queue
         self._poster = poster
+        self._webhooks = CachedLookup(self._load)
+
+    def tables_changed(self, tables: frozenset[str]) -> None:
+        """A commit of this process changed `tables` (see db/session.py)."""
+        if Webhook.__tablename__ in tables:
+            self._webhooks.invalidate()
 
     async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
-        self._queue.submit(partial(self._fan_out, alert_payload(alert)), name=f"webhooks of alert {alert.id}")
+        webhooks = self._webhooks.peek()
+        if webhooks == []:
+            return
+        payload = alert_payload(alert)
+        if webhooks is None:
+            self._queue.submit(partial(self._fan_out, payload), name=f"webhooks of alert {alert.id}")
+        else:
+            self._post_all(webhooks, payload)
+
+    async def _load(self, _key=None) -> list[Webhook]:
+        async with self._uow() as uow:
+            return await all_rows(uow.webhooks, Webhook.callback == CREATE_ALERT)
 
     async def _fan_out(self, payload: dict) -> None:
-        async with self._uow() as uow:
-            webhooks = await all_rows(uow.webhooks, Webhook.callback == CREATE_ALERT)
+        self._post_all(await self._webhooks.get(), payload)
+
+    def _post_all(self, webhooks: list[Webhook], payload: dict) -> None:
         for webhook in webhooks:
             self._queue.submit(
                 partial(self._poster.post_json, webhook.url, payload), name=f"webhook {webhook.id} of alert {payload['id']}"

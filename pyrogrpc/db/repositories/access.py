@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, insert, select
 
-from ..models import Access, Group, IdempotencyKey, User
+from ..models import Access, Group, IdempotencyKey, User, utcnow
+from ..errors import translated_errors
 from .base import Repository
 
 
@@ -53,4 +54,9 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
-        await self.add(IdempotencyKey(access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id))
+        # Core insert: no ORM flush on the create paths that carry a request_id.
+        query = insert(IdempotencyKey.__table__).values(
+            access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id, create_time=utcnow()
+        )
+        async with translated_errors():
+            await self.session.execute(query)

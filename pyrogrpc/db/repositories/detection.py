@@ -2,17 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from datetime import datetime
+from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, String, bindparam, insert, select, update
 
 from ...domain.paging import Page, PageRequest
-from ..models import Alert, Event, Media, Notification
+from ..errors import translated_errors
+from ..models import Alert, Device, Event, Media, Notification, UTCDateTime
 from .base import Repository
+
+# Core tables: the hot paths (camera workflow, lists) build plain statements on these and get
+# Rows back, skipping the ORM's unit of work and identity map (see docs/performance.md).
+_alerts = Alert.__table__
+_events = Event.__table__
+_media = Media.__table__
+_devices = Device.__table__
+
+# Hot-path statements are built once, with bind parameters: a statement object computes its
+# cache key once, instead of on every call (~25% of the CPU of executing a short statement).
+_INSERT_EVENT = insert(_events).returning(_events.c.id)
+_INSERT_ALERT = insert(_alerts).returning(_alerts.c.id)
+_INSERT_MEDIA_OF_DEVICE = (
+    insert(_media)
+    .from_select(
+        ["device_id", "group_id", "type", "create_time"],
+        select(
+            _devices.c.id, _devices.c.group_id, bindparam("p_type", type_=String), bindparam("p_now", type_=UTCDateTime)
+        ).where(_devices.c.access_id == bindparam("p_access_id")),
+    )
+    .returning(*_media.c)
+)
+_MEDIA_OF_DEVICE = (
+    select(*_media.c)
+    .join(_devices, _devices.c.id == _media.c.device_id)
+    .where(
+        _media.c.id == bindparam("p_media_id"),
+        _devices.c.access_id == bindparam("p_access_id"),
+        _media.c.group_id == _devices.c.group_id,
+    )
+)
+_SET_CONTENT = (
+    update(_media)
+    .where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None))
+    .returning(*_media.c)
+)  # executed with the columns to set as parameters
+_KEY_IN_USE = select(_media.c.id).where(_media.c.bucket_key == bindparam("p_key")).limit(1)
+_LATEST_OF_DEVICE = (
+    select(_alerts.c.create_time, _events.c.id.label("event_id"), _events.c.end_time)
+    .join(_events, _events.c.id == _alerts.c.event_id)
+    .where(_alerts.c.device_id == bindparam("p_device_id"))
+    .order_by(_alerts.c.id.desc())
+    .limit(1)
+)
 
 
 class EventRepository(Repository[Event]):
     model = Event
+
+    async def insert(self, **values: Any) -> int:
+        """Insert one event (Core, no ORM flush); its id."""
+        async with translated_errors():
+            return (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
 
     async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
         return await self.list(page, Event.end_time.is_not(None), group_id=group_id)
@@ -30,25 +81,54 @@ class MediaRepository(Repository[Media]):
         conditions = [] if only_group_id is None else [Media.group_id == only_group_id]
         return await self.list(page, *conditions, group_id=group_id)
 
+    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> Row | None:
+        """A new media of the device of `access_id`, in the device's group, in one statement
+        (INSERT ... SELECT ... RETURNING); None when that access has no device."""
+        params = {"p_access_id": access_id, "p_type": media_type, "p_now": now}
+        async with translated_errors():
+            return (await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first()
+
+    async def get_of_device(self, media_id: int, access_id: int) -> Row | None:
+        """The media if it belongs to the device of `access_id` (so to its group too), as a Row."""
+        return (await self.session.execute(_MEDIA_OF_DEVICE, {"p_media_id": media_id, "p_access_id": access_id})).first()
+
+    async def set_content(self, media_id: int, **content: Any) -> Row | None:
+        """Set the uploaded content's columns if the media is not uploaded yet, locking its row
+        until the commit; the updated media, or None when it is missing or already uploaded."""
+        async with translated_errors():
+            return (await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first()
+
     async def key_in_use(self, bucket_key: str) -> bool:
-        query = select(Media.id).where(Media.bucket_key == bucket_key).limit(1)
-        return (await self.session.execute(query)).first() is not None
+        return (await self.session.execute(_KEY_IN_USE, {"p_key": bucket_key})).first() is not None
 
 
 class AlertRepository(Repository[Alert]):
     model = Alert
+    list_rows = True  # lists are read-only pages: Rows, not ORM objects
 
-    async def latest_of_device(self, device_id: int) -> Alert | None:
-        query = select(Alert).where(Alert.device_id == device_id).order_by(Alert.id.desc()).limit(1)
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def latest_of_device(self, device_id: int) -> Row | None:
+        """The device's latest alert as a Row of its create_time, event_id and its event's
+        end_time (one join: event grouping needs both)."""
+        return (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
+
+    async def insert(self, **values: Any) -> int:
+        """Insert one alert (Core, no ORM flush); its id."""
+        async with translated_errors():
+            return (await self.session.execute(_INSERT_ALERT, values)).scalar_one()
+
+    async def list_alerts(self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None) -> Page[Alert]:
+        """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
+        filter, which can only narrow it."""
+        conditions = [] if only_group_id is None else [_alerts.c.group_id == only_group_id]
+        return await self.list(page, *conditions, group_id=group_id)
 
     async def list_of_event(self, page: PageRequest, event_id: int) -> Page[Alert]:
-        return await self.list(page, Alert.event_id == event_id)
+        return await self.list(page, _alerts.c.event_id == event_id)
 
     async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[Alert]:
         """Alerts whose event has no end_time."""
-        ongoing = select(Event.id).where(Event.end_time.is_(None))
-        return await self.list(page, Alert.event_id.in_(ongoing), group_id=group_id)
+        ongoing = select(_events.c.id).where(_events.c.end_time.is_(None))
+        return await self.list(page, _alerts.c.event_id.in_(ongoing), group_id=group_id)
 
     # --- WatchAlerts (issue 6) ---------------------------------------------------------
 
