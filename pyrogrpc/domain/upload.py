@@ -9,7 +9,8 @@ message) and an async iterator of the content's bytes (every later message), the
 2. The media is looked up: the caller's group only, and a device only its own media
    (another device's media is NOT_FOUND, as another group's: existence is not leaked).
    An uploaded media answers at once: the request_id of the upload that succeeded replays
-   it as it is, anything else is FAILED_PRECONDITION.
+   it as it is, anything else is FAILED_PRECONDITION. For a device, the same statement
+   checks the storage keys the upload may take (one per accepted extension) are free.
 3. The first bytes are sniffed (JPEG/PNG/WebP for image media, MP4 for video media); the
    header's content_type is not trusted.
 4. The bytes stream into a storage writer (staged, invisible) while being counted and
@@ -39,6 +40,7 @@ from typing import TypeVar
 from ..db.models import Media
 from ..db.unit_of_work import UnitOfWorkFactory
 from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
+from ..storage.sniff import JPEG, MP4, PNG, WEBP
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from .principal import Principal, Scope
 from .validation import Violations, check_request_id
@@ -50,6 +52,7 @@ _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # Keys are `YYYYmmddHHMMSS-<sha8>.<ext>`: identical content uploaded twice in one second
 # would collide on the unique bucket_key, so the next free second is taken instead.
 _KEY_ATTEMPTS = 30
+ACCEPTED_TYPES = (JPEG, PNG, WEBP, MP4)  # what sniff_media_type recognises
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,16 @@ class MediaUploader:
 
     async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Media:
         header = self._checked(header)
-        media = await self._target(principal, header.media_id)
+        # The storage key depends on the sniffed extension, known only later: the lookup checks
+        # the key of every accepted extension at once, so usually no further query is needed.
+        candidates = {kind.extension: self._storage.make_key(header.sha256, kind.extension) for kind in ACCEPTED_TYPES}
+        media, keys_free = await self._target(principal, header.media_id, tuple(candidates.values()))
         if media.bucket_key is not None:
             return _replayed(media, header)
         chunks = aiter(chunks)
         head = await _read_head(chunks)
         sniffed = _sniffed(head, media)
-        key = await self._free_key(header.sha256, sniffed.extension)
+        key = candidates[sniffed.extension] if keys_free else await self._free_key(header.sha256, sniffed.extension)
         async with await self._storage.open_writer(key, sniffed.content_type) as writer:
             # Leaving this block without a commit (error, cancellation) aborts the writer.
             await self._receive(writer, header, head, chunks)
@@ -97,16 +103,19 @@ class MediaUploader:
         v.raise_if_any()
         return UploadHeader(header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id)
 
-    async def _target(self, principal: Principal, media_id: int) -> Media:
+    async def _target(self, principal: Principal, media_id: int, keys: tuple[str, ...]) -> tuple[Media, bool]:
+        """The media, and whether all `keys` are free (False: not checked, or one is taken)."""
         async with self._single() as uow:
             if principal.scope is Scope.DEVICE:
                 # One statement: another device's media, even in the same group, is not found.
-                media = await uow.media.get_of_device(media_id, principal.access_id)
+                media = await uow.media.get_of_device(media_id, principal.access_id, keys)
+                keys_free = media is not None and not media.keys_in_use
             else:
                 media = await uow.media.get_row(media_id, group_id=principal.group_filter)
+                keys_free = False
         if media is None:
             raise NotFound("media", media_id)
-        return media
+        return media, keys_free
 
     async def _free_key(self, sha256: str, extension: str) -> str:
         now = datetime.now(UTC)

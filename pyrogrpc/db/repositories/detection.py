@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Row, String, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Row, String, bindparam, exists, insert, select, update
 
 from ...domain.paging import Page, PageRequest
 from ..errors import translated_errors
@@ -33,8 +33,12 @@ _INSERT_MEDIA_OF_DEVICE = (
     )
     .returning(*_media.c)
 )
+_other_media = _media.alias("other_media")
 _MEDIA_OF_DEVICE = (
-    select(*_media.c)
+    select(
+        *_media.c,
+        exists().where(_other_media.c.bucket_key.in_(bindparam("p_keys", expanding=True))).label("keys_in_use"),
+    )
     .join(_devices, _devices.c.id == _media.c.device_id)
     .where(
         _media.c.id == bindparam("p_media_id"),
@@ -88,9 +92,12 @@ class MediaRepository(Repository[Media]):
         async with translated_errors():
             return (await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first()
 
-    async def get_of_device(self, media_id: int, access_id: int) -> Row | None:
-        """The media if it belongs to the device of `access_id` (so to its group too), as a Row."""
-        return (await self.session.execute(_MEDIA_OF_DEVICE, {"p_media_id": media_id, "p_access_id": access_id})).first()
+    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Row | None:
+        """The media if it belongs to the device of `access_id` (so to its group too), as a Row;
+        its `keys_in_use` says whether any media already has one of the storage `keys` (an
+        upload's candidate keys, checked in the same statement)."""
+        params = {"p_media_id": media_id, "p_access_id": access_id, "p_keys": list(keys)}
+        return (await self.session.execute(_MEDIA_OF_DEVICE, params)).first()
 
     async def set_content(self, media_id: int, **content: Any) -> Row | None:
         """Set the uploaded content's columns if the media is not uploaded yet, locking its row
