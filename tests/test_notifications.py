@@ -165,6 +165,22 @@ async def test_create_alert_webhooks_receive_every_alert(server_factory, fake_ht
         assert hooks[1]["azimuth"] == 7.5
 
 
+async def test_new_webhooks_and_recipients_are_used_at_once_despite_the_lookup_cache(server_factory, fake_http):
+    server = await server_factory(TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=fake_http.url)
+    async with admin_of(server) as admin:
+        camera = await new_camera(admin)
+        await my_alert(camera.device)  # caches "no webhook" and "no recipient" for this group
+        await server.queue.join()
+        assert fake_http.hooks() == [] and fake_http.telegram() == []
+        await add_webhook(admin, f"{fake_http.url}/hook")
+        await add_recipient(admin, camera.group_id, "1001")
+        other = await new_camera(admin, group_id=camera.group_id)  # a new event in the same group
+        alert = await my_alert(other.device)
+        await server.queue.join()
+        assert [hook["id"] for hook in fake_http.hooks()] == [alert.id]
+        assert [body["chat_id"] for body in fake_http.telegram()] == ["1001"]
+
+
 async def test_failing_telegram_and_webhooks_never_slow_or_fail_create_alert(server_factory, fake_http):
     server = await server_factory(TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=fake_http.url)
     async with admin_of(server) as admin:
