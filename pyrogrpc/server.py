@@ -97,9 +97,10 @@ class PyroServer:
         self.single_statement_uow = lambda: UnitOfWork(self._single_statement_session_factory)
         # Commits that change cached tables (webhooks, recipients) tell the alert listeners.
         self._tables_changed: list = []
-        on_commit = lambda tables: [changed(tables) for changed in self._tables_changed]  # noqa: E731
-        self._session_factory = create_session_factory(self.engine, on_commit=on_commit)
-        self._single_statement_session_factory = create_session_factory(self.engine, on_commit=on_commit, single_statement=True)
+        self._session_factory = create_session_factory(self.engine, on_commit=self._on_commit)
+        self._single_statement_session_factory = create_session_factory(
+            self.engine, on_commit=self._on_commit, single_statement=True
+        )
         self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
         self.tokens = TokenService(
             settings.jwt_secret,
@@ -109,7 +110,7 @@ class PyroServer:
         self.storage = build_storage(settings)
         self.queue = BackgroundQueue()
         self.accounts = AccountService(self.uow, self.hasher, self.tokens)
-        # --- SetupService use cases (issue 4): self.<name> = ...; add them to setup_services below
+        # SetupService use cases
         self.devices = DeviceService(self.uow, self.hasher, single_statement_uow=self.single_statement_uow)
         self.sites = SiteService(self.uow)
         self.installations = InstallationService(self.uow)
@@ -123,7 +124,7 @@ class PyroServer:
             "recipients": self.recipients,
         }
         self.detection_services: dict[str, object] = {}
-        # --- DetectionService media use cases (issue 5, media): add to detection_services below
+        # DetectionService use cases: media, events, alerts (with their listeners), notifications, watch
         self.detection_services["media"] = MediaService(
             self.uow,
             self.storage,
@@ -131,7 +132,6 @@ class PyroServer:
             max_upload_bytes=settings.max_upload_bytes,
             url_lifetime=timedelta(seconds=settings.media_url_expire_seconds),
         )
-        # --- DetectionService events/alerts/notifications use cases (issue 5, alerts)
         self.observability = init_observability(settings)
         self.channels = Channels(settings)
         notifier = NewEventNotifier(self.uow, self.queue, self.channels.telegram)
@@ -146,7 +146,6 @@ class PyroServer:
         self.detection_services["events"] = EventService(self.uow)
         self.detection_services["alerts"] = self.alerts
         self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
-        # --- WatchAlerts hub (issue 6)
         postgres = self.engine.dialect.name == "postgresql"
         self.watch_hub = AlertWatchHub(self.uow, remote=PgWakeups(settings.database_url) if postgres else None)
         self.alerts.listeners.append(self.watch_hub)
@@ -156,6 +155,10 @@ class PyroServer:
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
         self._health_task: asyncio.Task | None = None
+
+    def _on_commit(self, tables) -> None:
+        for changed in self._tables_changed:
+            changed(tables)
 
     async def start(self) -> None:
         await self._prepare_database()
@@ -168,7 +171,6 @@ class PyroServer:
         )
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
-        # (issue 6: start the watch hub here)
         await self.watch_hub.start()
         self._server = grpc.aio.server(
             interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
