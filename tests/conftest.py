@@ -71,19 +71,25 @@ def database_url(request, tmp_path) -> str:
     return f"sqlite+aiosqlite:///{target}"
 
 
-@pytest.fixture
-def base_env(database_url, tmp_path) -> dict[str, str]:
-    """Environment of a test server; tests add S3_*, TELEGRAM_* ... through `server_factory`."""
+def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
+    """Environment of a test server: fast bcrypt, free loopback port, known superadmin."""
     return {
         "DATABASE_URL": database_url,
-        "PYROGRPC_DATA_DIR": str(tmp_path / "data"),
+        "PYROGRPC_DATA_DIR": data_dir,
         "JWT_SECRET": JWT_SECRET,
         "BCRYPT_ROUNDS": "4",
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": "0",
         "SUPERADMIN_LOGIN": ADMIN_LOGIN,
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
+        **extra,
     }
+
+
+@pytest.fixture
+def base_env(database_url, tmp_path) -> dict[str, str]:
+    """Environment of the default test server; tests add S3_*, TELEGRAM_* ... through `server_factory`."""
+    return server_env(database_url, str(tmp_path / "data"))
 
 
 @pytest_asyncio.fixture

@@ -35,7 +35,7 @@ from pyronear.v1 import setup_service_pb2 as setup_pb
 
 from pyrogrpc.config import Settings
 from pyrogrpc.server import PyroServer
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, DATABASES, JWT_SECRET, _truncate_postgres
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, DATABASES, JWT_SECRET, _truncate_postgres, server_env
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests
 from tests.test_notify import FakeServer
@@ -335,17 +335,7 @@ def module_database(request, tmp_path_factory) -> tuple[str, str]:
 
 def module_env(module_database: tuple[str, str], **extra: str) -> dict[str, str]:
     url, data_dir = module_database
-    return {
-        "DATABASE_URL": url,
-        "PYROGRPC_DATA_DIR": data_dir,
-        "JWT_SECRET": JWT_SECRET,
-        "BCRYPT_ROUNDS": "4",
-        "GRPC_HOST": "127.0.0.1",
-        "GRPC_PORT": "0",
-        "SUPERADMIN_LOGIN": ADMIN_LOGIN,
-        "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
-        **extra,
-    }
+    return server_env(url, data_dir, **extra)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

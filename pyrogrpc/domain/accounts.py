@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ..db.models import Access, Group, User
 from ..db.unit_of_work import UnitOfWorkFactory
+from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .paging import Page, PageRequest
 from .principal import Principal, Scope
@@ -140,15 +141,7 @@ class AccountService:
         return user
 
     async def set_user_password(self, user_id: int, password: str) -> User:
-        v = Violations()
-        check_password(v, password)
-        v.raise_if_any()
-        hashed = await self._hasher.hash(password)
-        async with self._uow() as uow:
-            user = await existing(uow.users, "user", user_id)
-            user.access.hashed_password = hashed
-            await uow.commit()
-        return user
+        return await reset_password(self._uow, self._hasher, "users", "user", user_id, password)
 
     async def delete_user(self, principal: Principal, user_id: int) -> None:
         async with self._uow() as uow:

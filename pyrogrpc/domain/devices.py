@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..db.models import Access, Device, User, utcnow
 from ..db.unit_of_work import UnitOfWorkFactory
+from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from .paging import Page, PageRequest
 from .principal import Principal, Scope
@@ -141,15 +142,7 @@ class DeviceService:
         return device
 
     async def set_password(self, device_id: int, password: str) -> Device:
-        v = Violations()
-        check_password(v, password)
-        v.raise_if_any()
-        hashed = await self._hasher.hash(password)
-        async with self._uow() as uow:
-            device = await existing(uow.devices, "device", device_id)
-            device.access.hashed_password = hashed
-            await uow.commit()
-        return device
+        return await reset_password(self._uow, self._hasher, "devices", "device", device_id, password)
 
     async def delete_device(self, device_id: int) -> None:
         async with self._uow() as uow:
