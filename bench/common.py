@@ -38,7 +38,7 @@ from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests  # noqa
 __all__ = [
     "Api", "USER_PASSWORD", "tiny_jpeg", "upload_requests", "bench_stack", "Latencies", "report",
     "REST_ORIGINAL", "ADMIN_LOGIN", "ADMIN_PASSWORD", "server_rss_kib", "run_for", "Run", "setup_group",
-    "latency_table", "table", "Window", "cpu_seconds",
+    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -87,8 +87,8 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
-    """A moto S3 server subprocess with `bucket` created; yields the server's S3_* settings."""
+def moto_s3(bucket: str) -> Iterator[tuple[dict[str, str], int]]:
+    """A moto S3 server subprocess with `bucket` created; yields the server's S3_* settings and moto's pid."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -103,7 +103,7 @@ def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
         yield {
             "S3_ENDPOINT_URL": endpoint, "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench",
             "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
-        }
+        }, process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -113,6 +113,7 @@ def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
 class ServerProcess:
     process: subprocess.Popen
     port: int
+    moto_pid: int | None = None  # the S3 server's process, when the stack has one
 
     @property
     def pid(self) -> int:
@@ -175,13 +176,16 @@ def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[S
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres_database())
         server_env = {"DATABASE_URL": url, **env}
+        moto_pid = None
         if s3:
-            server_env.update(stack.enter_context(moto_s3(f"bench-{uuid.uuid4().hex[:8]}")))
+            s3_env, moto_pid = stack.enter_context(moto_s3(f"bench-{uuid.uuid4().hex[:8]}"))
+            server_env.update(s3_env)
         else:
             server_env["PYROGRPC_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-"))
         first = stack.enter_context(pyrogrpc_server(server_env))
         for _ in range(replicas - 1):
             stack.enter_context(pyrogrpc_server(server_env, port=first.port))
+        first.moto_pid = moto_pid
         yield first
 
 
@@ -244,14 +248,19 @@ class Run:
 
 @dataclass
 class Window:
-    """What a timed run measured: wall seconds, and the server process's CPU seconds."""
+    """What a timed run measured: wall seconds, and CPU seconds of the server, the bench
+    process, the S3 server (moto) and the whole machine (every process, kernel included)."""
 
     seconds: float
     server_cpu_seconds: float | None = None
     client_cpu_seconds: float = 0.0  # the bench process itself (load generation)
+    moto_cpu_seconds: float | None = None
+    machine_cpu_seconds: float = 0.0  # busy time of all cores: the 2-core budget everything shares
 
 
-async def run_for(seconds: float, worker, concurrency: int, *, warmup: float = 2.0, server_pid: int | None = None) -> Window:
+async def run_for(
+    seconds: float, worker, concurrency: int, *, warmup: float = 2.0, server_pid: int | None = None, moto_pid: int | None = None
+) -> Window:
     """Run `worker(index, run)` `concurrency` times; measure `seconds` after `warmup`.
 
     Workers record samples only while `run.measuring`. With `server_pid`, the server's
@@ -263,6 +272,8 @@ async def run_for(seconds: float, worker, concurrency: int, *, warmup: float = 2
     await asyncio.sleep(warmup)
     profiler = _start_profiler(server_pid, seconds) if server_pid else None
     cpu_before = cpu_seconds(server_pid) if server_pid else None
+    moto_before = cpu_seconds(moto_pid) if moto_pid else None
+    machine_before = machine_busy_seconds()
     client_before = time.process_time()
     run.measuring = True
     started = time.perf_counter()
@@ -271,17 +282,26 @@ async def run_for(seconds: float, worker, concurrency: int, *, warmup: float = 2
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
     client_cpu = time.process_time() - client_before
+    moto_cpu = cpu_seconds(moto_pid) - moto_before if moto_pid else None
+    machine_cpu = machine_busy_seconds() - machine_before
     run.stop.set()
     await asyncio.gather(*tasks)
     if profiler:
         profiler.wait(30)
-    return Window(elapsed, cpu, client_cpu)
+    return Window(elapsed, cpu, client_cpu, moto_cpu, machine_cpu)
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat: every field but idle and iowait)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _start_profiler(pid: int, seconds: float) -> subprocess.Popen | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
 
 from common import REST_ORIGINAL, Api, Latencies, bench_stack, latency_table, report, run_for, setup_group, table, tiny_jpeg, upload_requests
@@ -21,7 +22,7 @@ TARGET = 175.0
 UPLOAD_BYTES = 100 * 1024
 
 
-async def bench(port: int, pid: int, seconds: float, cameras: int, channels: int) -> dict:
+async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, cameras: int, channels: int) -> dict:
     latencies = Latencies()
     async with contextlib.AsyncExitStack() as stack:
         apis = [await stack.enter_async_context(Api.connect(port)) for _ in range(channels)]
@@ -51,11 +52,18 @@ async def bench(port: int, pid: int, seconds: float, cameras: int, channels: int
                     latencies.add("workflow", time.perf_counter() - started)
                     done += 1
 
-        window = await run_for(seconds, camera, cameras, server_pid=pid)
+        window = await run_for(seconds, camera, cameras, server_pid=pid, moto_pid=moto_pid)
+
+    def per_workflow(cpu_seconds: float | None) -> float | None:
+        return None if cpu_seconds is None else round(cpu_seconds * 1000 / max(done, 1), 2)
+
     return {
         "throughput": done / window.seconds, "workflows": done, "seconds": window.seconds,
-        "server_cpu_ms_per_workflow": round(window.server_cpu_seconds * 1000 / max(done, 1), 2),
-        "client_cpu_ms_per_workflow": round(window.client_cpu_seconds * 1000 / max(done, 1), 2),
+        "server_cpu_ms_per_workflow": per_workflow(window.server_cpu_seconds),
+        "client_cpu_ms_per_workflow": per_workflow(window.client_cpu_seconds),
+        "moto_cpu_ms_per_workflow": per_workflow(window.moto_cpu_seconds),
+        "machine_cpu_ms_per_workflow": per_workflow(window.machine_cpu_seconds),
+        "machine_busy_percent": round(window.machine_cpu_seconds * 100 / (window.seconds * (os.cpu_count() or 1)), 1),
         "latencies": latencies,
     }
 
@@ -70,7 +78,7 @@ def main() -> None:
     with bench_stack(s3=args.storage == "s3", replicas=args.replicas, BCRYPT_ROUNDS="10") as server:
         # one channel (connection) per camera when several processes share the port
         channels = 1 if args.replicas == 1 else args.cameras
-        result = asyncio.run(bench(server.port, server.pid, args.seconds, args.cameras, channels))
+        result = asyncio.run(bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, channels))
     latencies: Latencies = result.pop("latencies")
     throughput = result["throughput"]
     summary = table(
@@ -81,6 +89,9 @@ def main() -> None:
             ["workflows/s", f">= {TARGET:.0f}", REST_ORIGINAL["workflows_per_s"], f"{throughput:.1f}"],
             ["server CPU ms per workflow (first process)", "-", "-", result["server_cpu_ms_per_workflow"]],
             ["bench client CPU ms per workflow", "-", "-", result["client_cpu_ms_per_workflow"]],
+            ["moto S3 server CPU ms per workflow", "-", "-", result["moto_cpu_ms_per_workflow"] or "-"],
+            ["machine CPU ms per workflow (all processes)", "-", "-", result["machine_cpu_ms_per_workflow"]],
+            [f"machine busy ({os.cpu_count()} cores)", "-", "-", f"{result['machine_busy_percent']} %"],
         ],
     )
     text = summary + "\n\n" + latency_table("latency per workflow and per RPC", latencies)

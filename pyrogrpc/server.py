@@ -29,6 +29,7 @@ from .api.access import AccessServicer
 from .api.auth import AuthInterceptor
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
+from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
 from .db import migrate
@@ -92,15 +93,17 @@ class PyroServer:
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self.engine = create_engine(settings.database_url)
+        # Units of work of one statement: autocommit on PostgreSQL (see db/session.py); SQLite
+        # keeps its transactions (BEGIN IMMEDIATE), so there they share the one engine.
+        self._autocommit_engine = (
+            self.engine if settings.is_sqlite else create_engine(settings.database_url, autocommit=True)
+        )
         self.uow = lambda: UnitOfWork(self._session_factory)
-        # Units of work of one statement (autocommit on PostgreSQL, see db/session.py).
         self.single_statement_uow = lambda: UnitOfWork(self._single_statement_session_factory)
         # Commits that change cached tables (webhooks, recipients) tell the alert listeners.
         self._tables_changed: list = []
         self._session_factory = create_session_factory(self.engine, on_commit=self._on_commit)
-        self._single_statement_session_factory = create_session_factory(
-            self.engine, on_commit=self._on_commit, single_statement=True
-        )
+        self._single_statement_session_factory = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
         self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
         self.tokens = TokenService(
             settings.jwt_secret,
@@ -147,7 +150,11 @@ class PyroServer:
         self.detection_services["alerts"] = self.alerts
         self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
         postgres = self.engine.dialect.name == "postgresql"
-        self.watch_hub = AlertWatchHub(self.uow, remote=PgWakeups(settings.database_url) if postgres else None)
+        # Every hub read is one statement (wake-up query, replay page, horizon check): no
+        # transaction needed, so on PostgreSQL each costs one round trip instead of three.
+        self.watch_hub = AlertWatchHub(
+            self.single_statement_uow, remote=PgWakeups(settings.database_url) if postgres else None
+        )
         self.alerts.listeners.append(self.watch_hub)
         self.detection_services["watch"] = self.watch_hub
         self.health = health.aio.HealthServicer()
@@ -175,8 +182,9 @@ class PyroServer:
         self._server = grpc.aio.server(
             interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
         )
-        self._add_servicers(self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        services = GenericHandlersOnly(self._server)
+        self._add_servicers(services)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
@@ -188,7 +196,7 @@ class PyroServer:
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
         logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
 
-    def _add_servicers(self, server: grpc.aio.Server) -> None:
+    def _add_servicers(self, server: GenericHandlersOnly) -> None:
         access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)
         setup_service_pb2_grpc.add_SetupServiceServicer_to_server(SetupServicer(**self.setup_services), server)
         detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
@@ -241,6 +249,8 @@ class PyroServer:
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()
+        if self._autocommit_engine is not self.engine:
+            await self._autocommit_engine.dispose()
 
     async def wait_for_termination(self) -> None:
         assert self._server is not None

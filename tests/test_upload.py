@@ -359,6 +359,23 @@ async def test_concurrent_uploads_of_one_media_store_one_object(server, admin):
     assert await stored_objects(server) == [winners[0].bucket_key]
 
 
+async def test_concurrent_uploads_of_identical_content_keep_the_winners_object(server, admin):
+    """Identical bytes in the same second take the same storage key: the loser's object IS the
+    winner's, so the loser must not delete it when it finds the row already set."""
+    camera = await new_camera(admin)
+    media = await create_my_media(camera.device)
+    data = tiny_jpeg(300 * KIB)
+    calls = [_upload(camera.device, upload_requests(media.id, data, chunk_size=16 * KIB)) for _ in range(2)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    winners = [r.media for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1, results
+    assert [r.code() for r in results if isinstance(r, Exception)] == [Code.FAILED_PRECONDITION]
+    assert await stored_objects(server) == [winners[0].bucket_key]
+    downloaded = [m async for m in camera.user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id))]
+    assert b"".join(m.chunk for m in downloaded) == data
+
+
 async def test_upload_media_helper_retried_with_same_request_id_creates_nothing(server, admin):
     camera = await new_camera(admin)
     data = tiny_jpeg()

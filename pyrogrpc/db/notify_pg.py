@@ -10,7 +10,8 @@ until its next safety poll. Hence no delivery guarantees here, just:
 - a liveness probe (`SELECT 1`) when the connection has been silent for a while, so a
   half-open TCP connection is noticed (TCP keepalives catch the rest);
 - sends coalesced on one other connection, off the caller's path: `announce()` never
-  waits for the database.
+  waits for the database, and the announcements of `coalesce_seconds` go out as one NOTIFY
+  (under load a NOTIFY per alert would cost every replica a wake-up and a query per alert).
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ class PgWakeups:
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
         liveness_seconds: float = 30.0,
+        coalesce_seconds: float = 0.01,
     ):
         self._dsn = libpq_dsn(database_url)
         self._channel = channel
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
         self._liveness_seconds = liveness_seconds
+        self._coalesce_seconds = coalesce_seconds
         self._on_wake: Callable[[str | None], None] = lambda payload: None
         self._pending: str | None = None
         self._send_wanted = asyncio.Event()
@@ -114,6 +117,7 @@ class PgWakeups:
         try:
             while True:
                 await self._send_wanted.wait()
+                await asyncio.sleep(self._coalesce_seconds)
                 self._send_wanted.clear()
                 payload = self._pending
                 try:

@@ -16,14 +16,16 @@ message) and an async iterator of the content's bytes (every later message), the
 4. The bytes stream into a storage writer (staged, invisible) while being counted and
    hashed: memory stays at one chunk (one S3 part), and reading stops as soon as more bytes
    arrive than announced. Then size and sha256 must equal the header's.
-5. One transaction sets bucket_key, size_bytes, sha256, content_type and upload_request_id
-   only if the media is still not uploaded (one UPDATE, which also locks the row; a
-   concurrent upload may have won), commits the object while holding that lock, and
-   commits. This step runs to its end even if the client cancels meanwhile, so the row and
-   the object always agree.
+5. The object is committed (it has no row pointing at it yet, so nobody sees it), then ONE
+   statement, atomic on its own, sets bucket_key, size_bytes, sha256, content_type and
+   upload_request_id only if the media is still not uploaded (a concurrent upload may have
+   won: our object is then deleted, unless it is the very key the winner stored). No
+   transaction is held while the object travels to storage, and the step costs one round
+   trip instead of three (BEGIN, UPDATE, COMMIT). It runs to its end even if the client
+   cancels meanwhile, so the row and the object always agree.
 
 Any failure or cancellation before step 5 aborts the writer: no object, no half-set row.
-If the database commit of step 5 fails, the committed object is deleted again.
+If the row update of step 5 fails, the committed object is deleted again.
 """
 
 from __future__ import annotations
@@ -146,37 +148,39 @@ class MediaUploader:
             raise InvalidArgument("does not match the SHA-256 of the received content", field="header.sha256")
 
     async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Media:
+        await writer.commit()  # fails: the writer's owner aborts it, no row was touched
         try:
-            async with self._uow() as uow:
-                # The update locks the row and re-checks "not uploaded" in one statement; the
-                # object is committed while the lock is held, then the row.
-                try:
-                    media = await uow.media.set_content(
-                        media_id,
-                        bucket_key=writer.key,
-                        size_bytes=header.size_bytes,
-                        sha256=header.sha256,
-                        content_type=sniffed.content_type,
-                        upload_request_id=header.request_id or None,
-                    )
-                except AlreadyExists as error:
-                    # Another media holds the same key (identical content, same second).
-                    raise Unavailable("an identical upload was stored at the same moment, retry") from error
-                if media is None:
-                    media = await uow.media.get_row(media_id)
-                    if media is None:
-                        raise NotFound("media", media_id)  # deleted while its content was coming
-                    return _replayed(media, header)  # a concurrent upload won
-                await writer.commit()
-                await uow.commit()
-            return media
+            async with self._single() as uow:
+                # "Not uploaded yet" is re-checked by the update itself: of two concurrent
+                # uploads, exactly one sets the row.
+                media = await uow.media.set_content(
+                    media_id,
+                    bucket_key=writer.key,
+                    size_bytes=header.size_bytes,
+                    sha256=header.sha256,
+                    content_type=sniffed.content_type,
+                    upload_request_id=header.request_id or None,
+                )
+                await uow.commit()  # a no-op in autocommit; SQLite's unit is a transaction
         except Exception as error:
-            if not writer.committed:
-                raise  # the writer's owner aborts it
             stored = await self._settle(writer.key, media_id, error)
             if stored is None:
                 raise
             return stored
+        if media is not None:
+            return media
+        return await self._lost_race(writer.key, media_id, header)
+
+    async def _lost_race(self, key: str, media_id: int, header: UploadHeader) -> Media:
+        """The row was set by a concurrent upload (or deleted): remove our object, unless the
+        winner stored the very same key (identical content in the same second)."""
+        async with self._single() as uow:
+            media = await uow.media.get_row(media_id)
+        if media is None or media.bucket_key != key:
+            await self._remove(key)
+        if media is None:
+            raise NotFound("media", media_id)  # deleted while its content was coming
+        return _replayed(media, header)
 
     async def _settle(self, key: str, media_id: int, error: Exception) -> Media | None:
         """The object is committed but the row update failed: undo the object, unless it is not ours to undo."""
@@ -189,12 +193,15 @@ class MediaUploader:
             if stored is not None and stored.bucket_key == key:
                 return stored  # the commit landed, only its answer was lost
         except DomainError:
-            pass  # database still unreachable: the row cannot have our key without the commit
+            pass  # database still unreachable: the row cannot have our key without the update
+        await self._remove(key)
+        return None
+
+    async def _remove(self, key: str) -> None:
         try:
             await self._storage.delete(key)
-        except StorageError as delete_error:
-            logger.warning("could not remove %s after a failed upload commit: %s", key, delete_error)
-        return None
+        except StorageError as error:
+            logger.warning("could not remove %s after a failed upload: %s", key, error)
 
 
 def _replayed(media: Media, header: UploadHeader) -> Media:
