@@ -38,7 +38,7 @@ from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests  # noqa
 __all__ = [
     "Api", "USER_PASSWORD", "tiny_jpeg", "upload_requests", "bench_stack", "Latencies", "report",
     "REST_ORIGINAL", "ADMIN_LOGIN", "ADMIN_PASSWORD", "server_rss_kib", "run_for", "Run", "setup_group",
-    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds",
+    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds", "postgres_database", "JWT_SECRET",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,12 +68,12 @@ def _wait_port(port: int, timeout: float, process: subprocess.Popen | None = Non
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh database migrated with `pyrogrpc migrate`; dropped afterwards."""
+def postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
+    """A fresh database on the server of `admin_url`, migrated with `pyrogrpc migrate`; dropped afterwards."""
     name = f"pyrogrpc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+    with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
     try:
         subprocess.run(
             [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "migrate"],
@@ -82,7 +82,7 @@ def postgres_database() -> Iterator[str]:
         )
         yield url
     finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -30,28 +30,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET, ROOT, postgres_database  # also puts ROOT on sys.path
 
 import grpc  # noqa: E402
-from pyronear.v1 import access_service_pb2 as access_pb  # noqa: E402
 from pyronear.v1 import detection_service_pb2 as pb  # noqa: E402
 from pyronear.v1 import detection_service_pb2_grpc  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "watch.json"
-ADMIN_LOGIN, ADMIN_PASSWORD = "superadmin", "bench-superadmin-password"
 TARGET_P99_MS = 200.0
 
 
@@ -139,26 +135,6 @@ class CommitClock:
         self.times[alert.id] = time.monotonic()
 
 
-def postgres_database(admin_url: str) -> tuple[str, str]:
-    import psycopg
-
-    from pyrogrpc.db.migrate import upgrade
-
-    name = f"pyrogrpc_bench_watch_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = f"{admin_url.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    upgrade(url)
-    return name, url
-
-
-def drop_postgres_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -176,7 +152,7 @@ async def run(args, database_url: str, data_dir: Path) -> dict:
         {
             "DATABASE_URL": database_url,
             "PYROGRPC_DATA_DIR": str(data_dir),
-            "JWT_SECRET": "bench-secret-" + "x" * 40,
+            "JWT_SECRET": JWT_SECRET,
             "BCRYPT_ROUNDS": "4",
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": "0",
@@ -354,19 +330,14 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pyrogrpc-watch-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
+    with contextlib.ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-watch-bench-"))) / "data"
         data_dir.mkdir()
-        database = None
         if args.database_url:
-            database, url = postgres_database(args.database_url)
+            url = stack.enter_context(postgres_database(args.database_url))
         else:
             url = f"sqlite+aiosqlite:///{data_dir / 'pyrogrpc.sqlite3'}"
-        try:
-            result = asyncio.run(asyncio.wait_for(run(args, url, data_dir), args.deadline + 20))
-        finally:
-            if database:
-                drop_postgres_database(args.database_url, database)
+        result = asyncio.run(asyncio.wait_for(run(args, url, data_dir), args.deadline + 20))
     print_table(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
