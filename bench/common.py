@@ -38,7 +38,7 @@ from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests  # noqa
 __all__ = [
     "Api", "USER_PASSWORD", "tiny_jpeg", "upload_requests", "bench_stack", "Latencies", "report",
     "REST_ORIGINAL", "ADMIN_LOGIN", "ADMIN_PASSWORD", "server_rss_kib", "run_for", "Run", "setup_group",
-    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds", "postgres_database", "JWT_SECRET",
+    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds", "postgres_database",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET, ROOT, postgres_database  # also puts ROOT on sys.path
+from common import ADMIN_LOGIN, ADMIN_PASSWORD, ROOT, postgres_database  # also puts ROOT on sys.path
 
 import grpc  # noqa: E402
 from pyronear.v1 import detection_service_pb2 as pb  # noqa: E402
@@ -146,21 +146,11 @@ def percentile(values: list[float], q: float) -> float:
 async def run(args, database_url: str, data_dir: Path) -> dict:
     from pyrogrpc.config import Settings
     from pyrogrpc.server import PyroServer
-    from tests.helpers import Api
+    from tests.helpers import Api, server_env
 
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "PYROGRPC_DATA_DIR": str(data_dir),
-            "JWT_SECRET": JWT_SECRET,
-            "BCRYPT_ROUNDS": "4",
-            "GRPC_HOST": "127.0.0.1",
-            "GRPC_PORT": "0",
-            "SUPERADMIN_LOGIN": ADMIN_LOGIN,
-            "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
-        },
-        env_file=None,
-    )
+    # The tests' server environment, with the bench's superadmin (see common.py).
+    env = server_env(database_url, str(data_dir), SUPERADMIN_LOGIN=ADMIN_LOGIN, SUPERADMIN_PASSWORD=ADMIN_PASSWORD)
+    settings = Settings.from_env(env, env_file=None)
     load_before = os.getloadavg()  # other work on this shared machine skews the figures
     server = PyroServer(settings)
     clock = CommitClock()

@@ -22,11 +22,7 @@ from pyrogrpc.db.migrate import upgrade
 from pyrogrpc.db.models import Base
 from pyrogrpc.server import PyroServer
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
-from tests.helpers import Api
-
-ADMIN_LOGIN = "superadmin"
-ADMIN_PASSWORD = "superadmin-password"
-JWT_SECRET = "test-secret-" + "x" * 40
+from tests.helpers import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET, Api, server_env  # noqa: F401  (other modules import them from here)
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASES = [name.strip() for name in os.environ.get("PYROGRPC_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
@@ -69,21 +65,6 @@ def database_url(request, tmp_path) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
     return f"sqlite+aiosqlite:///{target}"
-
-
-def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
-    """Environment of a test server: fast bcrypt, free loopback port, known superadmin."""
-    return {
-        "DATABASE_URL": database_url,
-        "PYROGRPC_DATA_DIR": data_dir,
-        "JWT_SECRET": JWT_SECRET,
-        "BCRYPT_ROUNDS": "4",
-        "GRPC_HOST": "127.0.0.1",
-        "GRPC_PORT": "0",
-        "SUPERADMIN_LOGIN": ADMIN_LOGIN,
-        "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
-        **extra,
-    }
 
 
 @pytest.fixture

@@ -17,6 +17,24 @@ from pyronear.v1 import (
 )
 
 USER_PASSWORD = "user-password-1"
+ADMIN_LOGIN = "superadmin"
+ADMIN_PASSWORD = "superadmin-password"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
+    """Environment of a test server: fast bcrypt, free loopback port, known superadmin."""
+    return {
+        "DATABASE_URL": database_url,
+        "PYROGRPC_DATA_DIR": data_dir,
+        "JWT_SECRET": JWT_SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": "0",
+        "SUPERADMIN_LOGIN": ADMIN_LOGIN,
+        "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
+        **extra,
+    }
 
 
 class _BoundStub:
