@@ -172,30 +172,34 @@ class MediaUploader:
         return await self._lost_race(writer.key, media_id, header)
 
     async def _lost_race(self, key: str, media_id: int, header: UploadHeader) -> Media:
-        """The row was set by a concurrent upload (or deleted): remove our object, unless the
-        winner stored the very same key (identical content in the same second)."""
-        async with self._single() as uow:
-            media = await uow.media.get_row(media_id)
-        if media is None or media.bucket_key != key:
-            await self._remove(key)
+        """The row was set by a concurrent upload (or deleted) before ours."""
+        media = await self._row_keeping_its_object(key, media_id)
         if media is None:
             raise NotFound("media", media_id)  # deleted while its content was coming
         return _replayed(media, header)
 
     async def _settle(self, key: str, media_id: int, error: Exception) -> Media | None:
-        """The object is committed but the row update failed: undo the object, unless it is not ours to undo."""
+        """The object is committed but the row update failed: the row if the update landed
+        after all (only its answer was lost), else None, our object removed."""
         if isinstance(error, AlreadyExists):
             # Another media took the same key (identical content, same second): the object is its.
             raise Unavailable("an identical upload was stored at the same moment, retry") from error
         try:
-            async with self._uow() as uow:
-                stored = await uow.media.get(media_id)
-            if stored is not None and stored.bucket_key == key:
-                return stored  # the commit landed, only its answer was lost
+            stored = await self._row_keeping_its_object(key, media_id)
         except DomainError:
-            pass  # database still unreachable: the row cannot have our key without the update
-        await self._remove(key)
-        return None
+            # Database still unreachable: the row cannot have our key without the update.
+            await self._remove(key)
+            return None
+        return stored if stored is not None and stored.bucket_key == key else None
+
+    async def _row_keeping_its_object(self, key: str, media_id: int) -> Media | None:
+        """The media's row; our committed object `key` is removed unless that row holds it
+        (our own update, or a concurrent upload of identical content in the same second)."""
+        async with self._single() as uow:
+            media = await uow.media.get_row(media_id)
+        if media is None or media.bucket_key != key:
+            await self._remove(key)
+        return media
 
     async def _remove(self, key: str) -> None:
         try:
