@@ -162,6 +162,7 @@ class PyroServer:
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
         self._health_task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
 
     def _on_commit(self, tables) -> None:
         for changed in self._tables_changed:
@@ -193,6 +194,7 @@ class PyroServer:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
         await self._set_health(True)
+        self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
         logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
 
@@ -219,7 +221,11 @@ class PyroServer:
         """Probe the database; NOT_SERVING while it is unreachable, SERVING again once it is back."""
         serving = True
         while True:
-            await asyncio.sleep(self.health_interval_seconds)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.health_interval_seconds)
+                return
+            except TimeoutError:
+                pass
             try:
                 await asyncio.wait_for(ping(self.engine), timeout=max(1.0, self.health_interval_seconds))
                 ok = True
@@ -235,7 +241,11 @@ class PyroServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._health_task:
-            self._health_task.cancel()
+            # Let a probe in flight finish instead of cancelling it: on SQLite a cancelled probe
+            # leaves SQLAlchemy a task closing its connection in the background, and a loop that
+            # closes meanwhile (asyncio.run, a test's loop) waits for that task forever.
+            self._stopping.set()
+            await self._health_task
         if self._server:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume

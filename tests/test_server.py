@@ -129,3 +129,16 @@ async def test_database_down_gives_unavailable_and_not_serving_then_recovers(ser
         assert await _health(server.port, "") == health_pb2.HealthCheckResponse.SERVING
         assert (await admin.access.ListGroups(access_pb.ListGroupsRequest())).groups
     await proxy.cut()
+
+
+async def test_stop_leaves_no_task_behind_even_during_a_health_probe(base_env):
+    """A probe cancelled mid-flight made SQLAlchemy close its SQLite connection in a background
+    task; a loop closing right after (asyncio.run, this test's loop) then waited for it forever."""
+    settings = Settings.from_env(base_env, env_file=None)
+    for attempt in range(20):
+        server = PyroServer(settings, health_interval_seconds=0.0005)  # a probe is nearly always in flight
+        await server.start()
+        await asyncio.sleep(0.002 * attempt)
+        await server.stop(grace=0)
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        assert left == [], left
