@@ -28,6 +28,7 @@ from pyronear.v1 import (
 from .api.access import AccessServicer
 from .api.auth import AuthInterceptor
 from .api.detection import DetectionServicer
+from .api.calls import CallsInFlight
 from .api.errors import ErrorInterceptor
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
@@ -59,6 +60,10 @@ SERVICE_NAMES = (
     setup_service_pb2.DESCRIPTOR.services_by_name["SetupService"].full_name,
     detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"].full_name,
 )
+
+# Longest wait for cancelled handlers to finish their clean-up (see stop()). It usually takes
+# milliseconds; a storage or database slower than this is failing, and we stop anyway.
+CLEAN_UP_SECONDS = 30.0
 
 _SERVER_OPTIONS = [
     # Cameras on rural links ping to keep NAT mappings open; accept their pings.
@@ -158,6 +163,7 @@ class PyroServer:
         self.alerts.listeners.append(self.watch_hub)
         self.detection_services["watch"] = self.watch_hub
         self.health = health.aio.HealthServicer()
+        self.calls = CallsInFlight()
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
@@ -181,7 +187,7 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
+            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
         )
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)
@@ -253,6 +259,10 @@ class PyroServer:
         await self.watch_hub.stop()
         if self._server:
             await self._server.stop(grace)
+            # Handlers cancelled at the end of the grace period may still be cleaning up
+            # (an upload finishing its commit): the storage and the database stay open for them.
+            if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
+                logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()

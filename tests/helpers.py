@@ -200,10 +200,14 @@ class TcpProxy:
 
     `cut()` closes the listener and every open connection; `start()` listens again on the
     same port. `target_port` may be changed between connections (a new upstream server).
+    `response_delay` (seconds) holds back every piece of the upstream's answers (a slow
+    server); `connections` counts the connections accepted.
     """
 
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, *, response_delay: float = 0.0):
         self.target_port = target_port
+        self.response_delay = response_delay
+        self.connections = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -220,6 +224,7 @@ class TcpProxy:
         self._writers.clear()
 
     async def _handle(self, reader, writer):
+        self.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -227,11 +232,13 @@ class TcpProxy:
             return
         self._writers.update({writer, up_writer})
 
-        async def pump(source, sink):
+        async def pump(source, sink, delay=0.0):
             with contextlib.suppress(Exception):
                 while data := await source.read(65536):
+                    if delay:
+                        await asyncio.sleep(delay)
                     sink.write(data)
                     await sink.drain()
             sink.close()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer, self.response_delay))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 
+from pyrogrpc.config import Settings
+from pyrogrpc.server import PyroServer
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
 from tests.fixtures_s3 import start_moto
 from tests.helpers import Api, TcpProxy, expect_status, tiny_jpeg, upload_requests
@@ -328,3 +331,54 @@ async def test_s3_down_upload_fails_cleanly_then_works_with_a_new_s3(server_fact
             if moto is not None:
                 with contextlib.suppress(Exception):
                     moto.stop()
+
+
+async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(base_env, caplog):
+    """More uploads than S3 threads are committing, on a slow S3, when the server stops with no
+    grace: the cancelled handlers finish their commit or clean-up before the storage and the
+    database close, so nothing is logged as an internal error, and every object in the bucket
+    is the content of a media row (and the other way round)."""
+    moto, url = start_moto()
+    bucket = f"stop-{uuid.uuid4().hex[:8]}"
+    _create_bucket(url, bucket)
+    proxy = TcpProxy(int(url.rsplit(":", 1)[1]), response_delay=0.3)
+    await proxy.start()
+    env = {
+        **base_env, "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "S3_ACCESS_KEY": "testing",
+        "S3_SECRET_KEY": "testing", "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
+    }
+    settings = Settings.from_env(env, env_file=None)
+    server = PyroServer(settings)
+    await server.start()
+    try:
+        async with Api.connect(server.port) as api:
+            admin, camera = await _world(api)
+            create = detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE)
+            media_ids = [(await camera.detection.CreateMyMedia(create)).media.id for _ in range(12)]
+            connected = proxy.connections
+            uploads = [
+                asyncio.ensure_future(camera.detection.UploadMedia(upload_requests(media_id, tiny_jpeg(50_000)), timeout=CALL_TIMEOUT))
+                for media_id in media_ids
+            ]
+            while proxy.connections < connected + 8:  # all 8 S3 threads are committing
+                await asyncio.sleep(0.01)
+            with caplog.at_level(logging.WARNING):
+                await asyncio.wait_for(server.stop(grace=0), CALL_TIMEOUT)
+            outcomes = await asyncio.gather(*uploads, return_exceptions=True)
+        assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+        for outcome in outcomes:
+            if isinstance(outcome, grpc.aio.AioRpcError):
+                assert outcome.code() in (Code.CANCELLED, Code.UNAVAILABLE), outcome
+        uploaded = {outcome.media.id for outcome in outcomes if not isinstance(outcome, BaseException)}
+
+        server = PyroServer(settings)  # the same database and bucket, to read the rows back
+        await server.start()
+        async with Api.connect(server.port) as api:
+            admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+            rows = [(await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media_id))).media for media_id in media_ids]
+        assert uploaded <= {media.id for media in rows if media.bucket_key}, "an upload that returned OK is not set"
+        assert sorted(_bucket_keys(url, bucket)) == sorted(media.bucket_key for media in rows if media.bucket_key)
+    finally:
+        await server.stop(grace=0)
+        await proxy.cut()
+        moto.stop()

@@ -18,6 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from ..domain import errors
 from ..storage.base import StorageUnavailable
+from .calls import CallsInFlight
 
 logger = logging.getLogger("pyrogrpc.api")
 
@@ -112,7 +113,11 @@ async def _checked(requests):
 
 class ErrorInterceptor(AsyncServerInterceptor):
     """Outermost interceptor: turns any exception of a handler (or of the auth check) into a
-    status, including requests whose bytes do not decode."""
+    status, including requests whose bytes do not decode. Being the wrapper of every call, it
+    also counts the handlers running in `calls` (one wrapper per call instead of two)."""
+
+    def __init__(self, calls: CallsInFlight | None = None):
+        self.calls = calls or CallsInFlight()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await super().intercept_service(continuation, handler_call_details)
@@ -121,25 +126,27 @@ class ErrorInterceptor(AsyncServerInterceptor):
         return handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
 
     async def intercept(self, method, request_or_iterator, context, method_name):
-        try:
-            if isinstance(request_or_iterator, _MalformedRequest):
-                raise request_or_iterator.error()
-            if hasattr(request_or_iterator, "__aiter__"):
-                request_or_iterator = _checked(request_or_iterator)
-            response = method(request_or_iterator, context)
-            if hasattr(response, "__aiter__"):
-                return self._stream(response, context)
-            return await response
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as error:  # noqa: BLE001 - this is the mapping boundary
-            await abort_with(context, error)
+        with self.calls:
+            try:
+                if isinstance(request_or_iterator, _MalformedRequest):
+                    raise request_or_iterator.error()
+                if hasattr(request_or_iterator, "__aiter__"):
+                    request_or_iterator = _checked(request_or_iterator)
+                response = method(request_or_iterator, context)
+                if hasattr(response, "__aiter__"):
+                    return self._stream(response, context)
+                return await response
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as error:  # noqa: BLE001 - this is the mapping boundary
+                await abort_with(context, error)
 
     async def _stream(self, responses, context):
-        try:
-            async for response in responses:
-                yield response
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as error:  # noqa: BLE001
-            await abort_with(context, error)
+        with self.calls:
+            try:
+                async for response in responses:
+                    yield response
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as error:  # noqa: BLE001
+                await abort_with(context, error)

@@ -216,7 +216,13 @@ class S3Storage(MediaStorage):
 
     def _submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run a blocking fn in the pool; the future raises StorageError."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, _translated, fn)
+        loop = asyncio.get_running_loop()
+        try:
+            return loop.run_in_executor(self._executor, _translated, fn)
+        except RuntimeError:  # the pool is shut down: close() was called
+            closed = loop.create_future()
+            closed.set_exception(StorageUnavailable("the media storage is closed"))
+            return closed
 
     def _run(self, method: str, **kwargs: Any) -> asyncio.Future[Any]:
         """client.<method>(**kwargs) in the pool."""
