@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 
-from common import REST_ORIGINAL, Api, Latencies, bench_stack, latency_table, report, run_for, setup_group, table, tiny_jpeg, upload_requests
+from common import REST_ORIGINAL, Api, Latencies, bench_stack, distinct_jpegs, latency_table, report, run_for, setup_group, table, upload_requests
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
@@ -32,6 +32,7 @@ async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, camer
             device = (await admin.new_device(owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[0]
             clients.append(apis[i % channels].with_token(device.token))
         done = 0
+        frames = distinct_jpegs(UPLOAD_BYTES)
 
         async def camera(index: int, run) -> None:
             nonlocal done
@@ -44,8 +45,7 @@ async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, camer
                 async with latencies.measure("CreateMyMedia", measuring):
                     media = (await client.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))).media
                 async with latencies.measure("UploadMedia", measuring):
-                    # distinct frames, as real cameras send (identical bytes share a storage key)
-                    await client.detection.UploadMedia(upload_requests(media.id, tiny_jpeg(UPLOAD_BYTES - 16)))
+                    await client.detection.UploadMedia(upload_requests(media.id, next(frames)))
                 async with latencies.measure("CreateMyAlert", measuring):
                     await client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media.id))
                 if measuring and run.measuring:
