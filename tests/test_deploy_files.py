@@ -60,6 +60,14 @@ def test_server_publishes_the_grpc_port(compose):
     assert server["command"] == ["pyrogrpc", "serve"]
 
 
+def test_server_gets_the_time_to_stop_cleanly(compose):
+    """Calls' grace plus the clean-up wait of PyroServer.stop() fit before Docker's SIGKILL."""
+    from pyrogrpc.server import CLEAN_UP_SECONDS
+
+    grace = compose["services"]["pyrogrpc"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) >= 5 + CLEAN_UP_SECONDS
+
+
 def test_start_order(compose):
     services = compose["services"]
     conditions = {name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()} for name, service in services.items()}
