@@ -37,6 +37,7 @@ from .db import migrate
 from .db.session import create_engine, create_session_factory, ping
 from .db.notify_pg import PgWakeups
 from .db.unit_of_work import UnitOfWork
+from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
 from .domain.alerts import AlertService
 from .domain.bootstrap import ensure_superadmin
@@ -94,7 +95,7 @@ def build_storage(settings: Settings) -> MediaStorage:
 class PyroServer:
     """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
 
-    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0):
+    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self.engine = create_engine(settings.database_url)
@@ -105,7 +106,7 @@ class PyroServer:
         )
         self.uow = lambda: UnitOfWork(self._session_factory)
         self.single_statement_uow = lambda: UnitOfWork(self._single_statement_session_factory)
-        # Commits that change cached tables (webhooks, recipients) tell the alert listeners.
+        # Commits that change cached tables (accesses, webhooks, recipients) tell their caches.
         self._tables_changed: list = []
         self._session_factory = create_session_factory(self.engine, on_commit=self._on_commit)
         self._single_statement_session_factory = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
@@ -115,6 +116,10 @@ class PyroServer:
             user_lifetime=timedelta(minutes=settings.user_token_minutes),
             device_lifetime=timedelta(days=settings.device_token_days),
         )
+        # Every call's token against its account's row (re-read every access_recheck_seconds,
+        # at once after this process's own changes): a deleted or changed account's tokens stop.
+        self.access_check = AccessCheck(self.single_statement_uow, recheck_seconds=access_recheck_seconds)
+        self._tables_changed.append(self.access_check.tables_changed)
         self.storage = build_storage(settings)
         self.queue = BackgroundQueue()
         self.accounts = AccountService(self.uow, self.hasher, self.tokens)
@@ -187,7 +192,7 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens)], options=_SERVER_OPTIONS
+            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)], options=_SERVER_OPTIONS
         )
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)

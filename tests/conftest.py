@@ -78,9 +78,11 @@ async def server_factory(base_env):
     """Start servers with extra settings: `await server_factory(TELEGRAM_TOKEN="x")`."""
     started: list[PyroServer] = []
 
-    async def start(health_interval_seconds: float = 5.0, **extra_env: str) -> PyroServer:
+    async def start(health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0, **extra_env: str) -> PyroServer:
         settings = Settings.from_env({**base_env, **extra_env}, env_file=None)
-        server = PyroServer(settings, health_interval_seconds=health_interval_seconds)
+        server = PyroServer(
+            settings, health_interval_seconds=health_interval_seconds, access_recheck_seconds=access_recheck_seconds
+        )
         await server.start()
         started.append(server)
         return server

@@ -1,4 +1,5 @@
-"""Authentication interceptor: verifies the bearer token and the RPC's allowed scopes.
+"""Authentication interceptor: verifies the bearer token, that its account still exists with
+the token's scope and group, and the RPC's allowed scopes.
 
 The verified `Principal` is put in a context variable for the servicer of this call;
 `current_principal()` reads it. The scope table lives in `scopes.py`.
@@ -10,6 +11,7 @@ import contextvars
 
 from grpc_interceptor import AsyncServerInterceptor
 
+from ..domain.access_check import AccessCheck
 from ..domain.errors import PermissionDenied, Unauthenticated
 from ..domain.principal import Principal
 from ..domain.security import TokenService
@@ -36,8 +38,9 @@ def bearer_token(metadata) -> str:
 
 
 class AuthInterceptor(AsyncServerInterceptor):
-    def __init__(self, tokens: TokenService):
+    def __init__(self, tokens: TokenService, accounts: AccessCheck):
         self._tokens = tokens
+        self._accounts = accounts
 
     async def intercept(self, method, request_or_iterator, context, method_name):
         _principal.set(None)
@@ -47,6 +50,7 @@ class AuthInterceptor(AsyncServerInterceptor):
                 raise PermissionDenied(f"{method_name} is not open to any caller")
             if allowed is not PUBLIC:
                 principal = self._tokens.verify(bearer_token(context.invocation_metadata()))
+                await self._accounts.confirm(principal)
                 if principal.scope not in allowed:
                     raise PermissionDenied(f"scope {principal.scope.value} may not call {method_name.rsplit('/', 1)[-1]}")
                 _principal.set(principal)

@@ -67,7 +67,7 @@ def create_session_factory(
     engine: AsyncEngine, *, on_commit: Callable[[frozenset[str]], None] | None = None
 ) -> async_sessionmaker[AsyncSession]:
     """`on_commit(tables)` runs right after each commit that changed ORM rows, with the names
-    of their tables: in-process caches (webhooks, recipients) drop what a commit changed.
+    of their tables: in-process caches (accesses, webhooks, recipients) drop what a commit changed.
     Changes made with Core statements are not reported (the hot paths' tables are not cached).
 
     On an `autocommit` engine the sessions serve units of work that run ONE statement, atomic
