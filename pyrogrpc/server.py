@@ -27,8 +27,8 @@ from pyronear.v1 import (
 
 from .api.access import AccessServicer
 from .api.auth import AuthInterceptor
-from .api.detection import DetectionServicer
 from .api.calls import CallsInFlight
+from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer

@@ -131,3 +131,23 @@ async def test_an_account_is_read_once_per_interval_and_again_after_a_local_chan
     assert reads == 3
     with pytest.raises(Unauthenticated):
         await check.confirm(Principal(user.access_id, Scope.ADMIN, user.group_id))
+
+
+async def test_a_read_overtaken_by_a_local_change_is_not_kept(server, admin):
+    _, user = await admin.new_user()
+    reads = 0
+
+    def uow_changed_meanwhile():
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            check.tables_changed(frozenset({"accesses"}))  # committed while the first read runs
+        return server.single_statement_uow()
+
+    check = AccessCheck(uow_changed_meanwhile, recheck_seconds=60.0)
+    principal = Principal(user.access_id, Scope.USER, user.group_id)
+    await check.confirm(principal)
+    await check.confirm(principal)
+    assert reads == 2  # the first read may predate the change: it was used once, not kept
+    await check.confirm(principal)
+    assert reads == 2

@@ -36,6 +36,7 @@ class AccessCheck:
         self.recheck_seconds = recheck_seconds
         self._clock = clock
         self._accounts: dict[int, _Account] = {}
+        self._changes = 0  # local commits that changed accesses, so far
 
     async def confirm(self, principal: Principal) -> None:
         """Raise Unauthenticated if the principal's account changed since its token was issued."""
@@ -50,16 +51,20 @@ class AccessCheck:
     def tables_changed(self, tables: frozenset[str]) -> None:
         """After a commit of this process: a changed access is re-read at its next call."""
         if "accesses" in tables:
+            self._changes += 1
             self._accounts.clear()
 
     async def _read(self, access_id: int) -> _Account:
+        changes = self._changes
         async with self._uow() as uow:
             access = await uow.accesses.get(access_id)
         if access is None:
             account = _Account(None, None, self._clock())
         else:
             account = _Account(access.scope, access.group_id, self._clock())
-        if len(self._accounts) >= _MAX_REMEMBERED:
-            self._accounts.clear()
-        self._accounts[access_id] = account
+        # A local change committed during the read may have made it stale: use it, keep it not.
+        if changes == self._changes:
+            if len(self._accounts) >= _MAX_REMEMBERED:
+                self._accounts.clear()
+            self._accounts[access_id] = account
         return account
