@@ -163,7 +163,9 @@ class PyroServer:
         # Every hub read is one statement (wake-up query, replay page, horizon check): no
         # transaction needed, so on PostgreSQL each costs one round trip instead of three.
         self.watch_hub = AlertWatchHub(
-            self.single_statement_uow, remote=PgWakeups(settings.database_url) if postgres else None
+            self.single_statement_uow,
+            remote=PgWakeups(settings.database_url) if postgres else None,
+            accounts=self.access_check,
         )
         self.alerts.listeners.append(self.watch_hub)
         self.detection_services["watch"] = self.watch_hub

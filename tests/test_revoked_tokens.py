@@ -151,3 +151,25 @@ async def test_a_read_overtaken_by_a_local_change_is_not_kept(server, admin):
     assert reads == 2  # the first read may predate the change: it was used once, not kept
     await check.confirm(principal)
     assert reads == 2
+
+
+async def test_streams_accounts_are_read_in_batches(server, admin):
+    """revoked() reads 600 accounts in two queries (500 per query) and names exactly the changed ones."""
+    _, user = await admin.new_user()
+    reads = 0
+
+    def counting_uow():
+        nonlocal reads
+        reads += 1
+        return server.single_statement_uow()
+
+    check = AccessCheck(counting_uow)
+    valid = Principal(user.access_id, Scope.USER, user.group_id)
+    moved = Principal(user.access_id, Scope.USER, user.group_id + 1)
+    missing = [Principal(10_000_000 + n, Scope.USER, user.group_id) for n in range(598)]
+    revoked = await check.revoked([valid, moved, *missing])
+    assert reads == 2
+    assert set(revoked) == {moved, *missing}
+    assert revoked[moved].startswith("the account's scope or group changed")
+    await check.confirm(valid)  # remembered by the batch: no further read
+    assert reads == 2

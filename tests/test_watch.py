@@ -11,11 +11,15 @@ import time
 import grpc
 import psycopg
 import pytest
+from google.protobuf import field_mask_pb2
+from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import resources_pb2
 
 from pyrogrpc.client import AsyncPyroClient
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, TcpProxy, violated_fields
 
 Code = grpc.StatusCode
@@ -462,3 +466,52 @@ async def _until(condition, timeout: float = TIMEOUT) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+# --- streams of revoked accounts -------------------------------------------------------
+
+
+async def test_a_stream_ends_when_its_account_is_deleted_or_demoted_and_others_go_on(admin):
+    camera = await Camera.new(admin)
+    deleted_api, deleted_user = await admin.new_user(camera.device.group_id)
+    demoted_api, demoted_admin = await admin.new_user(scope=resources_pb2.SCOPE_ADMIN)
+    mate = await _opened(watch(camera.user))
+    deleted = await _opened(watch(deleted_api))
+    demoted = await _opened(watch(demoted_api))
+    await admin.access.DeleteUser(access_pb.DeleteUserRequest(user_id=deleted_user.id))
+    assert "no longer exists" in (await ends_with(deleted, Code.UNAUTHENTICATED)).details()
+    demote = access_pb.UpdateUserRequest(
+        user_id=demoted_admin.id, user=resources_pb2.User(scope=resources_pb2.SCOPE_USER),
+        update_mask=field_mask_pb2.FieldMask(paths=["scope"]),
+    )
+    await admin.access.UpdateUser(demote)
+    assert "scope or group changed" in (await ends_with(demoted, Code.UNAUTHENTICATED)).details()
+    alert = await camera.alert()
+    assert (await next_alert(mate)).alert.id == alert.id
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_stream_on_another_replica_ends_within_the_recheck_interval(server_factory, database_url):
+    changer = await server_factory()
+    replica = await server_factory(access_recheck_seconds=0.3)
+    async with Api.connect(changer.port) as changer_api, Api.connect(replica.port) as replica_api:
+        admin = await changer_api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        user_api, user = await admin.new_user()
+        stream = await _opened(watch(replica_api.with_token(user_api.token)))
+        await admin.access.DeleteUser(access_pb.DeleteUserRequest(user_id=user.id))
+        await ends_with(stream, Code.UNAUTHENTICATED, timeout=3)
+
+
+async def test_stop_during_account_checks_leaves_no_task_behind(server_factory):
+    """The account check is nearly always querying here: stop() still ends the streams with
+    UNAVAILABLE and leaves no task behind."""
+    for _ in range(5):
+        server = await server_factory(access_recheck_seconds=0.0005)
+        async with Api.connect(server.port) as api:
+            admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+            stream = await _opened(watch(admin))
+            await asyncio.sleep(0.05)
+            await server.stop(grace=0)
+            await ends_with(stream, Code.UNAVAILABLE)
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        assert left == [], left

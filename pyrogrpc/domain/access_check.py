@@ -5,20 +5,23 @@ deleted or moved to another scope or group: a demoted admin must not keep admin 
 the rest of the token's life. Every call's principal is checked against its account's
 current row: the row is re-read at most every `recheck_seconds` per account, and at once in
 the process that committed a change to it. So nearly every call pays a dict lookup, and a
-revoked token stops working within seconds on every replica.
+revoked token stops working within seconds on every replica. Open WatchAlerts streams are
+checked the same way, all at once (`revoked()`), by the watch hub.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..db.unit_of_work import UnitOfWorkFactory
 from .errors import Unauthenticated
 from .principal import Principal
 
 _MAX_REMEMBERED = 100_000  # accesses; beyond, start over (each costs one read to refill)
+_READ_BATCH = 500  # accounts per query of revoked() (SQLite's bound parameters are limited)
 
 
 @dataclass(frozen=True)
@@ -37,34 +40,55 @@ class AccessCheck:
         self._clock = clock
         self._accounts: dict[int, _Account] = {}
         self._changes = 0  # local commits that changed accesses, so far
+        self.changed = asyncio.Event()  # set by a local change: the watch hub re-checks its streams at once
 
     async def confirm(self, principal: Principal) -> None:
         """Raise Unauthenticated if the principal's account changed since its token was issued."""
         account = self._accounts.get(principal.access_id)
         if account is None or self._clock() - account.read_at >= self.recheck_seconds:
-            account = await self._read(principal.access_id)
-        if account.scope is None:
-            raise Unauthenticated("the account of this access token no longer exists")
-        if account.scope != principal.scope.value or account.group_id != principal.group_id:
-            raise Unauthenticated("the account's scope or group changed since this token was issued: log in again")
+            account = (await self._read([principal.access_id]))[principal.access_id]
+        refusal = _refusal(account, principal)
+        if refusal is not None:
+            raise Unauthenticated(refusal)
+
+    async def revoked(self, principals: Iterable[Principal]) -> dict[Principal, str]:
+        """Those of `principals` whose account changed, with why; every account is read anew,
+        in one query per 500 accounts."""
+        principals = set(principals)
+        accounts = await self._read(sorted({principal.access_id for principal in principals}))
+        refusals = ((principal, _refusal(accounts[principal.access_id], principal)) for principal in principals)
+        return {principal: refusal for principal, refusal in refusals if refusal is not None}
 
     def tables_changed(self, tables: frozenset[str]) -> None:
         """After a commit of this process: a changed access is re-read at its next call."""
         if "accesses" in tables:
             self._changes += 1
             self._accounts.clear()
+            self.changed.set()
 
-    async def _read(self, access_id: int) -> _Account:
+    async def _read(self, access_ids: list[int]) -> dict[int, _Account]:
         changes = self._changes
-        async with self._uow() as uow:
-            access = await uow.accesses.get(access_id)
-        if access is None:
-            account = _Account(None, None, self._clock())
-        else:
-            account = _Account(access.scope, access.group_id, self._clock())
+        found: dict[int, tuple[str, int]] = {}
+        for start in range(0, len(access_ids), _READ_BATCH):
+            async with self._uow() as uow:
+                found.update(await uow.accesses.scopes_and_groups(access_ids[start : start + _READ_BATCH]))
+        now = self._clock()
+        accounts = {access_id: _Account(*found.get(access_id, (None, None)), now) for access_id in access_ids}
         # A local change committed during the read may have made it stale: use it, keep it not.
         if changes == self._changes:
-            if len(self._accounts) >= _MAX_REMEMBERED:
-                self._accounts.clear()
-            self._accounts[access_id] = account
-        return account
+            self._remember(accounts)
+        return accounts
+
+    def _remember(self, accounts: dict[int, _Account]) -> None:
+        if len(self._accounts) + len(accounts) > _MAX_REMEMBERED:
+            self._accounts.clear()
+        self._accounts.update(accounts)
+
+
+def _refusal(account: _Account, principal: Principal) -> str | None:
+    """Why the principal's token is refused now, or None."""
+    if account.scope is None:
+        return "the account of this access token no longer exists"
+    if account.scope != principal.scope.value or account.group_id != principal.group_id:
+        return "the account's scope or group changed since this token was issued: log in again"
+    return None

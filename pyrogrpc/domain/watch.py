@@ -63,7 +63,8 @@ from typing import AsyncIterator, Callable, Iterable, Protocol, Sequence
 from ..db.alert_horizon import AlertHorizon, Checkpoint
 from ..db.models import Alert, utcnow
 from ..db.unit_of_work import UnitOfWorkFactory
-from .errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from .access_check import AccessCheck
+from .errors import DomainError, InvalidArgument, ResourceExhausted, Unauthenticated, Unavailable
 from .principal import Principal
 
 logger = logging.getLogger("pyrogrpc.watch")
@@ -90,10 +91,11 @@ class WatchItem:
 
 
 class _Watcher:
-    __slots__ = ("group_id", "floor", "buffer", "capacity", "ready", "error", "last_sent", "heartbeat_due")
+    __slots__ = ("principal", "group_id", "floor", "buffer", "capacity", "ready", "error", "last_sent", "heartbeat_due")
 
-    def __init__(self, group_id: int | None, floor: int, capacity: int):
-        self.group_id = group_id  # None: admin, sees every group
+    def __init__(self, principal: Principal, floor: int, capacity: int):
+        self.principal = principal
+        self.group_id = principal.group_filter  # None: admin, sees every group
         self.floor = floor  # the hub's cursor at registration: the replay ends here
         self.buffer: deque[WatchItem] = deque()
         self.capacity = capacity
@@ -114,6 +116,7 @@ class AlertWatchHub:
         uow: UnitOfWorkFactory,
         *,
         remote: RemoteWakeups | None = None,
+        accounts: AccessCheck | None = None,
         heartbeat_seconds: float = 10.0,
         buffer_size: int = 1000,
         safety_poll_seconds: float = 5.0,
@@ -132,6 +135,7 @@ class AlertWatchHub:
         self.batch_size = batch_size
         self._uow = uow
         self._remote = remote
+        self._accounts = accounts
         self._origin = uuid.uuid4().hex[:12]  # tells our own NOTIFYs apart from other replicas'
         self._admins: set[_Watcher] = set()
         self._by_group: dict[int, set[_Watcher]] = {}
@@ -144,6 +148,7 @@ class AlertWatchHub:
         self._pump_waiters: list[asyncio.Future] = []  # streams waiting for the next pump run
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
+        self._stop_requested = asyncio.Event()  # wakes the account check to stop
         self._beat_changed = asyncio.Event()
         self._failing_since: float | None = None
         self.wakeups = 0  # pump runs (tests and benchmarks)
@@ -153,27 +158,30 @@ class AlertWatchHub:
 
     async def start(self) -> None:
         self._stopped = False
+        self._stop_requested.clear()
         self._cursor = await self._initial_cursor()
         self._settled = self._cursor
         self._tasks = [
             asyncio.create_task(self._run(), name="pyrogrpc-watch-hub"),
             asyncio.create_task(self._heartbeats(), name="pyrogrpc-watch-heartbeats"),
         ]
+        if self._accounts is not None:
+            self._tasks.append(asyncio.create_task(self._end_revoked_streams(), name="pyrogrpc-watch-accounts"))
         if self._remote is not None:
             await self._remote.start(self._on_remote_wake)
 
     async def stop(self) -> None:
         self._stopped = True
+        self._stop_requested.set()
         if self._remote is not None:
             await self._remote.stop()
-        # Let a pump in progress finish its transaction: cancelling it mid-query can leave the
-        # connection (and on SQLite the write lock) in a state that blocks shutdown.
+        # Let a pump or an account check in progress finish its query: cancelling it mid-query
+        # can leave the connection (and on SQLite the write lock) in a state that blocks shutdown.
         self._wake.set()
         if self._tasks:
-            run, *others = self._tasks
-            for task in others:
-                task.cancel()
-            _, pending = await asyncio.wait([run], timeout=5)
+            run, heartbeats, *account_checks = self._tasks
+            heartbeats.cancel()
+            _, pending = await asyncio.wait([run, *account_checks], timeout=5)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -286,6 +294,36 @@ class AlertWatchHub:
                 watcher.heartbeat_due = True
                 watcher.ready.set()
 
+    async def _end_revoked_streams(self) -> None:
+        """A stream outlives no change to its account (deleted, new scope or group): every
+        stream's account is read again every `recheck_seconds` (all in one query), and at once
+        after a local change; the streams of a changed account end with Unauthenticated."""
+        accounts = self._accounts
+        while not self._stopped:
+            await _first_set(accounts.changed, self._stop_requested, timeout=accounts.recheck_seconds)
+            accounts.changed.clear()
+            if not self._stopped:
+                await self._end_streams_of_changed_accounts()
+
+    async def _end_streams_of_changed_accounts(self) -> None:
+        # A function of its own, so no local keeps a closed stream's watcher alive between runs.
+        watchers = self._watchers()
+        if not watchers:
+            return
+        try:
+            revoked = await self._accounts.revoked(watcher.principal for watcher in watchers)
+        except DomainError as error:  # the database is down: the pump tells the streams
+            logger.debug("accounts of the streams not checked: %s", error)
+            return
+        except Exception:  # noqa: BLE001 - a bug must not end the checks for good
+            logger.exception("accounts of the streams not checked")
+            return
+        for watcher in watchers:
+            refusal = revoked.get(watcher.principal)
+            if refusal is not None:
+                self._unregister(watcher)
+                watcher.fail(Unauthenticated(refusal))
+
     async def _caught_up(self) -> None:
         """Wait for a pump run that starts after this call (shared by every stream opening meanwhile)."""
         if self._cursor is None:
@@ -300,7 +338,7 @@ class AlertWatchHub:
             raise Unavailable("alert streams are not available (server starting or stopping)")
         if self._failing_since is not None and time.monotonic() - self._failing_since > self.unavailable_after_seconds:
             raise Unavailable("database unavailable, retry later")
-        watcher = _Watcher(principal.group_filter, self._cursor, self.buffer_size)
+        watcher = _Watcher(principal, self._cursor, self.buffer_size)
         if watcher.group_id is None:
             self._admins.add(watcher)
         else:
@@ -450,3 +488,13 @@ def _resolve(futures: list[asyncio.Future], error: Exception | None = None) -> N
                 future.set_result(None)
             else:
                 future.set_exception(error)
+
+
+async def _first_set(first: asyncio.Event, second: asyncio.Event, *, timeout: float) -> None:
+    """Return when either event is set, or after `timeout` seconds."""
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from sqlalchemy import ColumnElement, insert, select
 
 from ..models import Access, Group, IdempotencyKey, User, utcnow
@@ -24,6 +26,11 @@ class AccessRepository(Repository[Access]):
 
     async def get_by_login(self, login: str) -> Access | None:
         return (await self.session.execute(select(Access).where(Access.login == login))).scalar_one_or_none()
+
+    async def scopes_and_groups(self, access_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """access id -> (scope, group_id) of those of `access_ids` that exist, in one query."""
+        query = select(Access.id, Access.scope, Access.group_id).where(Access.id.in_(list(access_ids)))
+        return {row.id: (row.scope, row.group_id) for row in await self.session.execute(query)}
 
 
 class UserRepository(Repository[User]):
