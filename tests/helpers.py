@@ -108,6 +108,18 @@ class Api:
         return await self.login(login, USER_PASSWORD), device
 
 
+@contextlib.asynccontextmanager
+async def user_on_two_replicas(server_factory, access_recheck_seconds: float):
+    """Two servers on one database. Yields the admin client of the first, a new user's row,
+    and that user's client on the second, which re-reads accounts every `access_recheck_seconds`."""
+    changer = await server_factory()
+    replica = await server_factory(access_recheck_seconds=access_recheck_seconds)
+    async with Api.connect(changer.port) as changer_api, Api.connect(replica.port) as replica_api:
+        admin = await changer_api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        user_api, user = await admin.new_user()
+        yield admin, user, replica_api.with_token(user_api.token)
+
+
 async def expect_status(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     """Await a unary call (or drain a stream) and assert it fails with `code`."""
     try:

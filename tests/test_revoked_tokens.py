@@ -17,18 +17,29 @@ from pyronear.v1 import setup_service_pb2 as setup_pb
 from pyrogrpc.domain.access_check import AccessCheck
 from pyrogrpc.domain.errors import Unauthenticated
 from pyrogrpc.domain.principal import Principal, Scope
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.helpers import USER_PASSWORD, Api, expect_status
+from tests.helpers import USER_PASSWORD, Api, expect_status, user_on_two_replicas
 
 Code = grpc.StatusCode
 
 
+class CountingUow:
+    """The server's one-statement units of work, counted: each is one read of accounts.
+    `during_read(n)` runs as read n starts."""
+
+    def __init__(self, server, during_read=None):
+        self._server = server
+        self._during_read = during_read
+        self.reads = 0
+
+    def __call__(self):
+        self.reads += 1
+        if self._during_read is not None:
+            self._during_read(self.reads)
+        return self._server.single_statement_uow()
+
+
 def _list_alerts(api: Api):
     return api.detection.ListAlerts(detection_pb.ListAlertsRequest())
-
-
-async def _user_of(admin: Api, user_id: int) -> res.User:
-    return (await admin.access.GetUser(access_pb.GetUserRequest(user_id=user_id))).user
 
 
 async def test_deleted_user_token_is_refused(admin):
@@ -93,12 +104,7 @@ async def test_deleted_device_token_is_refused_even_where_no_device_row_is_read(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_other_replicas_refuse_the_token_within_the_recheck_interval(server_factory, database_url):
-    changer = await server_factory()
-    replica = await server_factory(access_recheck_seconds=0.3)
-    async with Api.connect(changer.port) as changer_api, Api.connect(replica.port) as replica_api:
-        admin = await changer_api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-        user_api, user = await admin.new_user()
-        on_replica = replica_api.with_token(user_api.token)
+    async with user_on_two_replicas(server_factory, access_recheck_seconds=0.3) as (admin, user, on_replica):
         await _list_alerts(on_replica)  # the replica has read the account
         await admin.access.DeleteUser(access_pb.DeleteUserRequest(user_id=user.id))
         await asyncio.sleep(0.4)
@@ -107,69 +113,54 @@ async def test_other_replicas_refuse_the_token_within_the_recheck_interval(serve
 
 async def test_an_account_is_read_once_per_interval_and_again_after_a_local_change(server, admin):
     _, user = await admin.new_user()
-    reads = 0
     now = 1000.0
-
-    def counting_uow():
-        nonlocal reads
-        reads += 1
-        return server.single_statement_uow()
-
-    check = AccessCheck(counting_uow, recheck_seconds=10.0, clock=lambda: now)
+    uow = CountingUow(server)
+    check = AccessCheck(uow, recheck_seconds=10.0, clock=lambda: now)
     principal = Principal(user.access_id, Scope.USER, user.group_id)
     for _ in range(5):
         await check.confirm(principal)
-    assert reads == 1
+    assert uow.reads == 1
     now += 10.0
     await check.confirm(principal)
-    assert reads == 2
+    assert uow.reads == 2
     check.tables_changed(frozenset({"webhooks"}))
     await check.confirm(principal)
-    assert reads == 2
+    assert uow.reads == 2
     check.tables_changed(frozenset({"accesses"}))
     await check.confirm(principal)
-    assert reads == 3
+    assert uow.reads == 3
     with pytest.raises(Unauthenticated):
         await check.confirm(Principal(user.access_id, Scope.ADMIN, user.group_id))
 
 
 async def test_a_read_overtaken_by_a_local_change_is_not_kept(server, admin):
     _, user = await admin.new_user()
-    reads = 0
 
-    def uow_changed_meanwhile():
-        nonlocal reads
-        reads += 1
-        if reads == 1:
-            check.tables_changed(frozenset({"accesses"}))  # committed while the first read runs
-        return server.single_statement_uow()
+    def change_during_the_first_read(read: int) -> None:
+        if read == 1:
+            check.tables_changed(frozenset({"accesses"}))
 
-    check = AccessCheck(uow_changed_meanwhile, recheck_seconds=60.0)
+    uow = CountingUow(server, during_read=change_during_the_first_read)
+    check = AccessCheck(uow, recheck_seconds=60.0)
     principal = Principal(user.access_id, Scope.USER, user.group_id)
     await check.confirm(principal)
     await check.confirm(principal)
-    assert reads == 2  # the first read may predate the change: it was used once, not kept
+    assert uow.reads == 2  # the first read may predate the change: it was used once, not kept
     await check.confirm(principal)
-    assert reads == 2
+    assert uow.reads == 2
 
 
 async def test_streams_accounts_are_read_in_batches(server, admin):
     """revoked() reads 600 accounts in two queries (500 per query) and names exactly the changed ones."""
     _, user = await admin.new_user()
-    reads = 0
-
-    def counting_uow():
-        nonlocal reads
-        reads += 1
-        return server.single_statement_uow()
-
-    check = AccessCheck(counting_uow)
+    uow = CountingUow(server)
+    check = AccessCheck(uow)
     valid = Principal(user.access_id, Scope.USER, user.group_id)
     moved = Principal(user.access_id, Scope.USER, user.group_id + 1)
     missing = [Principal(10_000_000 + n, Scope.USER, user.group_id) for n in range(598)]
     revoked = await check.revoked([valid, moved, *missing])
-    assert reads == 2
+    assert uow.reads == 2
     assert set(revoked) == {moved, *missing}
     assert revoked[moved].startswith("the account's scope or group changed")
     await check.confirm(valid)  # remembered by the batch: no further read
-    assert reads == 2
+    assert uow.reads == 2

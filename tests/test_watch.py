@@ -20,7 +20,7 @@ from pyrogrpc.client import AsyncPyroClient
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.helpers import USER_PASSWORD, Api, TcpProxy, violated_fields
+from tests.helpers import USER_PASSWORD, Api, TcpProxy, user_on_two_replicas, violated_fields
 
 Code = grpc.StatusCode
 TIMEOUT = 5.0
@@ -492,12 +492,8 @@ async def test_a_stream_ends_when_its_account_is_deleted_or_demoted_and_others_g
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_stream_on_another_replica_ends_within_the_recheck_interval(server_factory, database_url):
-    changer = await server_factory()
-    replica = await server_factory(access_recheck_seconds=0.3)
-    async with Api.connect(changer.port) as changer_api, Api.connect(replica.port) as replica_api:
-        admin = await changer_api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-        user_api, user = await admin.new_user()
-        stream = await _opened(watch(replica_api.with_token(user_api.token)))
+    async with user_on_two_replicas(server_factory, access_recheck_seconds=0.3) as (admin, user, on_replica):
+        stream = await _opened(watch(on_replica))
         await admin.access.DeleteUser(access_pb.DeleteUserRequest(user_id=user.id))
         await ends_with(stream, Code.UNAUTHENTICATED, timeout=3)
 
