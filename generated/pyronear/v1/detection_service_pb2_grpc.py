@@ -423,7 +423,8 @@ class DetectionServiceServicer:
         Errors: RESOURCE_EXHAUSTED when the client reads too slowly (it is
         dropped rather than slowing other watchers); UNAVAILABLE when the server
         shuts down or loses the database. In both cases reconnect with the last
-        resume point.
+        resume point. UNAUTHENTICATED when the caller's account is deleted or
+        moved to another scope or group while the stream is open.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
