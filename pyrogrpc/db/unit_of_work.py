@@ -10,6 +10,7 @@ Leaving the block without `commit()` rolls back.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Callable
 
 from sqlalchemy import exc as sa_exc
@@ -51,11 +52,11 @@ class UnitOfWork:
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         # close() rolls back whatever was not committed and detaches the rows without
-        # expiring them, so use cases can return them after the block.
-        try:
-            await self.session.close()
-        except sa_exc.SQLAlchemyError:
-            pass  # the original error (if any) says more; a dead connection is discarded by the pool
+        # expiring them, so use cases can return them after the block. Shielded: a call
+        # cancelled meanwhile (client gone, deadline, server stop) must not cut the rollback
+        # short, or the connection keeps its transaction (on SQLite the write lock, blocking
+        # every writer until the busy timeout).
+        await asyncio.shield(_close(self.session))
         if isinstance(exc, sa_exc.SQLAlchemyError):
             translated = translate_database_error(exc)
             if translated is not exc:
@@ -68,6 +69,13 @@ class UnitOfWork:
     async def flush(self) -> None:
         async with translated_errors():
             await self.session.flush()
+
+
+async def _close(session: AsyncSession) -> None:
+    try:
+        await session.close()
+    except sa_exc.SQLAlchemyError:
+        pass  # the original error (if any) says more; a dead connection is discarded by the pool
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

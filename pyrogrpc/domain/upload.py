@@ -246,5 +246,7 @@ async def _uninterrupted(step: Awaitable[T]) -> T:
         except asyncio.CancelledError:
             cancelled = True
     if cancelled:
+        if not task.cancelled():
+            task.exception()  # handled by the step itself (e.g. our object removed); the caller is gone
         raise asyncio.CancelledError
     return task.result()
