@@ -8,10 +8,22 @@ Import the fixture into a test module with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
+
+
+def s3_env(endpoint: str, bucket: str | None = None) -> dict[str, str]:
+    """A server's S3 settings for `endpoint` (moto takes any credentials); a fresh bucket name by default."""
+    return {
+        "S3_ENDPOINT_URL": endpoint,
+        "BUCKET_NAME": bucket or f"media-{uuid.uuid4().hex[:12]}",
+        "S3_ACCESS_KEY": "test",
+        "S3_SECRET_KEY": "test",
+        "S3_REGION": "us-east-1",
+    }
 
 
 def start_moto() -> tuple[ThreadedMotoServer, str]:

@@ -27,7 +27,7 @@ from pyronear.v1 import resources_pb2 as res
 from pyrogrpc.config import Settings
 from pyrogrpc.server import PyroServer
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
-from tests.fixtures_s3 import start_moto
+from tests.fixtures_s3 import s3_env, start_moto
 from tests.helpers import Api, TcpProxy, expect_status, tiny_jpeg, upload_requests
 
 Code = grpc.StatusCode
@@ -282,11 +282,7 @@ async def test_s3_down_upload_fails_cleanly_then_works_with_a_new_s3(server_fact
     _create_bucket(first_url, bucket)
     proxy = TcpProxy(int(first_url.rsplit(":", 1)[1]))
     await proxy.start()
-    s3_env = {
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "S3_ACCESS_KEY": "testing", "S3_SECRET_KEY": "testing",
-        "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
-    }
-    server = await server_factory(**s3_env)
+    server = await server_factory(**s3_env(f"http://127.0.0.1:{proxy.port}", bucket))
     try:
         async with Api.connect(server.port) as api:
             admin, camera = await _world(api)
@@ -343,11 +339,7 @@ async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(b
     _create_bucket(url, bucket)
     proxy = TcpProxy(int(url.rsplit(":", 1)[1]), response_delay=0.3)
     await proxy.start()
-    env = {
-        **base_env, "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "S3_ACCESS_KEY": "testing",
-        "S3_SECRET_KEY": "testing", "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
-    }
-    settings = Settings.from_env(env, env_file=None)
+    settings = Settings.from_env({**base_env, **s3_env(f"http://127.0.0.1:{proxy.port}", bucket)}, env_file=None)
     server = PyroServer(settings)
     await server.start()
     try:

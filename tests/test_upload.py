@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from pyronear.v1 import resources_pb2
 
 from pyrogrpc.server import PyroServer
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
+from tests.fixtures_s3 import moto_s3_endpoint, s3_env  # noqa: F401  (moto_s3_endpoint: shared fixture)
 from tests.helpers import Api, expect_status, tiny_jpeg, tiny_png, upload_media, upload_requests, violated_fields
 
 Code = grpc.StatusCode
@@ -38,16 +37,6 @@ MEDIA_FOLDER = "pyro"
 
 
 # --- support shared with test_media.py --------------------------------------------------
-
-
-def s3_env(endpoint: str, bucket: str | None = None) -> dict[str, str]:
-    return {
-        "S3_ENDPOINT_URL": endpoint,
-        "BUCKET_NAME": bucket or f"media-{uuid.uuid4().hex[:12]}",
-        "S3_ACCESS_KEY": "test",
-        "S3_SECRET_KEY": "test",
-        "S3_REGION": "us-east-1",
-    }
 
 
 async def start_media_server(request, server_factory, kind: str, **env: str) -> PyroServer:
