@@ -116,8 +116,8 @@ class ErrorInterceptor(AsyncServerInterceptor):
     status, including requests whose bytes do not decode. Being the wrapper of every call, it
     also counts the handlers running in `calls` (one wrapper per call instead of two)."""
 
-    def __init__(self, calls: CallsInFlight | None = None):
-        self.calls = calls or CallsInFlight()
+    def __init__(self, calls: CallsInFlight):
+        self.calls = calls
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await super().intercept_service(continuation, handler_call_details)
