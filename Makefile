@@ -9,6 +9,9 @@ BUF ?= npx --yes @bufbuild/buf@1.75
 PROTO_DIR := protos
 PROTO_FILES := $(sort $(wildcard $(PROTO_DIR)/pyronear/v1/*.proto))
 GENERATED_DIR := generated
+# Lines of generated code that only record which protoc/grpcio-tools release wrote them;
+# check-generated ignores them so a patch release of the tools is not "stale" stubs.
+VERSION_BANNERS := -I '^\# Protobuf Python Version: ' -I '^GRPC_GENERATED_VERSION = ' -I '^    [0-9]+,$$'
 
 # $(call protoc,OUT_DIR): generate the Python messages, typed stubs and gRPC
 # stubs into OUT_DIR, plus the empty __init__.py files that make
@@ -28,7 +31,7 @@ generate: ## Regenerate the Python stubs in generated/ from protos/
 check-generated: $(INSTALLED) ## Fail when generated/ is stale (differs from a fresh generation)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(MAKE) --no-print-directory GENERATED_DIR="$$tmp" _generate-into >/dev/null && \
-	if diff -r -x __pycache__ "$$tmp/pyronear" $(GENERATED_DIR)/pyronear; then \
+	if diff -r -x __pycache__ $(VERSION_BANNERS) "$$tmp/pyronear" $(GENERATED_DIR)/pyronear; then \
 		echo "generated/ is up to date"; \
 	else \
 		echo "generated/ is stale: run 'make generate'" >&2; exit 1; \
@@ -45,11 +48,13 @@ lint-protos: ## Lint protos/ with buf (STANDARD rules, see protos/buf.yaml)
 	cd $(PROTO_DIR) && $(BUF) lint
 
 # --- set-up, run, test -------------------------------------------------------
-# The venv is (re)built when pyproject.toml changes; `make run` and `make test` need nothing else.
-$(INSTALLED): pyproject.toml
+# The venv is (re)built when pyproject.toml or the lock changes; `make run` and `make test`
+# need nothing else. Every dependency comes from requirements.lock (exact versions and
+# hashes), so a fresh machine and CI get the versions the tests ran with.
+$(INSTALLED): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 .PHONY: install
@@ -66,3 +71,7 @@ test: $(INSTALLED) ## Run the test suite on SQLite and the local PostgreSQL
 .PHONY: bench
 bench: $(INSTALLED) ## Run the benchmarks in bench/ (loopback only; prints tables, writes bench/results/*.json)
 	$(PYTHON) bench/run_all.py
+
+.PHONY: lock
+lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements.lock
