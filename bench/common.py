@@ -37,9 +37,26 @@ sys.path.insert(0, str(ROOT))  # the tests' client helpers (Api, tiny_jpeg, uplo
 from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests  # noqa: E402
 
 __all__ = [
-    "Api", "USER_PASSWORD", "tiny_jpeg", "upload_requests", "bench_stack", "Latencies", "report",
-    "REST_ORIGINAL", "ADMIN_LOGIN", "ADMIN_PASSWORD", "server_rss_kib", "run_for", "Run", "setup_group",
-    "latency_table", "table", "Window", "cpu_seconds", "machine_busy_seconds", "postgres_database",
+    "Api",
+    "USER_PASSWORD",
+    "tiny_jpeg",
+    "upload_requests",
+    "bench_stack",
+    "Latencies",
+    "report",
+    "REST_ORIGINAL",
+    "ADMIN_LOGIN",
+    "ADMIN_PASSWORD",
+    "server_rss_kib",
+    "run_for",
+    "Run",
+    "setup_group",
+    "latency_table",
+    "table",
+    "Window",
+    "cpu_seconds",
+    "machine_busy_seconds",
+    "postgres_database",
     "distinct_jpegs",
 ]
 
@@ -79,7 +96,9 @@ def postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
     try:
         subprocess.run(
             [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "migrate"],
-            env={**os.environ, "DATABASE_URL": url, "JWT_SECRET": JWT_SECRET}, check=True, cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url, "JWT_SECRET": JWT_SECRET},
+            check=True,
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
         yield url
@@ -94,18 +113,29 @@ def moto_s3(bucket: str) -> Iterator[tuple[dict[str, str], int]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_port(port, 30, process)
         endpoint = f"http://127.0.0.1:{port}"
         boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
         ).create_bucket(Bucket=bucket)
-        yield {
-            "S3_ENDPOINT_URL": endpoint, "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench",
-            "S3_REGION": "us-east-1", "BUCKET_NAME": bucket,
-        }, process.pid
+        yield (
+            {
+                "S3_ENDPOINT_URL": endpoint,
+                "S3_ACCESS_KEY": "bench",
+                "S3_SECRET_KEY": "bench",
+                "S3_REGION": "us-east-1",
+                "BUCKET_NAME": bucket,
+            },
+            process.pid,
+        )
     finally:
         process.terminate()
         process.wait(10)
@@ -141,7 +171,8 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "--log-level", "WARNING", "serve"],
-        env=full_env, cwd=ROOT,
+        env=full_env,
+        cwd=ROOT,
     )
     try:
         _wait_port(port, 60, process)
@@ -270,7 +301,13 @@ class Window:
 
 
 async def run_for(
-    seconds: float, worker, concurrency: int, *, warmup: float = 2.0, server_pid: int | None = None, moto_pid: int | None = None
+    seconds: float,
+    worker,
+    concurrency: int,
+    *,
+    warmup: float = 2.0,
+    server_pid: int | None = None,
+    moto_pid: int | None = None,
 ) -> Window:
     """Run `worker(index, run)` `concurrency` times; measure `seconds` after `warmup`.
 
@@ -320,9 +357,24 @@ def _start_profiler(pid: int, seconds: float) -> subprocess.Popen | None:
     if not output:
         return None
     return subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-         "--format", "raw", "--threads", "--nonblocking", "-o", output],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "-o",
+            output,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -351,7 +403,9 @@ def report(name: str, result: dict, text: str) -> Path:
         "bench": name,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
             "load_average_1_5_15": os.getloadavg(),  # other work on the machine skews the figures
         },
         **result,

@@ -10,7 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from common import REST_ORIGINAL, USER_PASSWORD, Api, Latencies, bench_stack, latency_table, report, run_for, setup_group, table
+from common import (
+    REST_ORIGINAL,
+    USER_PASSWORD,
+    Api,
+    Latencies,
+    bench_stack,
+    latency_table,
+    report,
+    run_for,
+    setup_group,
+    table,
+)
 from pyronear.v1 import detection_service_pb2 as detection_pb
 
 TARGET = 500.0
@@ -27,7 +38,9 @@ async def seed(admin: Api, owner_id: int, alerts: int, cameras: int = 8) -> None
     await asyncio.gather(*(send(c, share + (1 if i < alerts % cameras else 0)) for i, c in enumerate(clients)))
 
 
-async def measure(user: Api, pid: int, page_size: int, seconds: float, clients: int, latencies: Latencies) -> tuple[float, float]:
+async def measure(
+    user: Api, pid: int, page_size: int, seconds: float, clients: int, latencies: Latencies
+) -> tuple[float, float]:
     """(requests per second, server CPU ms per request)."""
     count = 0
     name = f"ListAlerts page_size={page_size}"
@@ -55,8 +68,11 @@ async def bench(port: int, pid: int, seconds: float, clients: int, alerts: int) 
         page_100, cpu_100 = await measure(user, pid, 100, seconds, clients, latencies)
         page_all, cpu_all = await measure(user, pid, alerts, seconds / 2, clients, latencies)
     return {
-        "page_100_req_per_s": page_100, "page_100_server_cpu_ms": round(cpu_100, 2),
-        "page_all_req_per_s": page_all, "page_all_server_cpu_ms": round(cpu_all, 2), "latencies": latencies,
+        "page_100_req_per_s": page_100,
+        "page_100_server_cpu_ms": round(cpu_100, 2),
+        "page_all_req_per_s": page_all,
+        "page_all_server_cpu_ms": round(cpu_all, 2),
+        "latencies": latencies,
     }
 
 
@@ -69,21 +85,37 @@ def main() -> None:
     with bench_stack(s3=False, BCRYPT_ROUNDS="10") as server:
         result = asyncio.run(bench(server.port, server.pid, args.seconds, args.clients, args.alerts))
     latencies: Latencies = result.pop("latencies")
-    text = table(
-        f"list_alerts_bench: {args.alerts} alerts in the group, {args.clients} concurrent clients, PostgreSQL",
-        ["metric", "target", "REST original", "pyrogrpc"],
-        [
-            ["ListAlerts req/s, page of 100", f">= {TARGET:.0f}", "-", f"{result['page_100_req_per_s']:.0f}"],
-            [f"ListAlerts req/s, all {args.alerts} in one page", "-", REST_ORIGINAL["list_1000_alerts_req_per_s"],
-             f"{result['page_all_req_per_s']:.0f}"],
-            ["server CPU ms per request, page of 100", "-", "-", result["page_100_server_cpu_ms"]],
-        ],
-    ) + "\n\n" + latency_table("latency", latencies)
-    report("list_alerts", {
-        **result, "alerts": args.alerts, "clients": args.clients, "target_req_per_s": TARGET,
-        "meets_target": result["page_100_req_per_s"] >= TARGET,
-        "rest_original_list_1000_req_per_s": REST_ORIGINAL["list_1000_alerts_req_per_s"], "latency": latencies.summary(),
-    }, text)
+    text = (
+        table(
+            f"list_alerts_bench: {args.alerts} alerts in the group, {args.clients} concurrent clients, PostgreSQL",
+            ["metric", "target", "REST original", "pyrogrpc"],
+            [
+                ["ListAlerts req/s, page of 100", f">= {TARGET:.0f}", "-", f"{result['page_100_req_per_s']:.0f}"],
+                [
+                    f"ListAlerts req/s, all {args.alerts} in one page",
+                    "-",
+                    REST_ORIGINAL["list_1000_alerts_req_per_s"],
+                    f"{result['page_all_req_per_s']:.0f}",
+                ],
+                ["server CPU ms per request, page of 100", "-", "-", result["page_100_server_cpu_ms"]],
+            ],
+        )
+        + "\n\n"
+        + latency_table("latency", latencies)
+    )
+    report(
+        "list_alerts",
+        {
+            **result,
+            "alerts": args.alerts,
+            "clients": args.clients,
+            "target_req_per_s": TARGET,
+            "meets_target": result["page_100_req_per_s"] >= TARGET,
+            "rest_original_list_1000_req_per_s": REST_ORIGINAL["list_1000_alerts_req_per_s"],
+            "latency": latencies.summary(),
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

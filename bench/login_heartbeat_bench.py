@@ -12,7 +12,16 @@ import argparse
 import asyncio
 
 from common import (
-    REST_ORIGINAL, USER_PASSWORD, Api, Latencies, bench_stack, latency_table, report, run_for, setup_group, table,
+    REST_ORIGINAL,
+    USER_PASSWORD,
+    Api,
+    Latencies,
+    bench_stack,
+    latency_table,
+    report,
+    run_for,
+    setup_group,
+    table,
 )
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import setup_service_pb2 as setup_pb
@@ -57,19 +66,32 @@ def main() -> None:
     latencies: Latencies = result.pop("latencies")
     summary = latencies.summary()
     p99 = summary["Heartbeat"]["p99_ms"]
-    text = table(
-        f"login_heartbeat_bench: {args.logins} parallel logins + {args.cameras} cameras, {args.seconds:.0f} s, PostgreSQL",
-        ["metric", "target", "REST original", "pyrogrpc"],
-        [
-            ["Heartbeat p99 ms (during logins)", f"< {TARGET_P99_MS:.0f}", "-", p99],
-            ["logins/s", "-", REST_ORIGINAL["logins_per_s"], f"{result['logins_per_s']:.1f}"],
-        ],
-    ) + "\n\n" + latency_table("latency", latencies)
-    report("login_heartbeat", {
-        **result, "logins": args.logins, "cameras": args.cameras, "heartbeat_p99_ms": p99,
-        "target_heartbeat_p99_ms": TARGET_P99_MS, "meets_target": p99 < TARGET_P99_MS,
-        "rest_original_logins_per_s": REST_ORIGINAL["logins_per_s"], "latency": summary,
-    }, text)
+    text = (
+        table(
+            f"login_heartbeat_bench: {args.logins} parallel logins + {args.cameras} cameras, {args.seconds:.0f} s, PostgreSQL",
+            ["metric", "target", "REST original", "pyrogrpc"],
+            [
+                ["Heartbeat p99 ms (during logins)", f"< {TARGET_P99_MS:.0f}", "-", p99],
+                ["logins/s", "-", REST_ORIGINAL["logins_per_s"], f"{result['logins_per_s']:.1f}"],
+            ],
+        )
+        + "\n\n"
+        + latency_table("latency", latencies)
+    )
+    report(
+        "login_heartbeat",
+        {
+            **result,
+            "logins": args.logins,
+            "cameras": args.cameras,
+            "heartbeat_p99_ms": p99,
+            "target_heartbeat_p99_ms": TARGET_P99_MS,
+            "meets_target": p99 < TARGET_P99_MS,
+            "rest_original_logins_per_s": REST_ORIGINAL["logins_per_s"],
+            "latency": summary,
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

@@ -34,24 +34,39 @@ def _summary_rows() -> list[list[str]]:
 
     rows = []
     if workflow := load("workflow"):
-        rows.append(["camera workflows/s (16 cameras)", ">= 175", "43.8", f"{workflow['throughput']:.1f}", _ok(workflow)])
+        rows.append(
+            ["camera workflows/s (16 cameras)", ">= 175", "43.8", f"{workflow['throughput']:.1f}", _ok(workflow)]
+        )
     if login := load("login_heartbeat"):
-        rows.append(["Heartbeat p99 during 8 logins", "< 50 ms", "-", f"{login['heartbeat_p99_ms']:.1f} ms", _ok(login)])
+        rows.append(
+            ["Heartbeat p99 during 8 logins", "< 50 ms", "-", f"{login['heartbeat_p99_ms']:.1f} ms", _ok(login)]
+        )
         rows.append(["logins/s", "-", "5.6", f"{login['logins_per_s']:.1f}", ""])
     if listing := load("list_alerts"):
-        rows.append(["ListAlerts req/s (100 of 1000)", ">= 500", "-", f"{listing['page_100_req_per_s']:.0f}", _ok(listing)])
+        rows.append(
+            ["ListAlerts req/s (100 of 1000)", ">= 500", "-", f"{listing['page_100_req_per_s']:.0f}", _ok(listing)]
+        )
         rows.append(["ListAlerts req/s (all 1000)", "-", "35", f"{listing['page_all_req_per_s']:.0f}", ""])
     if upload := load("upload"):
         for storage, result in upload["storages"].items():
             rows.append([f"50 MB upload, {storage}", "-", "-", f"{result['mb_per_s']:.0f} MB/s", ""])
-        rows.append(["server RSS growth during uploads", "< 32 MB", "-", f"{upload['max_rss_growth_mb']:.1f} MB", _ok(upload)])
+        rows.append(
+            ["server RSS growth during uploads", "< 32 MB", "-", f"{upload['max_rss_growth_mb']:.1f} MB", _ok(upload)]
+        )
     if watch := load("watch"):  # written by watch_bench.py: {database: result}
         for database, result in watch.items():
             p99 = result.get("commit_to_receive_ms", {}).get("p99")
             target = result.get("target_p99_ms")
             verdict = "" if p99 is None or target is None else ("ok" if p99 < target else "MISSED")
-            rows.append([f"WatchAlerts commit->receive p99, {result.get('watchers')} watchers ({database})",
-                         f"< {target:.0f} ms" if target else "-", "-", f"{p99} ms", verdict])
+            rows.append(
+                [
+                    f"WatchAlerts commit->receive p99, {result.get('watchers')} watchers ({database})",
+                    f"< {target:.0f} ms" if target else "-",
+                    "-",
+                    f"{p99} ms",
+                    verdict,
+                ]
+            )
     return rows
 
 

@@ -48,7 +48,9 @@ async def bench(port: int, pid: int, megabytes: int, uploads: int) -> dict:
         camera, _ = await admin.new_device(owner.id)
 
         async def upload(content: bytes) -> float:
-            media = (await camera.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))).media
+            media = (
+                await camera.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))
+            ).media
             started = time.perf_counter()
             uploaded = (await camera.detection.UploadMedia(upload_requests(media.id, content), timeout=300)).media
             assert uploaded.size_bytes == len(content)
@@ -62,9 +64,13 @@ async def bench(port: int, pid: int, megabytes: int, uploads: int) -> dict:
                 seconds.append(await upload(tiny_jpeg(size - 16)))
         growth_mb = (sampler.peak_kib - baseline_kib) / 1024
     return {
-        "megabytes": megabytes, "uploads": uploads, "seconds": seconds,
-        "mb_per_s": megabytes * uploads / sum(seconds), "rss_baseline_mb": baseline_kib / 1024,
-        "rss_peak_mb": sampler.peak_kib / 1024, "rss_growth_mb": growth_mb,
+        "megabytes": megabytes,
+        "uploads": uploads,
+        "seconds": seconds,
+        "mb_per_s": megabytes * uploads / sum(seconds),
+        "rss_baseline_mb": baseline_kib / 1024,
+        "rss_peak_mb": sampler.peak_kib / 1024,
+        "rss_growth_mb": growth_mb,
     }
 
 
@@ -79,8 +85,14 @@ def main() -> None:
         with bench_stack(s3=s3, BCRYPT_ROUNDS="4", MAX_UPLOAD_BYTES=limit) as server:
             results[storage] = asyncio.run(bench(server.port, server.pid, args.megabytes, args.uploads))
     rows = [
-        [storage, f"{r['mb_per_s']:.0f}", f"{r['rss_baseline_mb']:.0f}", f"{r['rss_peak_mb']:.0f}", f"{r['rss_growth_mb']:.1f}",
-         f"< {TARGET_GROWTH_MB:.0f}"]
+        [
+            storage,
+            f"{r['mb_per_s']:.0f}",
+            f"{r['rss_baseline_mb']:.0f}",
+            f"{r['rss_peak_mb']:.0f}",
+            f"{r['rss_growth_mb']:.1f}",
+            f"< {TARGET_GROWTH_MB:.0f}",
+        ]
         for storage, r in results.items()
     ]
     text = table(
@@ -89,10 +101,16 @@ def main() -> None:
         rows,
     )
     worst = max(r["rss_growth_mb"] for r in results.values())
-    report("upload", {
-        "storages": results, "target_rss_growth_mb": TARGET_GROWTH_MB, "max_rss_growth_mb": worst,
-        "meets_target": worst < TARGET_GROWTH_MB,
-    }, text)
+    report(
+        "upload",
+        {
+            "storages": results,
+            "target_rss_growth_mb": TARGET_GROWTH_MB,
+            "max_rss_growth_mb": worst,
+            "meets_target": worst < TARGET_GROWTH_MB,
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

@@ -170,11 +170,16 @@ async def run(args, database_url: str, data_dir: Path) -> dict:
         async with Api.connect(server.port) as api:
             admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
             user, user_row = await admin.new_user()
-            devices = [(await admin.new_device(user_row.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[1] for i in range(args.devices)]
+            devices = [
+                (await admin.new_device(user_row.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[1]
+                for i in range(args.devices)
+            ]
             await asyncio.sleep(0.5)
             rss_before = rss_kib()
             process = context.Process(
-                target=watcher_process, args=(server.port, user.token, args.watchers, args.channels, child_end), daemon=True
+                target=watcher_process,
+                args=(server.port, user.token, args.watchers, args.channels, child_end),
+                daemon=True,
             )
             process.start()
             child = process
@@ -287,16 +292,24 @@ def print_table(result: dict) -> None:
     rows = [
         ("database", result["database"] + (" (GC tuned)" if result["gc_tuned"] else "")),
         ("watchers (channels)", f"{result['watchers']} ({result['channels']})"),
-        ("alerts created (rate)", f"{result['alerts_created']} ({result['alert_rate_per_s']}/s, {result['create_errors']} errors)"),
+        (
+            "alerts created (rate)",
+            f"{result['alerts_created']} ({result['alert_rate_per_s']}/s, {result['create_errors']} errors)",
+        ),
         ("commit->receive p50 / p95 / p99", f"{latency.get('p50')} / {latency.get('p95')} / {latency.get('p99')} ms"),
         ("commit->receive max", f"{latency.get('max')} ms"),
         ("response->receive p50 / p99", f"{response.get('p50')} / {response.get('p99')} ms"),
         ("delivered / expected", f"{result['delivered']} / {result['expected']}"),
         ("watchers exactly once, in order", f"{result['watchers_exactly_once_in_order']} / {result['watchers']}"),
-        ("duplicates / missing / out of order", f"{result['duplicates']} / {result['missing']} / {result['out_of_order']}"),
+        (
+            "duplicates / missing / out of order",
+            f"{result['duplicates']} / {result['missing']} / {result['out_of_order']}",
+        ),
         ("hub wake-up queries (all watchers)", result["hub_wakeup_queries"]),
-        ("CPU s: server / watcher process", f"{result['server_cpu_seconds']} / {result['watcher_process_cpu_seconds']} "
-                                              f"(in {result['run_seconds']} s)"),
+        (
+            "CPU s: server / watcher process",
+            f"{result['server_cpu_seconds']} / {result['watcher_process_cpu_seconds']} (in {result['run_seconds']} s)",
+        ),
         ("server RSS before -> after", f"{result['server_rss_before_kib']} -> {result['server_rss_after_kib']} KiB"),
         ("server memory per watcher", f"{result['server_kib_per_watcher']} KiB"),
         ("p99 target", f"< {TARGET_P99_MS:.0f} ms: {'met' if result['meets_target'] else 'MISSED'}"),
@@ -309,14 +322,19 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", help="PostgreSQL server URL (a fresh database is created on it); default: SQLite in a temp dir")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL server URL (a fresh database is created on it); default: SQLite in a temp dir",
+    )
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=20, help="HTTP/2 connections the watchers share")
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--rate", type=float, default=5.0, help="alerts created per second")
     parser.add_argument("--devices", type=int, default=8, help="devices the alerts round-robin over")
     parser.add_argument("--deadline", type=float, default=100.0, help="seconds before the bench gives up waiting")
-    parser.add_argument("--gc-tuned", action="store_true", help="gc.freeze() after start and gc.set_threshold(10000, 10, 10)")
+    parser.add_argument(
+        "--gc-tuned", action="store_true", help="gc.freeze() after start and gc.set_threshold(10000, 10, 10)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 

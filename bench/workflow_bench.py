@@ -13,7 +13,19 @@ import contextlib
 import os
 import time
 
-from common import REST_ORIGINAL, Api, Latencies, bench_stack, distinct_jpegs, latency_table, report, run_for, setup_group, table, upload_requests
+from common import (
+    REST_ORIGINAL,
+    Api,
+    Latencies,
+    bench_stack,
+    distinct_jpegs,
+    latency_table,
+    report,
+    run_for,
+    setup_group,
+    table,
+    upload_requests,
+)
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
@@ -43,7 +55,11 @@ async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, camer
                 async with latencies.measure("Heartbeat", measuring):
                     await client.setup.Heartbeat(setup_pb.HeartbeatRequest())
                 async with latencies.measure("CreateMyMedia", measuring):
-                    media = (await client.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))).media
+                    media = (
+                        await client.detection.CreateMyMedia(
+                            detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE)
+                        )
+                    ).media
                 async with latencies.measure("UploadMedia", measuring):
                     await client.detection.UploadMedia(upload_requests(media.id, next(frames)))
                 async with latencies.measure("CreateMyAlert", measuring):
@@ -58,7 +74,9 @@ async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, camer
         return None if cpu_seconds is None else round(cpu_seconds * 1000 / max(done, 1), 2)
 
     return {
-        "throughput": done / window.seconds, "workflows": done, "seconds": window.seconds,
+        "throughput": done / window.seconds,
+        "workflows": done,
+        "seconds": window.seconds,
         "server_cpu_ms_per_workflow": per_workflow(window.server_cpu_seconds),
         "client_cpu_ms_per_workflow": per_workflow(window.client_cpu_seconds),
         "moto_cpu_ms_per_workflow": per_workflow(window.moto_cpu_seconds),
@@ -95,12 +113,24 @@ def main() -> None:
         ],
     )
     text = summary + "\n\n" + latency_table("latency per workflow and per RPC", latencies)
-    name = "workflow" + ("" if args.storage == "s3" else "_local") + ("" if args.replicas == 1 else f"_x{args.replicas}")
-    report(name, {
-        **result, "cameras": args.cameras, "storage": args.storage, "replicas": args.replicas, "upload_bytes": UPLOAD_BYTES, "target_workflows_per_s": TARGET,
-        "rest_original_workflows_per_s": REST_ORIGINAL["workflows_per_s"], "meets_target": throughput >= TARGET,
-        "latency": latencies.summary(),
-    }, text)
+    name = (
+        "workflow" + ("" if args.storage == "s3" else "_local") + ("" if args.replicas == 1 else f"_x{args.replicas}")
+    )
+    report(
+        name,
+        {
+            **result,
+            "cameras": args.cameras,
+            "storage": args.storage,
+            "replicas": args.replicas,
+            "upload_bytes": UPLOAD_BYTES,
+            "target_workflows_per_s": TARGET,
+            "rest_original_workflows_per_s": REST_ORIGINAL["workflows_per_s"],
+            "meets_target": throughput >= TARGET,
+            "latency": latencies.summary(),
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ def _with_settings(command):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyrogrpc", description="gRPC backend for wildfire detection alerts")
-    parser.add_argument("--env-file", default=".env", help="optional .env file read before the environment (default: .env)")
+    parser.add_argument(
+        "--env-file", default=".env", help="optional .env file read before the environment (default: .env)"
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

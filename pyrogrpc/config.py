@@ -106,7 +106,10 @@ def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0, m
 
 def _database_url(values: Mapping[str, str], data_dir: Path) -> str:
     url = _get(values, "DATABASE_URL")
-    pg = {name: _get(values, name) for name in ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_PORT")}
+    pg = {
+        name: _get(values, name)
+        for name in ("POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_PORT")
+    }
     if url and any(pg.values()):
         given = ", ".join(name for name, value in pg.items() if value)
         raise ConfigError(f"DATABASE_URL contradicts {given}: set either DATABASE_URL or the POSTGRES_* variables")
@@ -127,9 +130,9 @@ def normalize_database_url(url: str) -> str:
     """Map the usual URL spellings onto the async drivers we ship (psycopg 3, aiosqlite)."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith(("postgresql+psycopg://", "sqlite+aiosqlite://")):
         return url
     raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:/// URL, got scheme {url.split(':', 1)[0]!r}")

@@ -36,7 +36,12 @@ class PosthogAlerts:
         self._client.capture(
             distinct_id=f"device-{alert.device_id}",
             event="alert-created",
-            properties={"alert_id": alert.id, "event_id": alert.event_id, "group_id": alert.group_id, "new_event": new_event},
+            properties={
+                "alert_id": alert.id,
+                "event_id": alert.event_id,
+                "group_id": alert.group_id,
+                "new_event": new_event,
+            },
         )
 
 

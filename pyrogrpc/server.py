@@ -95,7 +95,9 @@ def build_storage(settings: Settings) -> MediaStorage:
 class PyroServer:
     """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
 
-    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0):
+    def __init__(
+        self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0
+    ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self.engine = create_engine(settings.database_url)
@@ -109,7 +111,9 @@ class PyroServer:
         # Commits that change cached tables (accesses, webhooks, recipients) tell their caches.
         self._tables_changed: list = []
         self._session_factory = create_session_factory(self.engine, on_commit=self._on_commit)
-        self._single_statement_session_factory = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
+        self._single_statement_session_factory = create_session_factory(
+            self._autocommit_engine, on_commit=self._on_commit
+        )
         self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
         self.tokens = TokenService(
             settings.jwt_secret,
@@ -194,7 +198,8 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)], options=_SERVER_OPTIONS
+            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)],
+            options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)
@@ -209,7 +214,9 @@ class PyroServer:
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
-        logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
+        logger.info(
+            "pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql"
+        )
 
     def _add_servicers(self, server: GenericHandlersOnly) -> None:
         access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)

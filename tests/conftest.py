@@ -25,7 +25,9 @@ from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET, Api, server_env  # noqa: F401  (other modules import them from here)
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DATABASES = [name.strip() for name in os.environ.get("PYROGRPC_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+DATABASES = [
+    name.strip() for name in os.environ.get("PYROGRPC_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()
+]
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +80,9 @@ async def server_factory(base_env):
     """Start servers with extra settings: `await server_factory(TELEGRAM_TOKEN="x")`."""
     started: list[PyroServer] = []
 
-    async def start(health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0, **extra_env: str) -> PyroServer:
+    async def start(
+        health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0, **extra_env: str
+    ) -> PyroServer:
         settings = Settings.from_env({**base_env, **extra_env}, env_file=None)
         server = PyroServer(
             settings, health_interval_seconds=health_interval_seconds, access_recheck_seconds=access_recheck_seconds

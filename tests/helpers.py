@@ -86,14 +86,20 @@ class Api:
         return (await self.access.CreateGroup(access_pb.CreateGroupRequest(name=name))).group
 
     async def create_user(
-        self, group_id: int, *, scope: int = resources_pb2.SCOPE_USER, login: str | None = None,
+        self,
+        group_id: int,
+        *,
+        scope: int = resources_pb2.SCOPE_USER,
+        login: str | None = None,
         password: str = USER_PASSWORD,
     ) -> resources_pb2.User:
         login = login or f"user-{uuid.uuid4().hex[:8]}"
         request = access_pb.CreateUserRequest(login=login, password=password, scope=scope, group_id=group_id)
         return (await self.access.CreateUser(request)).user
 
-    async def new_user(self, group_id: int | None = None, *, scope: int = resources_pb2.SCOPE_USER) -> tuple[Api, resources_pb2.User]:
+    async def new_user(
+        self, group_id: int | None = None, *, scope: int = resources_pb2.SCOPE_USER
+    ) -> tuple[Api, resources_pb2.User]:
         """Create a user (in a new group unless given) and return a client logged in as it."""
         if group_id is None:
             group_id = (await self.create_group()).id
@@ -172,8 +178,13 @@ def tiny_png(payload_size: int = 256) -> bytes:
 
 
 def upload_requests(
-    media_id: int, data: bytes, *, chunk_size: int = 64 * 1024, request_id: str = "",
-    size_bytes: int | None = None, sha256: str | None = None,
+    media_id: int,
+    data: bytes,
+    *,
+    chunk_size: int = 64 * 1024,
+    request_id: str = "",
+    size_bytes: int | None = None,
+    sha256: str | None = None,
 ):
     """The UploadMedia request stream for `data`: header, then chunks (size/sha256 overridable)."""
     header = detection_pb.UploadMediaHeader(
@@ -184,12 +195,16 @@ def upload_requests(
     )
     yield detection_pb.UploadMediaRequest(header=header)
     for start in range(0, len(data), chunk_size):
-        yield detection_pb.UploadMediaRequest(chunk=data[start:start + chunk_size])
+        yield detection_pb.UploadMediaRequest(chunk=data[start : start + chunk_size])
 
 
 async def upload_media(
-    device_api: Api, data: bytes, *, media_type: int = resources_pb2.MEDIA_TYPE_IMAGE,
-    chunk_size: int = 64 * 1024, request_id: str = "",
+    device_api: Api,
+    data: bytes,
+    *,
+    media_type: int = resources_pb2.MEDIA_TYPE_IMAGE,
+    chunk_size: int = 64 * 1024,
+    request_id: str = "",
 ) -> resources_pb2.Media:
     """CreateMyMedia + UploadMedia as the device; returns the uploaded media.
 

@@ -36,8 +36,12 @@ async def test_login_returns_bearer_token_with_scope_and_expiry(api):
 
 
 async def test_wrong_login_and_wrong_password_are_indistinguishable(api):
-    wrong_password = await expect_status(api.access.Login(pb.LoginRequest(login=ADMIN_LOGIN, password="nope-nope")), Code.UNAUTHENTICATED)
-    wrong_login = await expect_status(api.access.Login(pb.LoginRequest(login="nobody", password="nope-nope")), Code.UNAUTHENTICATED)
+    wrong_password = await expect_status(
+        api.access.Login(pb.LoginRequest(login=ADMIN_LOGIN, password="nope-nope")), Code.UNAUTHENTICATED
+    )
+    wrong_login = await expect_status(
+        api.access.Login(pb.LoginRequest(login="nobody", password="nope-nope")), Code.UNAUTHENTICATED
+    )
     assert wrong_password.details() == wrong_login.details()
 
 
@@ -73,9 +77,12 @@ async def test_bad_tokens_are_unauthenticated(api, metadata, message):
 
 
 async def test_unsigned_token_is_refused(api):
-    unsigned = jwt.encode({"sub": "1", "scope": "admin", "group_id": 1, "exp": int(time.time()) + 60}, None, algorithm="none")
+    unsigned = jwt.encode(
+        {"sub": "1", "scope": "admin", "group_id": 1, "exp": int(time.time()) + 60}, None, algorithm="none"
+    )
     await expect_status(
-        api.access.ListGroups(pb.ListGroupsRequest(), metadata=(("authorization", f"Bearer {unsigned}"),)), Code.UNAUTHENTICATED
+        api.access.ListGroups(pb.ListGroupsRequest(), metadata=(("authorization", f"Bearer {unsigned}"),)),
+        Code.UNAUTHENTICATED,
     )
 
 
@@ -98,9 +105,13 @@ async def test_group_crud_and_unique_name(admin):
     group = await admin.create_group("firefighters-13")
     assert group.id > 0 and group.name == "firefighters-13" and group.create_time.seconds > 0
     await expect_status(admin.access.CreateGroup(pb.CreateGroupRequest(name="firefighters-13")), Code.ALREADY_EXISTS)
-    renamed = (await admin.access.UpdateGroup(
-        pb.UpdateGroupRequest(group_id=group.id, group=resources_pb2.Group(name="firefighters-83"), update_mask=mask("name"))
-    )).group
+    renamed = (
+        await admin.access.UpdateGroup(
+            pb.UpdateGroupRequest(
+                group_id=group.id, group=resources_pb2.Group(name="firefighters-83"), update_mask=mask("name")
+            )
+        )
+    ).group
     assert renamed.name == "firefighters-83"
     assert (await admin.access.GetGroup(pb.GetGroupRequest(group_id=group.id))).group.name == "firefighters-83"
     await admin.access.DeleteGroup(pb.DeleteGroupRequest(group_id=group.id))
@@ -110,11 +121,13 @@ async def test_group_crud_and_unique_name(admin):
 async def test_update_mask_is_required_and_checked(admin):
     group = await admin.create_group()
     error = await expect_status(
-        admin.access.UpdateGroup(pb.UpdateGroupRequest(group_id=group.id, group=resources_pb2.Group(name="n"))), Code.INVALID_ARGUMENT
+        admin.access.UpdateGroup(pb.UpdateGroupRequest(group_id=group.id, group=resources_pb2.Group(name="n"))),
+        Code.INVALID_ARGUMENT,
     )
     assert violated_fields(error) == {"update_mask"}
     error = await expect_status(
-        admin.access.UpdateGroup(pb.UpdateGroupRequest(group_id=group.id, update_mask=mask("id"))), Code.INVALID_ARGUMENT
+        admin.access.UpdateGroup(pb.UpdateGroupRequest(group_id=group.id, update_mask=mask("id"))),
+        Code.INVALID_ARGUMENT,
     )
     assert "cannot change 'id'" in error.details()
 
@@ -130,7 +143,9 @@ async def test_invalid_group_name_has_field_violation_and_error_info(admin):
 async def test_delete_group_with_members_is_failed_precondition(admin):
     group = await admin.create_group()
     await admin.create_user(group.id)
-    error = await expect_status(admin.access.DeleteGroup(pb.DeleteGroupRequest(group_id=group.id)), Code.FAILED_PRECONDITION)
+    error = await expect_status(
+        admin.access.DeleteGroup(pb.DeleteGroupRequest(group_id=group.id)), Code.FAILED_PRECONDITION
+    )
     assert str(group.id) in error.details()
 
 
@@ -148,7 +163,9 @@ async def test_non_admin_sees_only_its_group(admin):
 
 async def test_create_user_validates_every_field(admin):
     error = await expect_status(
-        admin.access.CreateUser(pb.CreateUserRequest(login="a", password="short", scope=resources_pb2.SCOPE_DEVICE, group_id=0)),
+        admin.access.CreateUser(
+            pb.CreateUserRequest(login="a", password="short", scope=resources_pb2.SCOPE_DEVICE, group_id=0)
+        ),
         Code.INVALID_ARGUMENT,
     )
     assert violated_fields(error) == {"login", "password", "scope", "group_id"}
@@ -156,13 +173,17 @@ async def test_create_user_validates_every_field(admin):
 
 async def test_create_user_unknown_group_and_duplicate_login(admin):
     await expect_status(
-        admin.access.CreateUser(pb.CreateUserRequest(login="someone", password=USER_PASSWORD, scope=2, group_id=999_999)),
+        admin.access.CreateUser(
+            pb.CreateUserRequest(login="someone", password=USER_PASSWORD, scope=2, group_id=999_999)
+        ),
         Code.NOT_FOUND,
     )
     group = await admin.create_group()
     await admin.create_user(group.id, login="taken-login")
     await expect_status(
-        admin.access.CreateUser(pb.CreateUserRequest(login="taken-login", password=USER_PASSWORD, scope=2, group_id=group.id)),
+        admin.access.CreateUser(
+            pb.CreateUserRequest(login="taken-login", password=USER_PASSWORD, scope=2, group_id=group.id)
+        ),
         Code.ALREADY_EXISTS,
     )
 
@@ -184,12 +205,20 @@ async def test_user_lifecycle(admin):
     user = await admin.create_user(group.id)
     got = (await admin.access.GetUser(pb.GetUserRequest(user_id=user.id))).user
     assert got == user
-    updated = (await admin.access.UpdateUser(pb.UpdateUserRequest(
-        user_id=user.id,
-        user=resources_pb2.User(login="renamed-user", scope=resources_pb2.SCOPE_ADMIN, group_id=other_group.id),
-        update_mask=mask("login", "scope", "group_id"),
-    ))).user
-    assert (updated.login, updated.scope, updated.group_id) == ("renamed-user", resources_pb2.SCOPE_ADMIN, other_group.id)
+    updated = (
+        await admin.access.UpdateUser(
+            pb.UpdateUserRequest(
+                user_id=user.id,
+                user=resources_pb2.User(login="renamed-user", scope=resources_pb2.SCOPE_ADMIN, group_id=other_group.id),
+                update_mask=mask("login", "scope", "group_id"),
+            )
+        )
+    ).user
+    assert (updated.login, updated.scope, updated.group_id) == (
+        "renamed-user",
+        resources_pb2.SCOPE_ADMIN,
+        other_group.id,
+    )
     await admin.access.UpdateUserPassword(pb.UpdateUserPasswordRequest(user_id=user.id, password="brand-new-password"))
     await expect_status(admin.login("renamed-user", USER_PASSWORD), Code.UNAUTHENTICATED)
     renamed_api = await admin.login("renamed-user", "brand-new-password")
@@ -204,8 +233,14 @@ async def test_user_lifecycle(admin):
 
 async def test_update_user_cannot_make_a_device(admin):
     user = await admin.create_user((await admin.create_group()).id)
-    error = await expect_status(admin.access.UpdateUser(pb.UpdateUserRequest(
-        user_id=user.id, user=resources_pb2.User(scope=resources_pb2.SCOPE_DEVICE), update_mask=mask("scope"))), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        admin.access.UpdateUser(
+            pb.UpdateUserRequest(
+                user_id=user.id, user=resources_pb2.User(scope=resources_pb2.SCOPE_DEVICE), update_mask=mask("scope")
+            )
+        ),
+        Code.INVALID_ARGUMENT,
+    )
     assert violated_fields(error) == {"user.scope"}
 
 
@@ -231,15 +266,28 @@ async def test_list_users_is_group_scoped_for_users(admin):
 
 async def test_update_my_user_and_password(admin):
     user_api, user = await admin.new_user()
-    me = (await user_api.access.UpdateMyUser(pb.UpdateMyUserRequest(
-        user=resources_pb2.User(login="my-new-login"), update_mask=mask("login")))).user
+    me = (
+        await user_api.access.UpdateMyUser(
+            pb.UpdateMyUserRequest(user=resources_pb2.User(login="my-new-login"), update_mask=mask("login"))
+        )
+    ).user
     assert me.login == "my-new-login" and me.id == user.id
-    await expect_status(user_api.access.UpdateMyUser(pb.UpdateMyUserRequest(
-        user=resources_pb2.User(scope=resources_pb2.SCOPE_ADMIN), update_mask=mask("scope"))), Code.INVALID_ARGUMENT)
-    error = await expect_status(user_api.access.UpdateMyPassword(pb.UpdateMyPasswordRequest(
-        current_password="wrong-password", new_password="another-password")), Code.INVALID_ARGUMENT)
+    await expect_status(
+        user_api.access.UpdateMyUser(
+            pb.UpdateMyUserRequest(user=resources_pb2.User(scope=resources_pb2.SCOPE_ADMIN), update_mask=mask("scope"))
+        ),
+        Code.INVALID_ARGUMENT,
+    )
+    error = await expect_status(
+        user_api.access.UpdateMyPassword(
+            pb.UpdateMyPasswordRequest(current_password="wrong-password", new_password="another-password")
+        ),
+        Code.INVALID_ARGUMENT,
+    )
     assert violated_fields(error) == {"current_password"}
-    await user_api.access.UpdateMyPassword(pb.UpdateMyPasswordRequest(current_password=USER_PASSWORD, new_password="another-password"))
+    await user_api.access.UpdateMyPassword(
+        pb.UpdateMyPasswordRequest(current_password=USER_PASSWORD, new_password="another-password")
+    )
     await admin.login("my-new-login", "another-password")
 
 
@@ -260,7 +308,9 @@ async def test_paging_returns_every_row_once_newest_first(admin):
     assert len(seen) == len(set(seen)) and {g.id for g in created} <= set(seen)
 
 
-@pytest.mark.parametrize("request_kwargs, field", [({"page_token": "garbage!"}, "page_token"), ({"page_size": -1}, "page_size")])
+@pytest.mark.parametrize(
+    "request_kwargs, field", [({"page_token": "garbage!"}, "page_token"), ({"page_size": -1}, "page_size")]
+)
 async def test_bad_paging_input(admin, request_kwargs, field):
     error = await expect_status(admin.access.ListGroups(pb.ListGroupsRequest(**request_kwargs)), Code.INVALID_ARGUMENT)
     assert violated_fields(error) == {field}

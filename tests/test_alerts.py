@@ -76,10 +76,10 @@ def stamp(value: datetime) -> timestamp_pb2.Timestamp:
 
 async def test_my_alert_defaults_to_the_device_position_and_opens_an_event(admin):
     camera = await new_camera(admin)
-    alert = await my_alert(camera.device, localization='[[0.1, 0.2, 0.3, 0.4, 0.9]]')
+    alert = await my_alert(camera.device, localization="[[0.1, 0.2, 0.3, 0.4, 0.9]]")
     assert alert.id > 0 and alert.device_id == camera.device_row.id and alert.group_id == camera.group_id
     assert (alert.lat, alert.lon, alert.azimuth) == (POSITION["lat"], POSITION["lon"], POSITION["azimuth"])
-    assert alert.localization == '[[0.1, 0.2, 0.3, 0.4, 0.9]]' and not alert.HasField("media_id")
+    assert alert.localization == "[[0.1, 0.2, 0.3, 0.4, 0.9]]" and not alert.HasField("media_id")
     assert abs(alert.create_time.ToDatetime(tzinfo=timezone.utc) - datetime.now(timezone.utc)) < timedelta(seconds=30)
     event = (await admin.detection.GetEvent(pb.GetEventRequest(event_id=alert.event_id))).event
     assert event.group_id == camera.group_id and event.type == resources_pb2.EVENT_TYPE_WILDFIRE
@@ -97,9 +97,13 @@ async def test_request_values_override_the_device_ones(admin):
 
 async def test_no_position_anywhere_is_failed_precondition(admin):
     camera = await new_camera(admin, lat=None, lon=None, azimuth=None)
-    error = await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(azimuth=10.0)), Code.FAILED_PRECONDITION)
+    error = await expect_status(
+        camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(azimuth=10.0)), Code.FAILED_PRECONDITION
+    )
     assert "lat" in error.details() and "lon" in error.details()
-    await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(lat=1.0, lon=2.0)), Code.FAILED_PRECONDITION)
+    await expect_status(
+        camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(lat=1.0, lon=2.0)), Code.FAILED_PRECONDITION
+    )
     alert = await my_alert(camera.device, lat=1.0, lon=2.0, azimuth=3.0)
     assert (alert.lat, alert.lon, alert.azimuth) == (1.0, 2.0, 3.0)
 
@@ -117,7 +121,9 @@ INVALID_ALERTS = [
 async def test_invalid_alert_fields_are_named(admin):
     camera = await new_camera(admin)
     for fields, violated in INVALID_ALERTS:
-        error = await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(**fields)), Code.INVALID_ARGUMENT)
+        error = await expect_status(
+            camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(**fields)), Code.INVALID_ARGUMENT
+        )
         assert violated_fields(error) == violated, fields
     assert (await admin.detection.ListAlerts(pb.ListAlertsRequest())).alerts == []
 
@@ -144,7 +150,9 @@ async def test_an_ended_event_is_not_joined(admin):
     first = await my_alert(camera.device)
     event = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(seconds=1)))
     await admin.detection.UpdateEvent(
-        pb.UpdateEventRequest(event_id=first.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"]))
+        pb.UpdateEventRequest(
+            event_id=first.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"])
+        )
     )
     second = await my_alert(camera.device)
     assert second.event_id != first.event_id
@@ -170,7 +178,9 @@ async def test_explicit_event_id_must_be_visible_to_the_device_group(admin):
     joined = await my_alert(other_device, event_id=own.event_id)
     assert joined.event_id == own.event_id
     for event_id in (foreign.event_id, 999_999):
-        error = await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(event_id=event_id)), Code.NOT_FOUND)
+        error = await expect_status(
+            camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(event_id=event_id)), Code.NOT_FOUND
+        )
         assert "event" in error.details()
 
 
@@ -239,7 +249,9 @@ async def test_a_failing_listener_does_not_fail_the_call_and_runs_after_commit(s
 
 async def test_media_must_exist_in_the_group(admin):
     camera = await new_camera(admin)
-    error = await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=424_242)), Code.NOT_FOUND)
+    error = await expect_status(
+        camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=424_242)), Code.NOT_FOUND
+    )
     assert "media" in error.details()
 
 
@@ -247,15 +259,21 @@ async def test_media_must_be_uploaded_and_the_device_own(admin):
     camera = await new_camera(admin)
     other_device, other_row = await another_device(admin, camera)
     stranger = await new_camera(admin)
-    pending = (await camera.device.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))).media
+    pending = (
+        await camera.device.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))
+    ).media
     request = pb.CreateMyAlertRequest(media_id=pending.id)
     error = await expect_status(camera.device.detection.CreateMyAlert(request), Code.FAILED_PRECONDITION)
     assert "UploadMedia" in error.details()
     uploaded = await helpers.upload_media(camera.device, helpers.tiny_jpeg())
     # Another device of the same group: INVALID_ARGUMENT; another group's device: NOT_FOUND.
-    error = await expect_status(other_device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=uploaded.id)), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        other_device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=uploaded.id)), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"media_id"}
-    await expect_status(stranger.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=uploaded.id)), Code.NOT_FOUND)
+    await expect_status(
+        stranger.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(media_id=uploaded.id)), Code.NOT_FOUND
+    )
     alert = await my_alert(camera.device, media_id=uploaded.id)
     assert alert.media_id == uploaded.id
     # The admin variant applies the same rule to the device it names.
@@ -270,7 +288,9 @@ async def test_media_must_be_uploaded_and_the_device_own(admin):
 
 async def test_admin_creates_alerts_for_any_device(admin):
     camera = await new_camera(admin)
-    alert = (await admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=camera.device_row.id, azimuth=33.0))).alert
+    alert = (
+        await admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=camera.device_row.id, azimuth=33.0))
+    ).alert
     assert alert.device_id == camera.device_row.id and alert.group_id == camera.group_id and alert.azimuth == 33.0
     mine = await my_alert(camera.device)
     assert mine.event_id == alert.event_id  # grouping is per device, whoever created the alert
@@ -280,7 +300,8 @@ async def test_admin_creates_alerts_for_any_device(admin):
     request = pb.CreateAlertRequest(device_id=camera.device_row.id, event_id=foreign_event)
     await expect_status(admin.detection.CreateAlert(request), Code.NOT_FOUND)
     error = await expect_status(
-        admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=camera.device_row.id, lat=100.0)), Code.INVALID_ARGUMENT
+        admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=camera.device_row.id, lat=100.0)),
+        Code.INVALID_ARGUMENT,
     )
     assert violated_fields(error) == {"lat"}
 
@@ -326,7 +347,9 @@ async def test_list_alerts_pages_and_filters_by_creation_time(admin):
         Code.INVALID_ARGUMENT,
     )
     assert violated_fields(error) == {"created_after"}
-    await expect_status(camera.user.detection.ListAlerts(pb.ListAlertsRequest(page_token="garbage")), Code.INVALID_ARGUMENT)
+    await expect_status(
+        camera.user.detection.ListAlerts(pb.ListAlertsRequest(page_token="garbage")), Code.INVALID_ARGUMENT
+    )
 
 
 async def test_ongoing_alerts_are_those_of_events_without_end_time(admin):
@@ -335,7 +358,9 @@ async def test_ongoing_alerts_are_those_of_events_without_end_time(admin):
     ended = await my_alert(camera.device)
     event = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(seconds=1)))
     await admin.detection.UpdateEvent(
-        pb.UpdateEventRequest(event_id=ended.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"]))
+        pb.UpdateEventRequest(
+            event_id=ended.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"])
+        )
     )
     ongoing = await my_alert(camera.device)
     foreign = await my_alert(stranger.device)

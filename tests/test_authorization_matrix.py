@@ -245,7 +245,13 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
     ids["victim_device"] = victim_device.id
 
     site_request = setup_pb.CreateSiteRequest(
-        name=unique("site"), lat=44.5, lon=4.2, country="FR", geocode="07", type=res.SITE_TYPE_TOWER, group_id=ids["group_a"]
+        name=unique("site"),
+        lat=44.5,
+        lon=4.2,
+        country="FR",
+        geocode="07",
+        type=res.SITE_TYPE_TOWER,
+        group_id=ids["group_a"],
     )
     ids["site_a"] = (await admin.setup.CreateSite(site_request)).site.id
     site_request.name = unique("victim-site")
@@ -253,7 +259,9 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
     start = timestamp(datetime.now(timezone.utc) - timedelta(days=1))
     ids["installation_a"] = (
         await admin.setup.CreateInstallation(
-            setup_pb.CreateInstallationRequest(device_id=device.id, site_id=ids["site_a"], start_time=start, is_trustworthy=True)
+            setup_pb.CreateInstallationRequest(
+                device_id=device.id, site_id=ids["site_a"], start_time=start, is_trustworthy=True
+            )
         )
     ).installation.id
     ids["victim_installation"] = (
@@ -263,18 +271,25 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
     ).installation.id
 
     recipient_request = setup_pb.CreateRecipientRequest(
-        group_id=ids["group_a"], notification_type=res.NOTIFICATION_TYPE_TELEGRAM, address="12345",
-        subject_template="Fire $event_id", message_template="Alert $alert_id from $device_name at $date",
+        group_id=ids["group_a"],
+        notification_type=res.NOTIFICATION_TYPE_TELEGRAM,
+        address="12345",
+        subject_template="Fire $event_id",
+        message_template="Alert $alert_id from $device_name at $date",
     )
     ids["recipient_a"] = (await admin.setup.CreateRecipient(recipient_request)).recipient.id
     ids["victim_recipient"] = (await admin.setup.CreateRecipient(recipient_request)).recipient.id
 
-    media = (await device_client.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))).media
+    media = (
+        await device_client.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))
+    ).media
     ids["media_a"] = (await device_client.detection.UploadMedia(upload_requests(media.id, tiny_jpeg()))).media.id
     ids["victim_media"] = (
         await device_client.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))
     ).media.id
-    alert = (await device_client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=ids["media_a"]))).alert
+    alert = (
+        await device_client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=ids["media_a"]))
+    ).alert
     ids["alert_a"], ids["event_a"] = alert.id, alert.event_id
     ids["victim_alert"] = (
         await device_client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(event_id=alert.event_id))
@@ -417,7 +432,9 @@ BUILDERS: dict[str, Builder] = {
     "SetupService.CreateDevice": lambda w, i: setup_pb.CreateDeviceRequest(
         login=unique("cam"), password=USER_PASSWORD, owner_id=w.user_a
     ),
-    "SetupService.RegisterDevice": lambda w, i: setup_pb.RegisterDeviceRequest(login=unique("cam"), password=USER_PASSWORD),
+    "SetupService.RegisterDevice": lambda w, i: setup_pb.RegisterDeviceRequest(
+        login=unique("cam"), password=USER_PASSWORD
+    ),
     "SetupService.GetDevice": lambda w, i: setup_pb.GetDeviceRequest(device_id=w.device_a),
     "SetupService.ListDevices": lambda w, i: setup_pb.ListDevicesRequest(),
     "SetupService.ListMyDevices": lambda w, i: setup_pb.ListMyDevicesRequest(),
@@ -432,32 +449,49 @@ BUILDERS: dict[str, Builder] = {
     "SetupService.UpdateDevicePassword": lambda w, i: setup_pb.UpdateDevicePasswordRequest(
         device_id=w.spare_device, password="another-password-1"
     ),
-    "SetupService.UpdateDeviceLocation": lambda w, i: setup_pb.UpdateDeviceLocationRequest(device_id=w.device_a, pitch=-2.0),
+    "SetupService.UpdateDeviceLocation": lambda w, i: setup_pb.UpdateDeviceLocationRequest(
+        device_id=w.device_a, pitch=-2.0
+    ),
     "SetupService.UpdateMyLocation": lambda w, i: setup_pb.UpdateMyLocationRequest(pitch=-1.0),
     "SetupService.Heartbeat": lambda w, i: setup_pb.HeartbeatRequest(),
     "SetupService.CreateSite": lambda w, i: setup_pb.CreateSiteRequest(
-        name=unique("site"), lat=45.0, lon=5.0, country="FR", geocode="38", type=res.SITE_TYPE_STATION, group_id=w.group_a
+        name=unique("site"),
+        lat=45.0,
+        lon=5.0,
+        country="FR",
+        geocode="38",
+        type=res.SITE_TYPE_STATION,
+        group_id=w.group_a,
     ),
     "SetupService.CreateNoAlertSite": lambda w, i: setup_pb.CreateNoAlertSiteRequest(
         name=unique("quiet"), lat=45.0, lon=5.0, country="FR", geocode="38"
     ),
     "SetupService.GetSite": lambda w, i: setup_pb.GetSiteRequest(site_id=w.site_a),
     "SetupService.ListSites": lambda w, i: setup_pb.ListSitesRequest(),
-    "SetupService.UpdateSite": lambda w, i: setup_pb.UpdateSiteRequest(site_id=w.site_a, site=res.Site(name=unique("renamed")), update_mask=mask("name")),
+    "SetupService.UpdateSite": lambda w, i: setup_pb.UpdateSiteRequest(
+        site_id=w.site_a, site=res.Site(name=unique("renamed")), update_mask=mask("name")
+    ),
     "SetupService.DeleteSite": lambda w, i: setup_pb.DeleteSiteRequest(site_id=w.victim_site),
     "SetupService.CreateInstallation": lambda w, i: setup_pb.CreateInstallationRequest(
-        device_id=w.spare_device, site_id=w.site_a,
+        device_id=w.spare_device,
+        site_id=w.site_a,
         start_time=timestamp(datetime.now(timezone.utc) - timedelta(days=400)),
         end_time=timestamp(datetime.now(timezone.utc) - timedelta(days=300)),
     ),
     "SetupService.GetInstallation": lambda w, i: setup_pb.GetInstallationRequest(installation_id=w.installation_a),
     "SetupService.ListInstallations": lambda w, i: setup_pb.ListInstallationsRequest(),
     "SetupService.UpdateInstallation": lambda w, i: setup_pb.UpdateInstallationRequest(
-        installation_id=w.installation_a, installation=res.Installation(is_trustworthy=True), update_mask=mask("is_trustworthy")
+        installation_id=w.installation_a,
+        installation=res.Installation(is_trustworthy=True),
+        update_mask=mask("is_trustworthy"),
     ),
-    "SetupService.DeleteInstallation": lambda w, i: setup_pb.DeleteInstallationRequest(installation_id=w.victim_installation),
+    "SetupService.DeleteInstallation": lambda w, i: setup_pb.DeleteInstallationRequest(
+        installation_id=w.victim_installation
+    ),
     "SetupService.ListSiteDevices": lambda w, i: setup_pb.ListSiteDevicesRequest(site_id=w.site_a),
-    "SetupService.CreateWebhook": lambda w, i: setup_pb.CreateWebhookRequest(callback="create_alert", url=w.logins["hook_url"]),
+    "SetupService.CreateWebhook": lambda w, i: setup_pb.CreateWebhookRequest(
+        callback="create_alert", url=w.logins["hook_url"]
+    ),
     "SetupService.GetWebhook": lambda w, i: setup_pb.GetWebhookRequest(webhook_id=w.webhook_a),
     "SetupService.ListWebhooks": lambda w, i: setup_pb.ListWebhooksRequest(),
     "SetupService.UpdateWebhook": lambda w, i: setup_pb.UpdateWebhookRequest(
@@ -465,8 +499,11 @@ BUILDERS: dict[str, Builder] = {
     ),
     "SetupService.DeleteWebhook": lambda w, i: setup_pb.DeleteWebhookRequest(webhook_id=w.victim_webhook),
     "SetupService.CreateRecipient": lambda w, i: setup_pb.CreateRecipientRequest(
-        group_id=w.group_a, notification_type=res.NOTIFICATION_TYPE_TELEGRAM, address="777",
-        subject_template="s $event_id", message_template="m $alert_id",
+        group_id=w.group_a,
+        notification_type=res.NOTIFICATION_TYPE_TELEGRAM,
+        address="777",
+        subject_template="s $event_id",
+        message_template="m $alert_id",
     ),
     "SetupService.GetRecipient": lambda w, i: setup_pb.GetRecipientRequest(recipient_id=w.recipient_a),
     "SetupService.ListRecipients": lambda w, i: setup_pb.ListRecipientsRequest(),
@@ -489,7 +526,9 @@ BUILDERS: dict[str, Builder] = {
     ),
     "DetectionService.AcknowledgeEvent": lambda w, i: detection_pb.AcknowledgeEventRequest(event_id=w.event_a),
     "DetectionService.DeleteEvent": lambda w, i: detection_pb.DeleteEventRequest(event_id=w.victim_event),
-    "DetectionService.CreateMedia": lambda w, i: detection_pb.CreateMediaRequest(device_id=w.device_a, type=res.MEDIA_TYPE_IMAGE),
+    "DetectionService.CreateMedia": lambda w, i: detection_pb.CreateMediaRequest(
+        device_id=w.device_a, type=res.MEDIA_TYPE_IMAGE
+    ),
     "DetectionService.CreateMyMedia": lambda w, i: detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE),
     "DetectionService.UploadMedia": _fresh_media,
     "DetectionService.DownloadMedia": lambda w, i: detection_pb.DownloadMediaRequest(media_id=w.media_a),
@@ -497,7 +536,9 @@ BUILDERS: dict[str, Builder] = {
     "DetectionService.GetMedia": lambda w, i: detection_pb.GetMediaRequest(media_id=w.media_a),
     "DetectionService.ListMedia": lambda w, i: detection_pb.ListMediaRequest(),
     "DetectionService.DeleteMedia": lambda w, i: detection_pb.DeleteMediaRequest(media_id=w.victim_media),
-    "DetectionService.CreateAlert": lambda w, i: detection_pb.CreateAlertRequest(device_id=w.device_a, event_id=w.event_a),
+    "DetectionService.CreateAlert": lambda w, i: detection_pb.CreateAlertRequest(
+        device_id=w.device_a, event_id=w.event_a
+    ),
     "DetectionService.CreateMyAlert": lambda w, i: detection_pb.CreateMyAlertRequest(event_id=w.event_a),
     "DetectionService.GetAlert": lambda w, i: detection_pb.GetAlertRequest(alert_id=w.alert_a),
     "DetectionService.ListAlerts": lambda w, i: detection_pb.ListAlertsRequest(),
@@ -507,7 +548,9 @@ BUILDERS: dict[str, Builder] = {
     "DetectionService.SendNotification": lambda w, i: detection_pb.SendNotificationRequest(
         alert_id=w.alert_a, recipient_id=w.recipient_a
     ),
-    "DetectionService.GetNotification": lambda w, i: detection_pb.GetNotificationRequest(notification_id=w.notification_a),
+    "DetectionService.GetNotification": lambda w, i: detection_pb.GetNotificationRequest(
+        notification_id=w.notification_a
+    ),
     "DetectionService.ListNotifications": lambda w, i: detection_pb.ListNotificationsRequest(),
     "DetectionService.DeleteNotification": lambda w, i: detection_pb.DeleteNotificationRequest(
         notification_id=w.victim_notification

@@ -68,16 +68,44 @@ async def test_cli_register_send_alert_and_watch(server, admin, capsys, tmp_path
     address = f"127.0.0.1:{server.port}"
     group = f"sdis-{uuid.uuid4().hex[:6]}"
     code, out, err = await cli(
-        capsys, "create-user", "--server", address, "--login", ADMIN_LOGIN, "--password", ADMIN_PASSWORD,
-        "--user-login", "alice", "--user-password", USER_PASSWORD, "--group", group,
+        capsys,
+        "create-user",
+        "--server",
+        address,
+        "--login",
+        ADMIN_LOGIN,
+        "--password",
+        ADMIN_PASSWORD,
+        "--user-login",
+        "alice",
+        "--user-password",
+        USER_PASSWORD,
+        "--group",
+        group,
     )
     assert code == 0, err
     user = json.loads(out)
     assert user["login"] == "alice" and user["scope"] == "SCOPE_USER" and f"created group '{group}'" in err
 
     code, out, err = await cli(
-        capsys, "register-device", "--server", address, "--login", "alice", "--password", USER_PASSWORD,
-        "--device-login", "cam-1", "--device-password", USER_PASSWORD, "--lat", "44.5", "--lon", "4.2", "--azimuth", "90",
+        capsys,
+        "register-device",
+        "--server",
+        address,
+        "--login",
+        "alice",
+        "--password",
+        USER_PASSWORD,
+        "--device-login",
+        "cam-1",
+        "--device-password",
+        USER_PASSWORD,
+        "--lat",
+        "44.5",
+        "--lon",
+        "4.2",
+        "--azimuth",
+        "90",
     )
     assert code == 0, err
     device = json.loads(out)
@@ -85,15 +113,39 @@ async def test_cli_register_send_alert_and_watch(server, admin, capsys, tmp_path
 
     # The operator watches alerts in a real process; --after-alert-id 0 so nothing races its start.
     watcher = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pyrogrpc", "watch", "--server", address, "--login", "alice", "--password", USER_PASSWORD,
-        "--after-alert-id", "0", "--count", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "pyrogrpc",
+        "watch",
+        "--server",
+        address,
+        "--login",
+        "alice",
+        "--password",
+        USER_PASSWORD,
+        "--after-alert-id",
+        "0",
+        "--count",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         image = tmp_path / "frame.jpg"
         image.write_bytes(tiny_jpeg(150_000))  # three 64 KiB chunks
         code, out, err = await cli(
-            capsys, "send-alert", "--server", address, "--login", "cam-1", "--password", USER_PASSWORD,
-            "--image", str(image), "--localization", "[[0.1,0.2,0.3,0.4,0.9]]",
+            capsys,
+            "send-alert",
+            "--server",
+            address,
+            "--login",
+            "cam-1",
+            "--password",
+            USER_PASSWORD,
+            "--image",
+            str(image),
+            "--localization",
+            "[[0.1,0.2,0.3,0.4,0.9]]",
         )
         assert code == 0, err
         alert = json.loads(out)
@@ -119,21 +171,47 @@ async def test_cli_register_send_alert_and_watch(server, admin, capsys, tmp_path
 
 async def test_cli_exit_codes(server, admin, capsys, tmp_path):
     address = f"127.0.0.1:{server.port}"
-    code, out, err = await cli(capsys, "watch", "--server", address, "--login", ADMIN_LOGIN, "--password", "wrong-password")
+    code, out, err = await cli(
+        capsys, "watch", "--server", address, "--login", ADMIN_LOGIN, "--password", "wrong-password"
+    )
     assert code == 1 and err.startswith("error: UNAUTHENTICATED: ") and out == ""
 
     # A user may not create users: the server's refusal is exit 1 with the status name.
     user_api, user = await admin.new_user()
     code, _, err = await cli(
-        capsys, "create-user", "--server", address, "--login", user.login, "--password", USER_PASSWORD,
-        "--user-login", "bob", "--user-password", USER_PASSWORD, "--group-id", str(user.group_id),
+        capsys,
+        "create-user",
+        "--server",
+        address,
+        "--login",
+        user.login,
+        "--password",
+        USER_PASSWORD,
+        "--user-login",
+        "bob",
+        "--user-password",
+        USER_PASSWORD,
+        "--group-id",
+        str(user.group_id),
     )
     assert code == 1 and "PERMISSION_DENIED" in err
 
     # Invalid input names the field.
     code, _, err = await cli(
-        capsys, "register-device", "--server", address, "--login", user.login, "--password", USER_PASSWORD,
-        "--device-login", "cam-x", "--device-password", USER_PASSWORD, "--lat", "123",
+        capsys,
+        "register-device",
+        "--server",
+        address,
+        "--login",
+        user.login,
+        "--password",
+        USER_PASSWORD,
+        "--device-login",
+        "cam-x",
+        "--device-password",
+        USER_PASSWORD,
+        "--lat",
+        "123",
     )
     assert code == 1 and "INVALID_ARGUMENT" in err and "lat" in err
 
@@ -145,7 +223,18 @@ async def test_cli_exit_codes(server, admin, capsys, tmp_path):
     code, _, err = await cli(capsys, "create-user", "--server", address, "--user-login", "x", "--user-password", "y")
     assert code == 2 and "--group-id" in err  # one of --group-id / --group is required
 
-    code, _, err = await cli(capsys, "send-alert", "--server", address, "--login", "cam", "--password", "pw", "--image", str(tmp_path / "missing.jpg"))
+    code, _, err = await cli(
+        capsys,
+        "send-alert",
+        "--server",
+        address,
+        "--login",
+        "cam",
+        "--password",
+        "pw",
+        "--image",
+        str(tmp_path / "missing.jpg"),
+    )
     assert code == 2 and "missing.jpg" in err
 
 
@@ -166,7 +255,9 @@ async def test_cli_without_credentials_is_a_usage_error(server, capsys, monkeypa
     assert json.loads(out)["login"] == "from-env"
 
 
-@pytest.mark.parametrize("command", ["health", "create-user", "register-device", "send-alert", "watch", "serve", "migrate"])
+@pytest.mark.parametrize(
+    "command", ["health", "create-user", "register-device", "send-alert", "watch", "serve", "migrate"]
+)
 async def test_cli_help(capsys, command):
     code, out, _ = await cli(capsys, command, "--help")
     assert code == 0 and f"usage: pyrogrpc {command}" in out
@@ -297,7 +388,9 @@ async def test_upload_restarts_after_unavailable(server, admin):
                     if request.HasField("header"):
                         headers.append(request.header)
                     else:
-                        raise grpc.aio.AioRpcError(Code.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "link down")
+                        raise grpc.aio.AioRpcError(
+                            Code.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "link down"
+                        )
 
             if not headers:
                 return broken()
@@ -324,9 +417,15 @@ async def test_upload_restarts_after_unavailable(server, admin):
 def test_keepalive_matches_the_server():
     client_options, server_options = dict(KEEPALIVE_OPTIONS), dict(_SERVER_OPTIONS)
     # The server answers pings arriving faster than this with GOAWAY (too_many_pings).
-    assert client_options["grpc.keepalive_time_ms"] >= server_options["grpc.http2.min_recv_ping_interval_without_data_ms"]
+    assert (
+        client_options["grpc.keepalive_time_ms"] >= server_options["grpc.http2.min_recv_ping_interval_without_data_ms"]
+    )
     assert client_options["grpc.keepalive_time_ms"] == server_options["grpc.keepalive_time_ms"]
-    assert client_options["grpc.keepalive_permit_without_calls"] == server_options["grpc.keepalive_permit_without_calls"] == 1
+    assert (
+        client_options["grpc.keepalive_permit_without_calls"]
+        == server_options["grpc.keepalive_permit_without_calls"]
+        == 1
+    )
 
 
 class _FlakyHealth(health.aio.HealthServicer):
@@ -371,7 +470,9 @@ async def test_service_config_retries_unary_calls_and_not_uploads():
             assert down_detection.uploads == 2
     finally:
         await fake.stop(0)
-    not_retried = [name for entry in SERVICE_CONFIG["methodConfig"] if "retryPolicy" not in entry for name in entry["name"]]
+    not_retried = [
+        name for entry in SERVICE_CONFIG["methodConfig"] if "retryPolicy" not in entry for name in entry["name"]
+    ]
     assert {name["method"] for name in not_retried} == {"UploadMedia", "WatchAlerts"}
 
 

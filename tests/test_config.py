@@ -22,24 +22,40 @@ def test_no_settings_is_embedded_sqlite_and_local_media(tmp_path):
 
 
 def test_postgres_variables_build_a_psycopg_url(tmp_path):
-    result = settings(tmp_path, POSTGRES_DB="pyro", POSTGRES_USER="pyro", POSTGRES_PASSWORD="p@ss word",
-                      POSTGRES_HOST="db", JWT_SECRET=SECRET)
+    result = settings(
+        tmp_path,
+        POSTGRES_DB="pyro",
+        POSTGRES_USER="pyro",
+        POSTGRES_PASSWORD="p@ss word",
+        POSTGRES_HOST="db",
+        JWT_SECRET=SECRET,
+    )
     assert result.database_url == "postgresql+psycopg://pyro:p%40ss%20word@db:5432/pyro"
     assert not result.embedded
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
-    ("postgresql://u@h:5433/d", "postgresql+psycopg://u@h:5433/d"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql://u@h:5433/d", "postgresql+psycopg://u@h:5433/d"),
+    ],
+)
 def test_database_url_spellings(tmp_path, url, expected):
     assert settings(tmp_path, DATABASE_URL=url, JWT_SECRET=SECRET).database_url == expected
 
 
 def test_s3_settings(tmp_path):
-    result = settings(tmp_path, BUCKET_NAME="media", S3_ENDPOINT_URL="http://s3:9000", S3_ACCESS_KEY="a",
-                      S3_SECRET_KEY="b", S3_REGION="eu-west-3", S3_PROXY_URL="https://media.example.org",
-                      BUCKET_MEDIA_FOLDER="/alerts/")
+    result = settings(
+        tmp_path,
+        BUCKET_NAME="media",
+        S3_ENDPOINT_URL="http://s3:9000",
+        S3_ACCESS_KEY="a",
+        S3_SECRET_KEY="b",
+        S3_REGION="eu-west-3",
+        S3_PROXY_URL="https://media.example.org",
+        BUCKET_MEDIA_FOLDER="/alerts/",
+    )
     assert result.s3.bucket_name == "media" and result.s3.proxy_url == "https://media.example.org"
     assert result.media_folder == "alerts"
 
@@ -51,20 +67,23 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path):
     assert result.grpc_port == 7000 and result.alert_relaxation_seconds == 60
 
 
-@pytest.mark.parametrize("env, variable", [
-    ({"DATABASE_URL": "postgresql://u@h/d"}, "JWT_SECRET"),
-    ({"DATABASE_URL": "postgresql://u@h/d", "POSTGRES_DB": "x", "JWT_SECRET": SECRET}, "DATABASE_URL"),
-    ({"POSTGRES_PASSWORD": "x", "JWT_SECRET": SECRET}, "POSTGRES_DB"),
-    ({"DATABASE_URL": "mysql://u@h/d", "JWT_SECRET": SECRET}, "DATABASE_URL"),
-    ({"JWT_SECRET": "short"}, "JWT_SECRET"),
-    ({"GRPC_PORT": "http"}, "GRPC_PORT"),
-    ({"GRPC_PORT": "70000"}, "GRPC_PORT"),
-    ({"S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b"}, "BUCKET_NAME"),
-    ({"BUCKET_NAME": "m", "S3_ACCESS_KEY": "a"}, "S3_SECRET_KEY"),
-    ({"BUCKET_NAME": "m", "S3_ENDPOINT_URL": "s3.example.org"}, "S3_ENDPOINT_URL"),
-    ({"BUCKET_MEDIA_FOLDER": "../etc"}, "BUCKET_MEDIA_FOLDER"),
-    ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
-])
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"DATABASE_URL": "postgresql://u@h/d"}, "JWT_SECRET"),
+        ({"DATABASE_URL": "postgresql://u@h/d", "POSTGRES_DB": "x", "JWT_SECRET": SECRET}, "DATABASE_URL"),
+        ({"POSTGRES_PASSWORD": "x", "JWT_SECRET": SECRET}, "POSTGRES_DB"),
+        ({"DATABASE_URL": "mysql://u@h/d", "JWT_SECRET": SECRET}, "DATABASE_URL"),
+        ({"JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"GRPC_PORT": "http"}, "GRPC_PORT"),
+        ({"GRPC_PORT": "70000"}, "GRPC_PORT"),
+        ({"S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b"}, "BUCKET_NAME"),
+        ({"BUCKET_NAME": "m", "S3_ACCESS_KEY": "a"}, "S3_SECRET_KEY"),
+        ({"BUCKET_NAME": "m", "S3_ENDPOINT_URL": "s3.example.org"}, "S3_ENDPOINT_URL"),
+        ({"BUCKET_MEDIA_FOLDER": "../etc"}, "BUCKET_MEDIA_FOLDER"),
+        ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
+    ],
+)
 def test_bad_or_contradictory_settings_name_the_variable(tmp_path, env, variable):
     with pytest.raises(ConfigError, match=variable):
         settings(tmp_path, **env)

@@ -43,7 +43,14 @@ def env_file_variables(path: Path) -> dict[str, str]:
 
 def test_config_variables_are_found():
     # Guards the regex: a few names config.py certainly reads.
-    assert {"POSTGRES_DB", "S3_ACCESS_KEY", "BUCKET_NAME", "JWT_SECRET", "GRPC_PORT", "SUPERADMIN_PASSWORD"} <= config_variables()
+    assert {
+        "POSTGRES_DB",
+        "S3_ACCESS_KEY",
+        "BUCKET_NAME",
+        "JWT_SECRET",
+        "GRPC_PORT",
+        "SUPERADMIN_PASSWORD",
+    } <= config_variables()
 
 
 def test_compose_has_the_stack_services(compose):
@@ -70,7 +77,10 @@ def test_server_gets_the_time_to_stop_cleanly(compose):
 
 def test_start_order(compose):
     services = compose["services"]
-    conditions = {name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()} for name, service in services.items()}
+    conditions = {
+        name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
+        for name, service in services.items()
+    }
     assert conditions["pyrogrpc"] == {
         "postgres": "service_healthy",
         "migrate": "service_completed_successfully",
@@ -130,7 +140,9 @@ def test_dockerfile_essentials(dockerfile):
 
 
 def test_dockerignore_keeps_what_the_image_needs():
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")}
+    ignored = {
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")
+    }
     assert {".git", ".venv", ".env"} <= ignored
     assert not ignored & {"pyrogrpc", "generated", "migrations", "pyproject.toml", "README.md"}
 

@@ -22,7 +22,9 @@ def mask(*paths: str) -> field_mask_pb2.FieldMask:
 
 
 async def admin_event(admin, group_id: int, **fields) -> resources_pb2.Event:
-    request = pb.CreateEventRequest(group_id=group_id, type=WILDFIRE, lat=fields.pop("lat", 43.0), lon=fields.pop("lon", 5.0), **fields)
+    request = pb.CreateEventRequest(
+        group_id=group_id, type=WILDFIRE, lat=fields.pop("lat", 43.0), lon=fields.pop("lon", 5.0), **fields
+    )
     return (await admin.detection.CreateEvent(request)).event
 
 
@@ -40,12 +42,16 @@ async def test_admin_creates_an_event_in_a_group(admin):
 
 
 async def test_create_event_validation(admin):
-    error = await expect_status(admin.detection.CreateEvent(pb.CreateEventRequest(lat=91.0, lon=0.0)), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        admin.detection.CreateEvent(pb.CreateEventRequest(lat=91.0, lon=0.0)), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"group_id", "type", "lat"}
     await expect_status(
         admin.detection.CreateEvent(pb.CreateEventRequest(group_id=424_242, type=WILDFIRE)), Code.NOT_FOUND
     )
-    error = await expect_status(admin.detection.CreateEvent(pb.CreateEventRequest(group_id=1, type=99)), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        admin.detection.CreateEvent(pb.CreateEventRequest(group_id=1, type=99)), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"type"}
 
 
@@ -76,7 +82,7 @@ async def test_create_event_request_id_is_idempotent(admin):
 async def test_get_and_list_events_are_group_scoped(admin):
     camera = await new_camera(admin)
     stranger = await new_camera(admin)
-    mine = (await admin.detection.GetEvent(pb.GetEventRequest(event_id=(await my_alert(camera.device)).event_id)))
+    mine = await admin.detection.GetEvent(pb.GetEventRequest(event_id=(await my_alert(camera.device)).event_id))
     foreign = await admin_event(admin, stranger.group_id)
     assert (await camera.user.detection.GetEvent(pb.GetEventRequest(event_id=mine.event.id))).event == mine.event
     await expect_status(camera.user.detection.GetEvent(pb.GetEventRequest(event_id=foreign.id)), Code.NOT_FOUND)
@@ -84,15 +90,22 @@ async def test_get_and_list_events_are_group_scoped(admin):
     listed = (await camera.user.detection.ListEvents(pb.ListEventsRequest())).events
     assert [e.id for e in listed] == [mine.event.id]
     assert (await camera.user.detection.ListEvents(pb.ListEventsRequest(group_id=stranger.group_id))).events == []
-    assert [e.id for e in (await admin.detection.ListEvents(pb.ListEventsRequest(group_id=stranger.group_id))).events] == [foreign.id]
-    assert [e.id for e in (await admin.detection.ListEvents(pb.ListEventsRequest())).events] == [foreign.id, mine.event.id]
+    assert [
+        e.id for e in (await admin.detection.ListEvents(pb.ListEventsRequest(group_id=stranger.group_id))).events
+    ] == [foreign.id]
+    assert [e.id for e in (await admin.detection.ListEvents(pb.ListEventsRequest())).events] == [
+        foreign.id,
+        mine.event.id,
+    ]
 
 
 async def test_list_events_pages_and_filters_by_creation_time(admin):
     group = await admin.create_group()
     events = [await admin_event(admin, group.id) for _ in range(4)]
     first_page = await admin.detection.ListEvents(pb.ListEventsRequest(page_size=3))
-    second_page = await admin.detection.ListEvents(pb.ListEventsRequest(page_size=3, page_token=first_page.next_page_token))
+    second_page = await admin.detection.ListEvents(
+        pb.ListEventsRequest(page_size=3, page_token=first_page.next_page_token)
+    )
     assert [e.id for e in [*first_page.events, *second_page.events]] == [e.id for e in reversed(events)]
     assert second_page.next_page_token == ""
     cut = events[2].create_time.ToDatetime(tzinfo=timezone.utc)
@@ -111,10 +124,15 @@ async def test_past_and_unacknowledged_events(admin):
     foreign_past = await admin_event(admin, stranger.group_id)
     ended = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(minutes=1)))
     for event_id in (past.id, foreign_past.id):
-        await admin.detection.UpdateEvent(pb.UpdateEventRequest(event_id=event_id, event=ended, update_mask=mask("end_time")))
+        await admin.detection.UpdateEvent(
+            pb.UpdateEventRequest(event_id=event_id, event=ended, update_mask=mask("end_time"))
+        )
     listed = (await camera.user.detection.ListPastEvents(pb.ListPastEventsRequest())).events
     assert [e.id for e in listed] == [past.id]
-    assert [e.id for e in (await admin.detection.ListPastEvents(pb.ListPastEventsRequest())).events] == [foreign_past.id, past.id]
+    assert [e.id for e in (await admin.detection.ListPastEvents(pb.ListPastEventsRequest())).events] == [
+        foreign_past.id,
+        past.id,
+    ]
 
     await camera.user.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=past.id))
     unacknowledged = (await camera.user.detection.ListUnacknowledgedEvents(pb.ListUnacknowledgedEventsRequest())).events
@@ -130,8 +148,12 @@ async def test_list_event_alerts(admin):
     foreign = await my_alert(stranger.device)
     listed = (await camera.user.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=first.event_id))).alerts
     assert [a.id for a in listed] == [second.id, first.id]
-    assert (await camera.user.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=other_event.id))).alerts == []
-    await expect_status(camera.user.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=foreign.event_id)), Code.NOT_FOUND)
+    assert (
+        await camera.user.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=other_event.id))
+    ).alerts == []
+    await expect_status(
+        camera.user.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=foreign.event_id)), Code.NOT_FOUND
+    )
     await expect_status(admin.detection.ListEventAlerts(pb.ListEventAlertsRequest(event_id=999_999)), Code.NOT_FOUND)
 
 
@@ -148,9 +170,11 @@ async def test_update_event_with_a_mask(admin):
     assert (updated.lat, updated.lon) == (11.0, 20.0)  # lon is not in the mask
     assert updated.end_time.ToDatetime(tzinfo=timezone.utc) == end
     # A device of the group may update the group's events; end_time unset in the mask clears it.
-    reopened = (await camera.device.detection.UpdateEvent(
-        pb.UpdateEventRequest(event_id=event.id, event=resources_pb2.Event(), update_mask=mask("end_time"))
-    )).event
+    reopened = (
+        await camera.device.detection.UpdateEvent(
+            pb.UpdateEventRequest(event_id=event.id, event=resources_pb2.Event(), update_mask=mask("end_time"))
+        )
+    ).event
     assert not reopened.HasField("end_time")
     assert (await camera.user.detection.GetEvent(pb.GetEventRequest(event_id=event.id))).event == reopened
 
@@ -162,16 +186,24 @@ async def test_update_event_errors(admin):
     foreign = await admin_event(admin, stranger.group_id)
 
     async def update(client, event_id, changes, *paths):
-        return await client.detection.UpdateEvent(pb.UpdateEventRequest(event_id=event_id, event=changes, update_mask=mask(*paths)))
+        return await client.detection.UpdateEvent(
+            pb.UpdateEventRequest(event_id=event_id, event=changes, update_mask=mask(*paths))
+        )
 
     early_end = resources_pb2.Event(end_time=stamp(datetime(2024, 1, 1, tzinfo=timezone.utc)))
     error = await expect_status(update(admin, event.id, early_end, "end_time"), Code.INVALID_ARGUMENT)
     assert violated_fields(error) == {"event.end_time"}
-    error = await expect_status(update(admin, event.id, resources_pb2.Event(), "type", "start_time", "lat"), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        update(admin, event.id, resources_pb2.Event(), "type", "start_time", "lat"), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"event.type"}
-    error = await expect_status(update(admin, event.id, resources_pb2.Event(type=WILDFIRE), "start_time"), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        update(admin, event.id, resources_pb2.Event(type=WILDFIRE), "start_time"), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"event.start_time"}
-    error = await expect_status(update(admin, event.id, resources_pb2.Event(lat=-95.0, lon=200.0), "lat", "lon"), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        update(admin, event.id, resources_pb2.Event(lat=-95.0, lon=200.0), "lat", "lon"), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"event.lat", "event.lon"}
     for paths in ((), ("group_id",), ("is_acknowledged",)):
         error = await expect_status(update(admin, event.id, resources_pb2.Event(), *paths), Code.INVALID_ARGUMENT)
@@ -191,18 +223,26 @@ async def test_acknowledge_event(admin):
     assert acknowledged.is_acknowledged and acknowledged.id == event.id
     again = (await admin.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=event.id))).event
     assert again == acknowledged
-    await expect_status(camera.user.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=foreign.id)), Code.NOT_FOUND)
+    await expect_status(
+        camera.user.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=foreign.id)), Code.NOT_FOUND
+    )
     assert not (await admin.detection.GetEvent(pb.GetEventRequest(event_id=foreign.id))).event.is_acknowledged
-    await expect_status(camera.device.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=event.id)), Code.PERMISSION_DENIED)
+    await expect_status(
+        camera.device.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=event.id)), Code.PERMISSION_DENIED
+    )
 
 
 async def test_delete_event_needs_its_alerts_deleted_first(admin):
     camera = await new_camera(admin)
     alert = await my_alert(camera.device)
-    error = await expect_status(admin.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id)), Code.FAILED_PRECONDITION)
+    error = await expect_status(
+        admin.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id)), Code.FAILED_PRECONDITION
+    )
     assert "alerts" in error.details()
     await admin.detection.DeleteAlert(pb.DeleteAlertRequest(alert_id=alert.id))
     await admin.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id))
     await expect_status(admin.detection.GetEvent(pb.GetEventRequest(event_id=alert.event_id)), Code.NOT_FOUND)
     await expect_status(admin.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id)), Code.NOT_FOUND)
-    await expect_status(camera.user.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id)), Code.PERMISSION_DENIED)
+    await expect_status(
+        camera.user.detection.DeleteEvent(pb.DeleteEventRequest(event_id=alert.event_id)), Code.PERMISSION_DENIED
+    )

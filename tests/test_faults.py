@@ -48,7 +48,9 @@ async def _wait_health(port: int, status: int, seconds: float = 10) -> None:
         if await _health(port) == status:
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"health did not become {health_pb2.HealthCheckResponse.ServingStatus.Name(status)} in {seconds} s")
+    raise AssertionError(
+        f"health did not become {health_pb2.HealthCheckResponse.ServingStatus.Name(status)} in {seconds} s"
+    )
 
 
 @dataclass
@@ -75,7 +77,9 @@ class Load:
     async def worker(self, index: int) -> None:
         while self.running:
             group = await self._call(
-                lambda: self.admin.access.CreateGroup(access_pb.CreateGroupRequest(name=f"g-{uuid.uuid4().hex[:12]}"), timeout=CALL_TIMEOUT)
+                lambda: self.admin.access.CreateGroup(
+                    access_pb.CreateGroupRequest(name=f"g-{uuid.uuid4().hex[:12]}"), timeout=CALL_TIMEOUT
+                )
             )
             if group is not None:
                 self.codes["OK"] = self.codes.get("OK", 0) + 1
@@ -160,7 +164,9 @@ async def test_pool_of_dead_connections_costs_at_most_one_failed_call(server_fac
     server = await server_factory(health_interval_seconds=60)
     async with Api.connect(server.port) as api:
         admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-        await asyncio.gather(*(admin.access.ListGroups(access_pb.ListGroupsRequest()) for _ in range(8)))  # fill the pool
+        await asyncio.gather(
+            *(admin.access.ListGroups(access_pb.ListGroupsRequest()) for _ in range(8))
+        )  # fill the pool
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
             killed = killer.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -233,10 +239,14 @@ async def test_database_lost_after_the_object_is_stored_removes_the_object(serve
     try:
         async with Api.connect(server.port) as api:
             admin, camera = await _world(api)
-            media = (await camera.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))).media
+            media = (
+                await camera.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE))
+            ).media
             server.storage.open_writer = open_writer_losing_the_database
-            error = await expect_status(camera.detection.UploadMedia(upload_requests(media.id, tiny_jpeg()), timeout=CALL_TIMEOUT),
-                                        Code.UNAVAILABLE)
+            error = await expect_status(
+                camera.detection.UploadMedia(upload_requests(media.id, tiny_jpeg()), timeout=CALL_TIMEOUT),
+                Code.UNAVAILABLE,
+            )
             assert "database" in error.details().lower(), error.details()
             server.storage.open_writer = open_writer
             await proxy.start()
@@ -245,11 +255,17 @@ async def test_database_lost_after_the_object_is_stored_removes_the_object(serve
             assert stored == [], "the object of a failed upload was left in storage"
             for _ in range(3):  # the first call after the outage may meet a dead pooled connection
                 try:
-                    media = (await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media.id), timeout=CALL_TIMEOUT)).media
+                    media = (
+                        await admin.detection.GetMedia(
+                            detection_pb.GetMediaRequest(media_id=media.id), timeout=CALL_TIMEOUT
+                        )
+                    ).media
                     break
                 except grpc.aio.AioRpcError as error:
                     assert error.code() == Code.UNAVAILABLE, error
-            assert not media.HasField("bucket_key") and not media.HasField("sha256"), "a failed upload half-set the media"
+            assert not media.HasField("bucket_key") and not media.HasField("sha256"), (
+                "a failed upload half-set the media"
+            )
     finally:
         await proxy.cut()
 
@@ -258,12 +274,24 @@ async def test_database_lost_after_the_object_is_stored_removes_the_object(serve
 
 
 def _bucket_keys(endpoint: str, bucket: str) -> list[str]:
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
 def _create_bucket(endpoint: str, bucket: str) -> None:
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.create_bucket(Bucket=bucket)
 
 
@@ -319,7 +347,9 @@ async def test_s3_down_upload_fails_cleanly_then_works_with_a_new_s3(server_fact
             second_moto, second_url = start_moto()
             _create_bucket(second_url, bucket)
             proxy.target_port = int(second_url.rsplit(":", 1)[1])
-            uploaded = (await camera.detection.UploadMedia(upload_requests(media_id, content), timeout=CALL_TIMEOUT)).media
+            uploaded = (
+                await camera.detection.UploadMedia(upload_requests(media_id, content), timeout=CALL_TIMEOUT)
+            ).media
             assert uploaded.bucket_key and _bucket_keys(second_url, bucket) == [uploaded.bucket_key]
     finally:
         await proxy.cut()
@@ -349,7 +379,9 @@ async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(b
             media_ids = [(await camera.detection.CreateMyMedia(create)).media.id for _ in range(12)]
             connected = proxy.connections
             uploads = [
-                asyncio.ensure_future(camera.detection.UploadMedia(upload_requests(media_id, tiny_jpeg(50_000)), timeout=CALL_TIMEOUT))
+                asyncio.ensure_future(
+                    camera.detection.UploadMedia(upload_requests(media_id, tiny_jpeg(50_000)), timeout=CALL_TIMEOUT)
+                )
                 for media_id in media_ids
             ]
             while proxy.connections < connected + 8:  # all 8 S3 threads are committing
@@ -367,7 +399,10 @@ async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(b
         await server.start()
         async with Api.connect(server.port) as api:
             admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-            rows = [(await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media_id))).media for media_id in media_ids]
+            rows = [
+                (await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media_id))).media
+                for media_id in media_ids
+            ]
         assert uploaded <= {media.id for media in rows if media.bucket_key}, "an upload that returned OK is not set"
         assert sorted(_bucket_keys(url, bucket)) == sorted(media.bucket_key for media in rows if media.bucket_key)
     finally:

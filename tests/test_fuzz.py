@@ -57,7 +57,18 @@ FUZZ_SETTINGS = settings(
 # --- strategies from descriptors --------------------------------------------------------------
 
 INT64_EDGES = [0, -1, 1, 2**31 - 1, 2**31, 2**63 - 1, -(2**63)]
-NASTY_TEXT = ["", " ", "\x00", "é" * 300, "x" * 70_000, "../../etc/passwd", "' OR 1=1 --", "create_alert", "%s%n", "\ud7ff"]
+NASTY_TEXT = [
+    "",
+    " ",
+    "\x00",
+    "é" * 300,
+    "x" * 70_000,
+    "../../etc/passwd",
+    "' OR 1=1 --",
+    "create_alert",
+    "%s%n",
+    "\ud7ff",
+]
 
 
 def huge_text() -> st.SearchStrategy[str]:
@@ -85,13 +96,18 @@ def id_values(world_ids: list[int]) -> st.SearchStrategy[int]:
 def float_values() -> st.SearchStrategy[float]:
     return st.one_of(
         st.floats(allow_nan=True, allow_infinity=True),
-        st.sampled_from([0.0, -0.0, 90.0, -90.0, 180.0, 360.0, 1e308, -1e308, float("nan"), float("inf"), float("-inf")]),
+        st.sampled_from(
+            [0.0, -0.0, 90.0, -90.0, 180.0, 360.0, 1e308, -1e308, float("nan"), float("inf"), float("-inf")]
+        ),
     )
 
 
 def timestamps() -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(
-        {"seconds": st.one_of(st.integers(-(2**40), 2**40), st.integers(0, 4_102_444_800)), "nanos": st.integers(-5, 2 * 10**9)}
+        {
+            "seconds": st.one_of(st.integers(-(2**40), 2**40), st.integers(0, 4_102_444_800)),
+            "nanos": st.integers(-5, 2 * 10**9),
+        }
     )
 
 
@@ -123,14 +139,22 @@ def field_masks(target: pb_descriptor.Descriptor | None) -> st.SearchStrategy[di
     return st.fixed_dictionaries({"paths": st.lists(path, max_size=4)})
 
 
-def message_values(descriptor: pb_descriptor.Descriptor, world_ids: list[int], depth: int = 0) -> st.SearchStrategy[dict]:
+def message_values(
+    descriptor: pb_descriptor.Descriptor, world_ids: list[int], depth: int = 0
+) -> st.SearchStrategy[dict]:
     """A dict of field values for `descriptor` (every field may be left unset)."""
     if descriptor.full_name == "google.protobuf.Timestamp":
         return timestamps()
     strategies = {}
     # The resource an update_mask refers to is the request's message field of the same name.
-    resource = next((f.message_type for f in descriptor.fields if f.type == FieldDescriptor.TYPE_MESSAGE
-                     and f.message_type.full_name.startswith("pyronear.")), None)
+    resource = next(
+        (
+            f.message_type
+            for f in descriptor.fields
+            if f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.full_name.startswith("pyronear.")
+        ),
+        None,
+    )
     for field in descriptor.fields:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             if field.message_type.full_name == "google.protobuf.FieldMask":
@@ -191,7 +215,10 @@ class ErrorRecords(logging.Handler):
         self.records.append(record)
 
     def take(self) -> list[str]:
-        taken = [f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}" for r in self.records]
+        taken = [
+            f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}"
+            for r in self.records
+        ]
         self.records.clear()
         return taken
 
@@ -246,11 +273,17 @@ async def test_random_requests_never_internal(world, server_errors, rpc, data):
 @given(data=st.data())
 async def test_random_upload_streams_never_internal(world, server_errors, data):
     ids = sorted(set(world.ids.values()))
-    header = data.draw(message_values(detection_pb.UploadMediaHeader.DESCRIPTOR, ids).map(
-        lambda values: build(detection_pb.UploadMediaHeader, values)), label="header")
+    header = data.draw(
+        message_values(detection_pb.UploadMediaHeader.DESCRIPTOR, ids).map(
+            lambda values: build(detection_pb.UploadMediaHeader, values)
+        ),
+        label="header",
+    )
     head = data.draw(st.sampled_from([b"", b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBPVP8 "]))
     chunks = data.draw(st.lists(st.binary(max_size=70_000), max_size=4), label="chunks")
-    messages = [detection_pb.UploadMediaRequest(header=header)] if data.draw(st.booleans(), label="header first") else []
+    messages = (
+        [detection_pb.UploadMediaRequest(header=header)] if data.draw(st.booleans(), label="header first") else []
+    )
     messages += [detection_pb.UploadMediaRequest(chunk=head + chunk) for chunk in chunks]
     if data.draw(st.booleans(), label="second header"):
         messages.insert(data.draw(st.integers(0, len(messages))), detection_pb.UploadMediaRequest(header=header))
@@ -285,7 +318,10 @@ async def test_garbage_bytes_and_bogus_http2_do_not_hurt_the_server(module_serve
         os.urandom(8192),
         HTTP2_PREFACE + os.urandom(4096),
         # a well-formed SETTINGS frame, then a HEADERS frame full of noise
-        HTTP2_PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x01\x00\x01\x05\x00\x00\x00\x01" + os.urandom(256),
+        HTTP2_PREFACE
+        + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        + b"\x00\x01\x00\x01\x05\x00\x00\x00\x01"
+        + os.urandom(256),
         b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(512),  # a TLS ClientHello on the plain port
     ]
@@ -307,7 +343,9 @@ async def test_garbage_bytes_and_bogus_http2_do_not_hurt_the_server(module_serve
 
 def _raw_unary(client: Api, rpc: str):
     service, name = rpc.split(".")
-    return client.channel.unary_unary(f"/pyronear.v1.{service}/{name}", request_serializer=None, response_deserializer=None)
+    return client.channel.unary_unary(
+        f"/pyronear.v1.{service}/{name}", request_serializer=None, response_deserializer=None
+    )
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -331,14 +369,19 @@ async def test_malformed_message_inside_an_upload_stream_is_invalid_argument(wor
         "/pyronear.v1.DetectionService/UploadMedia", request_serializer=None, response_deserializer=None
     )
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await upload(iter([b"\xff" * 32, b"\x12\x03abc"]), metadata=(("authorization", f"Bearer {admin.token}"),), timeout=5)
+        await upload(
+            iter([b"\xff" * 32, b"\x12\x03abc"]), metadata=(("authorization", f"Bearer {admin.token}"),), timeout=5
+        )
     assert raised.value.code() == Code.INVALID_ARGUMENT, raised.value
     await _still_serves(world)
     assert server_errors.take() == []
 
 
 @pytest.mark.asyncio(loop_scope="module")
-@pytest.mark.parametrize("rpc", ["AccessService.Login", "SetupService.UpdateSite", "DetectionService.CreateAlert", "DetectionService.ListAlerts"])
+@pytest.mark.parametrize(
+    "rpc",
+    ["AccessService.Login", "SetupService.UpdateSite", "DetectionService.CreateAlert", "DetectionService.ListAlerts"],
+)
 @FUZZ_SETTINGS
 @given(body=st.binary(max_size=300))
 async def test_random_protobuf_bytes(world, server_errors, rpc, body):

@@ -32,9 +32,15 @@ DELIVERY_TIMEOUT = 30
 async def _camera_workflows(camera: Api, workflows: int, acknowledged: list[tuple[int, int, int]]) -> None:
     for _ in range(workflows):
         device = (await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=30)).device
-        media = (await camera.detection.CreateMyMedia(detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE), timeout=30)).media
+        media = (
+            await camera.detection.CreateMyMedia(
+                detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE), timeout=30
+            )
+        ).media
         await camera.detection.UploadMedia(upload_requests(media.id, tiny_jpeg(2048)), timeout=30)
-        alert = (await camera.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media.id), timeout=30)).alert
+        alert = (
+            await camera.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media.id), timeout=30)
+        ).alert
         acknowledged.append((alert.id, alert.group_id, media.id))
         assert alert.group_id == device.group_id
 
@@ -61,7 +67,9 @@ async def _run_load(server, database_url: str, cameras: int, workflows: int, tim
         owners = [await admin.create_user(group) for group in groups]
 
         async def new_camera(index: int) -> Api:
-            client, _ = await admin.new_device(owners[index % GROUPS].id, lat=44.0 + index / 1000, lon=4.0, azimuth=90.0)
+            client, _ = await admin.new_device(
+                owners[index % GROUPS].id, lat=44.0 + index / 1000, lon=4.0, azimuth=90.0
+            )
             return client
 
         async def new_watcher(index: int) -> tuple[int, Api]:

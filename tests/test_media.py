@@ -75,9 +75,14 @@ async def test_create_media_for_a_device_joins_its_group(server, admin):
     await expect_status(admin.detection.CreateMedia(pb.CreateMediaRequest(device_id=10**9, type=IMAGE)), Code.NOT_FOUND)
     error = await expect_status(admin.detection.CreateMedia(pb.CreateMediaRequest(type=IMAGE)), Code.INVALID_ARGUMENT)
     assert violated_fields(error) == {"device_id"}
-    error = await expect_status(admin.detection.CreateMedia(pb.CreateMediaRequest(device_id=camera.device_id, type=7)), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        admin.detection.CreateMedia(pb.CreateMediaRequest(device_id=camera.device_id, type=7)), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"type"}
-    await expect_status(camera.user.detection.CreateMedia(pb.CreateMediaRequest(device_id=camera.device_id, type=IMAGE)), Code.PERMISSION_DENIED)
+    await expect_status(
+        camera.user.detection.CreateMedia(pb.CreateMediaRequest(device_id=camera.device_id, type=IMAGE)),
+        Code.PERMISSION_DENIED,
+    )
 
 
 # --- get and list ----------------------------------------------------------------------
@@ -111,7 +116,9 @@ async def test_list_media_pages_newest_first_within_the_group(server, admin):
     assert [m.id for m in await list_media(admin, group_id=other.group_id)] == [foreign.id]
     # A user's group_id filter can narrow its view, never widen it.
     assert await list_media(camera.user, group_id=other.group_id) == []
-    error = await expect_status(camera.user.detection.ListMedia(pb.ListMediaRequest(page_token="bogus")), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        camera.user.detection.ListMedia(pb.ListMediaRequest(page_token="bogus")), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"page_token"}
 
 
@@ -125,7 +132,8 @@ async def test_list_media_by_creation_time(server, admin):
     assert [m.id for m in await list_media(camera.user, created_after=cut)] == [newer.id]
     assert [m.id for m in await list_media(camera.user, created_before=cut)] == [older.id]
     error = await expect_status(
-        camera.user.detection.ListMedia(pb.ListMediaRequest(created_after=cut, created_before=cut)), Code.INVALID_ARGUMENT
+        camera.user.detection.ListMedia(pb.ListMediaRequest(created_after=cut, created_before=cut)),
+        Code.INVALID_ARGUMENT,
     )
     assert violated_fields(error) == {"created_after"}
 
@@ -147,7 +155,9 @@ async def test_download_returns_the_uploaded_bytes(media_server, media_admin):
 
     await expect_status(other.user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id)), Code.NOT_FOUND)
     pending = await create_my_media(camera.device)
-    error = await expect_status(camera.user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=pending.id)), Code.FAILED_PRECONDITION)
+    error = await expect_status(
+        camera.user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=pending.id)), Code.FAILED_PRECONDITION
+    )
     assert "not uploaded" in error.details()
 
     # The object vanished behind the server's back: NOT_FOUND, not an internal error.
@@ -165,7 +175,9 @@ async def test_media_url_fetches_the_object_on_s3_and_is_refused_on_local(media_
     request = pb.GetMediaUrlRequest(media_id=media.id)
     await expect_status(other.user.detection.GetMediaUrl(request), Code.NOT_FOUND)
     pending = await create_my_media(camera.device)
-    await expect_status(camera.user.detection.GetMediaUrl(pb.GetMediaUrlRequest(media_id=pending.id)), Code.FAILED_PRECONDITION)
+    await expect_status(
+        camera.user.detection.GetMediaUrl(pb.GetMediaUrlRequest(media_id=pending.id)), Code.FAILED_PRECONDITION
+    )
 
     if media_server.settings.s3 is None:
         error = await expect_status(camera.user.detection.GetMediaUrl(request), Code.FAILED_PRECONDITION)
@@ -213,17 +225,23 @@ async def test_delete_media_removes_the_object(media_server, media_admin):
     for media_id in (doomed.id, pending.id):
         await expect_status(camera.user.detection.GetMedia(pb.GetMediaRequest(media_id=media_id)), Code.NOT_FOUND)
     await expect_status(media_admin.detection.DeleteMedia(pb.DeleteMediaRequest(media_id=doomed.id)), Code.NOT_FOUND)
-    await expect_status(camera.user.detection.DeleteMedia(pb.DeleteMediaRequest(media_id=kept.id)), Code.PERMISSION_DENIED)
+    await expect_status(
+        camera.user.detection.DeleteMedia(pb.DeleteMediaRequest(media_id=kept.id)), Code.PERMISSION_DENIED
+    )
 
 
 async def test_delete_media_still_referenced_by_an_alert_is_failed_precondition(server, admin):
     camera = await new_camera(admin)
     media = await upload_media(camera.device, tiny_jpeg())
-    alert = (await camera.device.detection.CreateMyAlert(
-        pb.CreateMyAlertRequest(media_id=media.id, azimuth=90.0, lat=44.0, lon=4.0)
-    )).alert
+    alert = (
+        await camera.device.detection.CreateMyAlert(
+            pb.CreateMyAlertRequest(media_id=media.id, azimuth=90.0, lat=44.0, lon=4.0)
+        )
+    ).alert
 
-    error = await expect_status(admin.detection.DeleteMedia(pb.DeleteMediaRequest(media_id=media.id)), Code.FAILED_PRECONDITION)
+    error = await expect_status(
+        admin.detection.DeleteMedia(pb.DeleteMediaRequest(media_id=media.id)), Code.FAILED_PRECONDITION
+    )
     assert "alert" in error.details()
     assert await get_media(camera.user, media.id) == media
     assert await stored_objects(server) == [media.bucket_key]

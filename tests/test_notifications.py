@@ -100,8 +100,11 @@ async def admin_of(server):
 
 async def add_recipient(admin: Api, group_id: int, address: str) -> resources_pb2.Recipient:
     request = setup_pb.CreateRecipientRequest(
-        group_id=group_id, notification_type=resources_pb2.NOTIFICATION_TYPE_TELEGRAM, address=address,
-        subject_template=SUBJECT, message_template=MESSAGE,
+        group_id=group_id,
+        notification_type=resources_pb2.NOTIFICATION_TYPE_TELEGRAM,
+        address=address,
+        subject_template=SUBJECT,
+        message_template=MESSAGE,
     )
     return (await admin.setup.CreateRecipient(request)).recipient
 
@@ -139,7 +142,10 @@ async def test_a_new_event_notifies_each_recipient_of_the_group_once(server_fact
 
         subject, message = expected_text(first, camera.device_row.login)
         sent = sorted(fake_http.telegram(), key=lambda body: body["chat_id"])
-        assert sent == [{"chat_id": "1001", "text": f"{subject}\n{message}"}, {"chat_id": "1002", "text": f"{subject}\n{message}"}]
+        assert sent == [
+            {"chat_id": "1001", "text": f"{subject}\n{message}"},
+            {"chat_id": "1002", "text": f"{subject}\n{message}"},
+        ]
         logged = await notifications(admin)
         assert sorted(n.recipient_id for n in logged) == sorted(r.id for r in recipients)
         assert {(n.alert_id, n.subject, n.message) for n in logged} == {(first.id, subject, message)}
@@ -158,8 +164,15 @@ async def test_create_alert_webhooks_receive_every_alert(server_factory, fake_ht
         hooks = sorted(fake_http.hooks(), key=lambda body: body["id"])
         assert [hook["id"] for hook in hooks] == [first.id, second.id]
         assert hooks[0] == {
-            "id": first.id, "device_id": first.device_id, "group_id": first.group_id, "event_id": first.event_id,
-            "media_id": None, "azimuth": first.azimuth, "lat": first.lat, "lon": first.lon, "localization": "[]",
+            "id": first.id,
+            "device_id": first.device_id,
+            "group_id": first.group_id,
+            "event_id": first.event_id,
+            "media_id": None,
+            "azimuth": first.azimuth,
+            "lat": first.lat,
+            "lon": first.lon,
+            "localization": "[]",
             "create_time": first.create_time.ToDatetime(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"),
         }
         assert hooks[1]["azimuth"] == 7.5
@@ -218,10 +231,15 @@ async def test_send_notification_sends_and_logs(server_factory, fake_http):
         notification = (await admin.detection.SendNotification(request)).notification
         subject, message = expected_text(alert, camera.device_row.login)
         assert (notification.alert_id, notification.recipient_id, notification.subject, notification.message) == (
-            alert.id, recipient.id, subject, message,
+            alert.id,
+            recipient.id,
+            subject,
+            message,
         )
         assert fake_http.telegram() == [{"chat_id": "3003", "text": f"{subject}\n{message}"}]
-        got = (await admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id))).notification
+        got = (
+            await admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id))
+        ).notification
         assert got == notification and await notifications(admin) == [notification]
 
         for alert_id, recipient_id in ((999_999, recipient.id), (alert.id, 999_999)):
@@ -238,7 +256,9 @@ async def test_send_notification_sends_and_logs(server_factory, fake_http):
         assert await notifications(admin) == [notification]
 
         await admin.detection.DeleteNotification(pb.DeleteNotificationRequest(notification_id=notification.id))
-        await expect_status(admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id)), Code.NOT_FOUND)
+        await expect_status(
+            admin.detection.GetNotification(pb.GetNotificationRequest(notification_id=notification.id)), Code.NOT_FOUND
+        )
         delete = pb.DeleteNotificationRequest(notification_id=notification.id)
         await expect_status(admin.detection.DeleteNotification(delete), Code.NOT_FOUND)
 
@@ -265,7 +285,9 @@ async def test_notifications_paging(server_factory, fake_http):
         request = pb.SendNotificationRequest(alert_id=alert.id, recipient_id=recipient.id)
         sent = [(await admin.detection.SendNotification(request)).notification for _ in range(2)]
         page = await admin.detection.ListNotifications(pb.ListNotificationsRequest(page_size=2))
-        rest = await admin.detection.ListNotifications(pb.ListNotificationsRequest(page_size=2, page_token=page.next_page_token))
+        rest = await admin.detection.ListNotifications(
+            pb.ListNotificationsRequest(page_size=2, page_token=page.next_page_token)
+        )
         ids = [n.id for n in [*page.notifications, *rest.notifications]]
         assert len(ids) == 3 and ids == sorted(ids, reverse=True) and ids[:2] == [sent[1].id, sent[0].id]
         # Deleting the alert deletes its notifications.
@@ -310,7 +332,9 @@ async def test_sentry_and_posthog_are_enabled_by_their_variables(server_factory,
 
     monkeypatch.setitem(sys.modules, "sentry_sdk", sentry)
     monkeypatch.setitem(sys.modules, "posthog", types.SimpleNamespace(Posthog=Client))
-    server = await server_factory(SENTRY_DSN="https://key@sentry.invalid/1", SENTRY_SERVER_NAME="node-1", POSTHOG_KEY="phc_key")
+    server = await server_factory(
+        SENTRY_DSN="https://key@sentry.invalid/1", SENTRY_SERVER_NAME="node-1", POSTHOG_KEY="phc_key"
+    )
     async with admin_of(server) as admin:
         camera = await new_camera(admin)
         await my_alert(camera.device)

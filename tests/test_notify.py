@@ -90,9 +90,7 @@ class FakeServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -590,8 +588,9 @@ def test_valid_templates_pass(template):
     validate_template(template)
 
 
-@pytest.mark.parametrize("template, name", [("Fire at $site", "site"), ("id ${alertid}", "alertid"),
-                                            ("$Device_name", "Device_name")])
+@pytest.mark.parametrize(
+    "template, name", [("Fire at $site", "site"), ("id ${alertid}", "alertid"), ("$Device_name", "Device_name")]
+)
 def test_unknown_placeholder_rejected_with_its_name(template, name):
     with pytest.raises(ValueError, match=rf"unknown template placeholder \${name}\b"):
         validate_template(template)
@@ -608,8 +607,14 @@ def test_bad_syntax_rejected_with_the_offending_text(template, shown):
 
 
 def test_render_template_substitutes_values():
-    values = {"alert_id": 17, "event_id": 3, "date": "2024-07-01 12:00 UTC", "device_id": 9,
-              "device_name": "tower-1", "unused": "ignored"}
+    values = {
+        "alert_id": 17,
+        "event_id": 3,
+        "date": "2024-07-01 12:00 UTC",
+        "device_id": 9,
+        "device_name": "tower-1",
+        "unused": "ignored",
+    }
     text = render_template("[$event_id/${alert_id}] $device_name (#$device_id) at $date, $$0", values)
     assert text == "[3/17] tower-1 (#9) at 2024-07-01 12:00 UTC, $0"
 

@@ -54,10 +54,14 @@ async def test_demoted_admin_keeps_no_admin_right(admin):
     other_admin_api, other_admin = await admin.new_user(scope=res.SCOPE_ADMIN)
     await other_admin_api.access.ListAccesses(access_pb.ListAccessesRequest())  # an admin-only RPC
     demote = access_pb.UpdateUserRequest(
-        user_id=other_admin.id, user=res.User(scope=res.SCOPE_USER), update_mask=field_mask_pb2.FieldMask(paths=["scope"])
+        user_id=other_admin.id,
+        user=res.User(scope=res.SCOPE_USER),
+        update_mask=field_mask_pb2.FieldMask(paths=["scope"]),
     )
     await admin.access.UpdateUser(demote)
-    error = await expect_status(other_admin_api.access.ListAccesses(access_pb.ListAccessesRequest()), Code.UNAUTHENTICATED)
+    error = await expect_status(
+        other_admin_api.access.ListAccesses(access_pb.ListAccessesRequest()), Code.UNAUTHENTICATED
+    )
     assert "scope or group changed" in error.details()
     await expect_status(_list_alerts(other_admin_api), Code.UNAUTHENTICATED)  # any RPC: the token is stale
     # Logged in again, it has the rights of its new scope.
@@ -83,7 +87,9 @@ async def test_unrelated_changes_keep_tokens_valid(admin):
     user_api, user = await admin.new_user()
     mate_api, mate = await admin.new_user(user.group_id)
     rename = access_pb.UpdateUserRequest(
-        user_id=user.id, user=res.User(login=f"{user.login}-renamed"), update_mask=field_mask_pb2.FieldMask(paths=["login"])
+        user_id=user.id,
+        user=res.User(login=f"{user.login}-renamed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["login"]),
     )
     await admin.access.UpdateUser(rename)
     promote_mate = access_pb.UpdateUserRequest(
@@ -99,7 +105,9 @@ async def test_deleted_device_token_is_refused_even_where_no_device_row_is_read(
     camera, device = await admin.new_device(owner.id)
     await camera.access.GetGroup(access_pb.GetGroupRequest(group_id=device.group_id))  # any scope may call it
     await admin.setup.DeleteDevice(setup_pb.DeleteDeviceRequest(device_id=device.id))
-    await expect_status(camera.access.GetGroup(access_pb.GetGroupRequest(group_id=device.group_id)), Code.UNAUTHENTICATED)
+    await expect_status(
+        camera.access.GetGroup(access_pb.GetGroupRequest(group_id=device.group_id)), Code.UNAUTHENTICATED
+    )
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -36,7 +36,9 @@ def test_every_rpc_has_exactly_one_scope_row():
 
 async def _health(port: int, service: str) -> int:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        response = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
         return response.status
 
 
@@ -75,7 +77,12 @@ async def test_server_refuses_unmigrated_postgres(base_env):
 
 
 async def test_embedded_first_start_generates_secret_and_superadmin_password(tmp_path):
-    env = {"PYROGRPC_DATA_DIR": str(tmp_path / "data"), "GRPC_HOST": "127.0.0.1", "GRPC_PORT": "0", "BCRYPT_ROUNDS": "4"}
+    env = {
+        "PYROGRPC_DATA_DIR": str(tmp_path / "data"),
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": "0",
+        "BCRYPT_ROUNDS": "4",
+    }
     server = PyroServer(Settings.from_env(env, env_file=None))
     await server.start()
     try:

@@ -73,7 +73,9 @@ class Backend:
 
 @pytest_asyncio.fixture(params=["local", "s3"])
 async def backend(
-    request: pytest.FixtureRequest, tmp_path: Path, moto_s3_endpoint: str  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    moto_s3_endpoint: str,  # noqa: F811
 ) -> AsyncIterator[Backend]:
     if request.param == "local":
         local = LocalStorage(tmp_path / "media")

@@ -79,8 +79,11 @@ async def new_camera(admin: Api, group_id: int | None = None) -> Camera:
 def _s3_client(server: PyroServer):
     s3 = server.settings.s3
     return boto3.client(
-        "s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
-        aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key,
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
     )
 
 
@@ -162,7 +165,11 @@ async def test_video_media_takes_mp4_and_png_is_an_image(server, admin):
 
 async def test_admin_uploads_media_of_any_device(server, admin):
     camera = await new_camera(admin)
-    media = (await admin.detection.CreateMedia(pb.CreateMediaRequest(device_id=camera.device_id, type=resources_pb2.MEDIA_TYPE_IMAGE))).media
+    media = (
+        await admin.detection.CreateMedia(
+            pb.CreateMediaRequest(device_id=camera.device_id, type=resources_pb2.MEDIA_TYPE_IMAGE)
+        )
+    ).media
     uploaded = (await _upload(admin, upload_requests(media.id, tiny_jpeg()))).media
     assert uploaded.HasField("bucket_key") and uploaded.group_id == camera.group_id
 
@@ -175,7 +182,11 @@ async def test_rejected_content_leaves_no_object_and_no_half_set_media(media_ser
     media = await create_my_media(camera.device)
     data = tiny_jpeg(5000)
     bad_cases = [
-        ("sha256 mismatch", upload_requests(media.id, data, sha256=hashlib.sha256(b"other").hexdigest()), "header.sha256"),
+        (
+            "sha256 mismatch",
+            upload_requests(media.id, data, sha256=hashlib.sha256(b"other").hexdigest()),
+            "header.sha256",
+        ),
         ("more bytes than announced", upload_requests(media.id, data, size_bytes=len(data) - 1), "header.size_bytes"),
         ("fewer bytes than announced", upload_requests(media.id, data, size_bytes=len(data) + 1), "header.size_bytes"),
         ("not an image", upload_requests(media.id, b"GIF89a" + bytes(100)), "chunk"),
@@ -214,7 +225,9 @@ async def test_protocol_errors_are_invalid_argument(server, admin):
 async def test_header_fields_are_checked_together_and_sha256_case_is_free(server, admin):
     camera = await new_camera(admin)
     bad = pb.UploadMediaHeader(media_id=0, size_bytes=0, sha256="not-a-sha", request_id="r" * 129)
-    error = await expect_status(_upload(camera.device, iter([pb.UploadMediaRequest(header=bad)])), Code.INVALID_ARGUMENT)
+    error = await expect_status(
+        _upload(camera.device, iter([pb.UploadMediaRequest(header=bad)])), Code.INVALID_ARGUMENT
+    )
     assert violated_fields(error) == {"header.media_id", "header.size_bytes", "header.sha256", "header.request_id"}
 
     # Hex case does not matter; the media keeps the lowercase form.
@@ -249,7 +262,9 @@ def _endless_upload(port: int, token: str, first, chunk) -> grpc.RpcError:
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         try:
-            DetectionServiceStub(channel).UploadMedia(messages(), metadata=(("authorization", f"Bearer {token}"),), timeout=5)
+            DetectionServiceStub(channel).UploadMedia(
+                messages(), metadata=(("authorization", f"Bearer {token}"),), timeout=5
+            )
         except grpc.RpcError as error:
             return error
     raise AssertionError("the endless upload succeeded")
@@ -274,7 +289,11 @@ async def test_oversized_stream_is_cut_off(request, server_factory):
         data = tiny_jpeg(4000)
         # Announces an allowed size, then never stops sending: the server must stop reading.
         error = await asyncio.to_thread(
-            _endless_upload, server.port, camera.device.token, _header(media.id, data), pb.UploadMediaRequest(chunk=data[:1024])
+            _endless_upload,
+            server.port,
+            camera.device.token,
+            _header(media.id, data),
+            pb.UploadMediaRequest(chunk=data[:1024]),
         )
         assert error.code() == Code.INVALID_ARGUMENT, error
         assert violated_fields(error) == {"header.size_bytes"}
@@ -307,7 +326,7 @@ async def test_cancelled_upload_leaves_nothing(media_server, media_admin):
     # S3 buffers one part (8 MiB) before anything reaches the bucket: send more than that.
     size = 9 * MIB if media_server.settings.s3 else 256 * KIB
     data = tiny_jpeg(size)
-    chunks = [pb.UploadMediaRequest(chunk=data[i:i + 64 * KIB]) for i in range(0, size, 64 * KIB)]
+    chunks = [pb.UploadMediaRequest(chunk=data[i : i + 64 * KIB]) for i in range(0, size, 64 * KIB)]
     call = camera.device.detection.UploadMedia(_stall_forever(_header(media.id, data + b"more to come"), *chunks))
 
     async def staged():
@@ -344,7 +363,9 @@ async def test_reupload_is_failed_precondition_unless_same_request_id(server, ad
     assert (await _upload(camera.device, _stall_forever(header_only), timeout=5)).media == first
 
     await expect_status(_upload(camera.device, upload_requests(media.id, data)), Code.FAILED_PRECONDITION)
-    await expect_status(_upload(camera.device, upload_requests(media.id, tiny_jpeg(), request_id="upload-2")), Code.FAILED_PRECONDITION)
+    await expect_status(
+        _upload(camera.device, upload_requests(media.id, tiny_jpeg(), request_id="upload-2")), Code.FAILED_PRECONDITION
+    )
     assert await get_media(camera.user, media.id) == first
     assert await stored_objects(server) == [first.bucket_key]
 
@@ -406,13 +427,17 @@ async def test_identical_content_twice_gets_distinct_keys(server, admin):
 async def test_device_cannot_upload_another_devices_media(server, admin):
     camera = await new_camera(admin)
     media = await create_my_media(camera.device)
-    sibling, _ = await admin.new_device((await camera.user.access.GetMyUser(access_service_pb2.GetMyUserRequest())).user.id)  # same group
+    sibling, _ = await admin.new_device(
+        (await camera.user.access.GetMyUser(access_service_pb2.GetMyUserRequest())).user.id
+    )  # same group
     stranger = await new_camera(admin)  # another group
     for other in (sibling, stranger.device):
         error = await expect_status(_upload(other, upload_requests(media.id, tiny_jpeg())), Code.NOT_FOUND)
         assert "media" in error.details()
     await expect_status(_upload(camera.device, upload_requests(10**9, tiny_jpeg())), Code.NOT_FOUND)
-    await expect_status(_upload(camera.user, upload_requests(media.id, tiny_jpeg())), Code.PERMISSION_DENIED)  # users never
+    await expect_status(
+        _upload(camera.user, upload_requests(media.id, tiny_jpeg())), Code.PERMISSION_DENIED
+    )  # users never
     assert not (await get_media(camera.user, media.id)).HasField("bucket_key")
     assert await stored_objects(server) == []
 
@@ -428,7 +453,9 @@ async def test_storage_down_is_unavailable_and_media_stays_unuploaded(request, s
     async with Api.connect(server.port) as client:
         camera = await new_camera(await client.login(ADMIN_LOGIN, ADMIN_PASSWORD))
         media = await create_my_media(camera.device)
-        error = await expect_status(_upload(camera.device, upload_requests(media.id, tiny_jpeg()), timeout=30), Code.UNAVAILABLE)
+        error = await expect_status(
+            _upload(camera.device, upload_requests(media.id, tiny_jpeg()), timeout=30), Code.UNAVAILABLE
+        )
         assert "storage" in error.details()
         assert not (await get_media(camera.user, media.id)).HasField("bucket_key")
 

@@ -481,7 +481,8 @@ async def test_a_stream_ends_when_its_account_is_deleted_or_demoted_and_others_g
     await admin.access.DeleteUser(access_pb.DeleteUserRequest(user_id=deleted_user.id))
     assert "no longer exists" in (await ends_with(deleted, Code.UNAUTHENTICATED)).details()
     demote = access_pb.UpdateUserRequest(
-        user_id=demoted_admin.id, user=resources_pb2.User(scope=resources_pb2.SCOPE_USER),
+        user_id=demoted_admin.id,
+        user=resources_pb2.User(scope=resources_pb2.SCOPE_USER),
         update_mask=field_mask_pb2.FieldMask(paths=["scope"]),
     )
     await admin.access.UpdateUser(demote)

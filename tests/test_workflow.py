@@ -27,7 +27,10 @@ async def workflow_server(request, database_url, server_factory):
         return await server_factory(), "local"
     endpoint = request.getfixturevalue("moto_s3_endpoint")
     server = await server_factory(
-        S3_ENDPOINT_URL=endpoint, S3_ACCESS_KEY="testing", S3_SECRET_KEY="testing", S3_REGION="us-east-1",
+        S3_ENDPOINT_URL=endpoint,
+        S3_ACCESS_KEY="testing",
+        S3_SECRET_KEY="testing",
+        S3_REGION="us-east-1",
         BUCKET_NAME=f"workflow-{uuid.uuid4().hex[:12]}",
     )
     await server.storage.ensure_bucket()  # a fresh bucket per test
@@ -45,7 +48,9 @@ async def test_detection_workflow(workflow_server):
         user = await anonymous.login(user_row.login, USER_PASSWORD)
 
         # The user registers its camera, which then logs in with its own credentials.
-        register = setup_pb.RegisterDeviceRequest(login="cam-ardeche-1", password="camera-password-1", lat=44.7, lon=4.6, azimuth=270.0)
+        register = setup_pb.RegisterDeviceRequest(
+            login="cam-ardeche-1", password="camera-password-1", lat=44.7, lon=4.6, azimuth=270.0
+        )
         device_row = (await user.setup.RegisterDevice(register)).device
         assert device_row.group_id == group.id and device_row.owner_id == user_row.id
         device = await anonymous.login("cam-ardeche-1", "camera-password-1")
@@ -56,11 +61,17 @@ async def test_detection_workflow(workflow_server):
         assert media.size_bytes == len(picture) and media.content_type == "image/jpeg" and media.HasField("bucket_key")
         create = pb.CreateMyAlertRequest(media_id=media.id, localization="[[0.1,0.1,0.2,0.2,0.8]]")
         alert = (await device.detection.CreateMyAlert(create)).alert
-        assert alert.group_id == group.id and alert.media_id == media.id and (alert.lat, alert.lon, alert.azimuth) == (44.7, 4.6, 270.0)
+        assert (
+            alert.group_id == group.id
+            and alert.media_id == media.id
+            and (alert.lat, alert.lon, alert.azimuth) == (44.7, 4.6, 270.0)
+        )
 
         # The user sees the alert and its unacknowledged event, and acknowledges it.
         assert list((await user.detection.ListAlerts(pb.ListAlertsRequest())).alerts) == [alert]
-        assert [a.id for a in (await user.detection.ListOngoingAlerts(pb.ListOngoingAlertsRequest())).alerts] == [alert.id]
+        assert [a.id for a in (await user.detection.ListOngoingAlerts(pb.ListOngoingAlertsRequest())).alerts] == [
+            alert.id
+        ]
         pending = (await user.detection.ListUnacknowledgedEvents(pb.ListUnacknowledgedEventsRequest())).events
         assert [event.id for event in pending] == [alert.event_id]
         event = (await user.detection.AcknowledgeEvent(pb.AcknowledgeEventRequest(event_id=alert.event_id))).event
@@ -68,7 +79,9 @@ async def test_detection_workflow(workflow_server):
         assert (await user.detection.ListUnacknowledgedEvents(pb.ListUnacknowledgedEventsRequest())).events == []
 
         # The user downloads the picture of the alert.
-        messages = [message async for message in user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=alert.media_id))]
+        messages = [
+            message async for message in user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=alert.media_id))
+        ]
         assert messages[0].media.id == media.id
         assert b"".join(message.chunk for message in messages) == picture
 
@@ -84,5 +97,7 @@ async def test_detection_workflow(workflow_server):
         # Another group's user sees none of it.
         outsider, _ = await admin.new_user()
         assert (await outsider.detection.ListAlerts(pb.ListAlertsRequest())).alerts == []
-        await expect_status(outsider.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id)), grpc.StatusCode.NOT_FOUND)
+        await expect_status(
+            outsider.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id)), grpc.StatusCode.NOT_FOUND
+        )
         assert resources_pb2.EVENT_TYPE_WILDFIRE == event.type

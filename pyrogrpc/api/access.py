@@ -105,7 +105,9 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
         return pb.DeleteUserResponse()
 
     async def ListUsers(self, request, context):
-        page = await self._accounts.list_users(current_principal(), page_request(request), optional(request, "group_id"))
+        page = await self._accounts.list_users(
+            current_principal(), page_request(request), optional(request, "group_id")
+        )
         return page_response(pb.ListUsersResponse, "users", page, user_to_proto)
 
     # --- the caller's own user ---------------------------------------------------------
@@ -119,5 +121,7 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
         return pb.UpdateMyUserResponse(user=user_to_proto(user))
 
     async def UpdateMyPassword(self, request, context):
-        user = await self._accounts.change_my_password(current_principal(), request.current_password, request.new_password)
+        user = await self._accounts.change_my_password(
+            current_principal(), request.current_password, request.new_password
+        )
         return pb.UpdateMyPasswordResponse(user=user_to_proto(user))

@@ -52,7 +52,9 @@ class AuthInterceptor(AsyncServerInterceptor):
                 principal = self._tokens.verify(bearer_token(context.invocation_metadata()))
                 await self._accounts.confirm(principal)
                 if principal.scope not in allowed:
-                    raise PermissionDenied(f"scope {principal.scope.value} may not call {method_name.rsplit('/', 1)[-1]}")
+                    raise PermissionDenied(
+                        f"scope {principal.scope.value} may not call {method_name.rsplit('/', 1)[-1]}"
+                    )
                 _principal.set(principal)
         response = method(request_or_iterator, context)
         if hasattr(response, "__aiter__"):

@@ -177,11 +177,16 @@ def changes_from_mask(
     """
     allowed = set(allowed)
     if not mask.paths:
-        raise InvalidArgument(f"must list the fields to change, among: {', '.join(sorted(allowed))}", field="update_mask")
+        raise InvalidArgument(
+            f"must list the fields to change, among: {', '.join(sorted(allowed))}", field="update_mask"
+        )
     unknown = [path for path in mask.paths if path not in allowed]
     if unknown:
         raise InvalidArgument(
-            [FieldViolation("update_mask", f"cannot change {path!r}; allowed: {', '.join(sorted(allowed))}") for path in unknown]
+            [
+                FieldViolation("update_mask", f"cannot change {path!r}; allowed: {', '.join(sorted(allowed))}")
+                for path in unknown
+            ]
         )
     fields = resource.DESCRIPTOR.fields_by_name
     changes: dict[str, Any] = {}

@@ -36,7 +36,9 @@ async def _chunks(messages: AsyncIterator[pb.UploadMediaRequest]) -> AsyncIterat
     """The bytes of the messages after the header; anything but a chunk is a protocol error."""
     async for message in messages:
         if message.WhichOneof("data") != "chunk":
-            raise InvalidArgument("only the first message may be a header; every later one must be a chunk", field="header")
+            raise InvalidArgument(
+                "only the first message may be a header; every later one must be a chunk", field="header"
+            )
         yield message.chunk
 
 

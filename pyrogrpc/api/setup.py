@@ -93,7 +93,9 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
         return pb.GetDeviceResponse(device=device_to_proto(device))
 
     async def ListDevices(self, request, context):
-        page = await self._devices.list_devices(current_principal(), page_request(request), optional(request, "group_id"))
+        page = await self._devices.list_devices(
+            current_principal(), page_request(request), optional(request, "group_id")
+        )
         return page_response(pb.ListDevicesResponse, "devices", page, device_to_proto)
 
     async def ListMyDevices(self, request, context):
@@ -182,8 +184,12 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
         return page_response(pb.ListInstallationsResponse, "installations", page, _installation)
 
     async def UpdateInstallation(self, request, context):
-        changes = changes_from_mask(request.installation, request.update_mask, _INSTALLATION_MUTABLE, prefix="installation")
-        installation = await self._installations.update_installation(current_principal(), request.installation_id, changes)
+        changes = changes_from_mask(
+            request.installation, request.update_mask, _INSTALLATION_MUTABLE, prefix="installation"
+        )
+        installation = await self._installations.update_installation(
+            current_principal(), request.installation_id, changes
+        )
         return pb.UpdateInstallationResponse(installation=_installation(installation))
 
     async def DeleteInstallation(self, request, context):
@@ -197,7 +203,9 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
     # --- webhooks --------------------------------------------------------------------
 
     async def CreateWebhook(self, request, context):
-        return pb.CreateWebhookResponse(webhook=_webhook(await self._webhooks.create_webhook(request.callback, request.url)))
+        return pb.CreateWebhookResponse(
+            webhook=_webhook(await self._webhooks.create_webhook(request.callback, request.url))
+        )
 
     async def GetWebhook(self, request, context):
         return pb.GetWebhookResponse(webhook=_webhook(await self._webhooks.get_webhook(request.webhook_id)))
@@ -208,7 +216,9 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
 
     async def UpdateWebhook(self, request, context):
         changes = changes_from_mask(request.webhook, request.update_mask, _WEBHOOK_MUTABLE, prefix="webhook")
-        return pb.UpdateWebhookResponse(webhook=_webhook(await self._webhooks.update_webhook(request.webhook_id, changes)))
+        return pb.UpdateWebhookResponse(
+            webhook=_webhook(await self._webhooks.update_webhook(request.webhook_id, changes))
+        )
 
     async def DeleteWebhook(self, request, context):
         await self._webhooks.delete_webhook(request.webhook_id)
@@ -219,7 +229,10 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
     async def CreateRecipient(self, request, context):
         fields = {
             "notification_type": enum_from_proto(
-                resources_pb2.NotificationType.DESCRIPTOR, request.notification_type, "notification_type", required=False
+                resources_pb2.NotificationType.DESCRIPTOR,
+                request.notification_type,
+                "notification_type",
+                required=False,
             ),
             "address": request.address,
             "subject_template": request.subject_template,

@@ -33,4 +33,3 @@ __all__ = [
     "open_channel",
     "watch_alerts",
 ]
-

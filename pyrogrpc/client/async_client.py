@@ -95,7 +95,9 @@ class AsyncPyroClient:
 
     # --- calls ---------------------------------------------------------------------
 
-    async def call(self, rpc: Callable[..., Awaitable[T]], request: Any, *, timeout: float | None = _CLIENT_TIMEOUT) -> T:
+    async def call(
+        self, rpc: Callable[..., Awaitable[T]], request: Any, *, timeout: float | None = _CLIENT_TIMEOUT
+    ) -> T:
         """Call a stub method with the bearer token; log in again once on UNAUTHENTICATED.
 
         `request` may be a zero-argument callable building it, for request streams that
@@ -135,13 +137,17 @@ class AsyncPyroClient:
     async def list_groups(self) -> AsyncIterator[resources_pb2.Group]:
         token = ""
         while True:
-            page = await self.call(self.access.ListGroups, access_pb.ListGroupsRequest(page_size=1000, page_token=token))
+            page = await self.call(
+                self.access.ListGroups, access_pb.ListGroupsRequest(page_size=1000, page_token=token)
+            )
             for group in page.groups:
                 yield group
             if not (token := page.next_page_token):
                 return
 
-    async def create_user(self, login: str, password: str, group_id: int, scope: int | str = "user") -> resources_pb2.User:
+    async def create_user(
+        self, login: str, password: str, group_id: int, scope: int | str = "user"
+    ) -> resources_pb2.User:
         request = access_pb.CreateUserRequest(
             login=login, password=password, group_id=group_id, scope=_enum(resources_pb2.Scope, "SCOPE", scope)
         )
@@ -238,8 +244,13 @@ class AsyncPyroClient:
         media = await self.create_my_media(media_type, request_id=f"{alert_id}/media")
         await self.upload_media(media.id, source, request_id=f"{alert_id}/upload", progress=progress)
         return await self.create_my_alert(
-            media.id, azimuth=azimuth, lat=lat, lon=lon, localization=localization,
-            event_id=event_id, request_id=f"{alert_id}/alert",
+            media.id,
+            azimuth=azimuth,
+            lat=lat,
+            lon=lon,
+            localization=localization,
+            event_id=event_id,
+            request_id=f"{alert_id}/alert",
         )
 
     # --- alerts (users, admins) -----------------------------------------------------

@@ -19,7 +19,12 @@ import grpc
 
 DEFAULT_SERVER = "localhost:50051"
 
-SERVICES = ("pyronear.v1.AccessService", "pyronear.v1.SetupService", "pyronear.v1.DetectionService", "grpc.health.v1.Health")
+SERVICES = (
+    "pyronear.v1.AccessService",
+    "pyronear.v1.SetupService",
+    "pyronear.v1.DetectionService",
+    "grpc.health.v1.Health",
+)
 STREAMING_METHODS = (("pyronear.v1.DetectionService", "UploadMedia"), ("pyronear.v1.DetectionService", "WatchAlerts"))
 
 RETRY_POLICY = {

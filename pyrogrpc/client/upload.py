@@ -53,7 +53,7 @@ class MediaSource:
     def chunks(self) -> Iterator[bytes]:
         if self.data is not None:
             for offset in range(0, self.size, CHUNK_SIZE):
-                yield self.data[offset:offset + CHUNK_SIZE]
+                yield self.data[offset : offset + CHUNK_SIZE]
             return
         assert self.path is not None
         # Local 64 KiB reads are short enough not to stall the event loop.

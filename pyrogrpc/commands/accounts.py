@@ -17,7 +17,9 @@ def add_parsers(commands) -> None:
     )
     parser.add_argument("--user-login", required=True, help="login of the new user")
     parser.add_argument("--user-password", required=True, help="password of the new user (8 to 72 bytes)")
-    parser.add_argument("--scope", choices=["user", "admin"], default="user", help="scope of the new user (default: user)")
+    parser.add_argument(
+        "--scope", choices=["user", "admin"], default="user", help="scope of the new user (default: user)"
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--group-id", type=int, help="id of the user's group")
     target.add_argument("--group", metavar="NAME", help="name of the user's group, created when it does not exist")
@@ -67,8 +69,15 @@ def _create_user(args: argparse.Namespace) -> int:
 def _register_device(args: argparse.Namespace) -> int:
     async def body(client) -> int:
         device = await client.register_device(
-            args.device_login, args.device_password, specs=args.specs, software_hash=args.software_hash,
-            lat=args.lat, lon=args.lon, elevation=args.elevation, azimuth=args.azimuth, pitch=args.pitch,
+            args.device_login,
+            args.device_password,
+            specs=args.specs,
+            software_hash=args.software_hash,
+            lat=args.lat,
+            lon=args.lon,
+            elevation=args.elevation,
+            azimuth=args.azimuth,
+            pitch=args.pitch,
             angle_of_view=args.angle_of_view,
         )
         print_json(device)

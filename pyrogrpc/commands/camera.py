@@ -23,7 +23,9 @@ def add_parsers(commands) -> None:
     parser.add_argument("--azimuth", type=float, help="direction of the detection, degrees (default: the camera's)")
     parser.add_argument("--lat", type=float, help="latitude (default: the camera's)")
     parser.add_argument("--lon", type=float, help="longitude (default: the camera's)")
-    parser.add_argument("--localization", default="", metavar="JSON", help="bounding boxes of the detection, as JSON text")
+    parser.add_argument(
+        "--localization", default="", metavar="JSON", help="bounding boxes of the detection, as JSON text"
+    )
     parser.add_argument("--event-id", type=int, help="event to attach the alert to (default: the server groups alerts)")
     parser.add_argument("--request-id", help="idempotency key of this alert (default: a new UUID)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -57,8 +59,14 @@ def _send_alert(args: argparse.Namespace) -> int:
     async def body(client) -> int:
         progress = None if args.quiet else ProgressLine(args.image.name, sys.stderr)
         alert = await client.send_alert(
-            args.image, azimuth=args.azimuth, lat=args.lat, lon=args.lon, localization=args.localization,
-            request_id=args.request_id, event_id=args.event_id, progress=progress,
+            args.image,
+            azimuth=args.azimuth,
+            lat=args.lat,
+            lon=args.lon,
+            localization=args.localization,
+            request_id=args.request_id,
+            event_id=args.event_id,
+            progress=progress,
         )
         print_json(alert)
         return EXIT_OK

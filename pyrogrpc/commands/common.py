@@ -38,11 +38,23 @@ def connection_options(credentials: bool) -> argparse.ArgumentParser:
     """Options shared by client commands (an argparse parent parser)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection")
-    group.add_argument("--server", metavar="HOST:PORT", help=f"server address (default: $PYRO_SERVER or {DEFAULT_SERVER})")
+    group.add_argument(
+        "--server", metavar="HOST:PORT", help=f"server address (default: $PYRO_SERVER or {DEFAULT_SERVER})"
+    )
     group.add_argument("--secure", action="store_true", help="use TLS (default: plaintext, fine on loopback or a VPN)")
-    group.add_argument("--root-certs", metavar="PEM", type=Path, help="CA certificates for --secure (default: system roots)")
-    group.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="give up connecting after this long (default: 10), exit 3")
-    group.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="deadline of each call (default: 30)")
+    group.add_argument(
+        "--root-certs", metavar="PEM", type=Path, help="CA certificates for --secure (default: system roots)"
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting after this long (default: 10), exit 3",
+    )
+    group.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="deadline of each call (default: 30)"
+    )
     if credentials:
         group.add_argument("--login", help="your login (default: $PYRO_LOGIN)")
         group.add_argument("--password", help="your password (default: $PYRO_PASSWORD)")
@@ -82,7 +94,9 @@ def run_client(args: argparse.Namespace, body: Callable[[AsyncPyroClient], Await
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except MissingCredentials:
-        print("error: no credentials: pass --login and --password, or set PYRO_LOGIN and PYRO_PASSWORD", file=sys.stderr)
+        print(
+            "error: no credentials: pass --login and --password, or set PYRO_LOGIN and PYRO_PASSWORD", file=sys.stderr
+        )
         return EXIT_CONFIG
     except (UsageError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -98,4 +112,7 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
 
 def print_json(message: Message) -> None:
     """One line of proto3 JSON with the proto field names (int64 values are strings, as in grpcurl)."""
-    print(json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":")), flush=True)
+    print(
+        json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":")),
+        flush=True,
+    )

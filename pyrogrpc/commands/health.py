@@ -17,7 +17,9 @@ def add_parsers(commands) -> None:
         description="Ask grpc.health.v1.Health/Check and print the status. "
         "Exit 0 when SERVING, 1 when NOT_SERVING (e.g. database down) or unknown, 3 when unreachable.",
     )
-    parser.add_argument("--service", default="", help="service to check, e.g. pyronear.v1.DetectionService (default: the whole server)")
+    parser.add_argument(
+        "--service", default="", help="service to check, e.g. pyronear.v1.DetectionService (default: the whole server)"
+    )
     parser.set_defaults(handler=_health)
 
 

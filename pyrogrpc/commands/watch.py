@@ -15,7 +15,9 @@ def add_parsers(commands) -> None:
         description="Stream the alerts visible to you, one JSON object per line on stdout, as they are created. "
         "The stream reconnects by itself after a network or server failure and continues where it stopped.",
     )
-    parser.add_argument("--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)")
+    parser.add_argument(
+        "--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)"
+    )
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
     parser.set_defaults(handler=_watch)
 

@@ -34,7 +34,9 @@ class _Account:
 
 
 class AccessCheck:
-    def __init__(self, uow: UnitOfWorkFactory, *, recheck_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, uow: UnitOfWorkFactory, *, recheck_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ):
         self._uow = uow
         self.recheck_seconds = recheck_seconds
         self._clock = clock

@@ -99,7 +99,9 @@ class AccountService:
         v = Violations()
         check_login(v, login)
         check_password(v, password)
-        v.check(scope in USER_SCOPES, "scope", "must be SCOPE_ADMIN or SCOPE_USER (devices are created with SetupService)")
+        v.check(
+            scope in USER_SCOPES, "scope", "must be SCOPE_ADMIN or SCOPE_USER (devices are created with SetupService)"
+        )
         v.check(group_id > 0, "group_id", "is required")
         v.raise_if_any()
         hashed = await self._hasher.hash(password)
@@ -107,7 +109,9 @@ class AccountService:
             await existing(uow.groups, "group", group_id)
             if await uow.accesses.get_by_login(login):
                 raise AlreadyExists(f"login {login!r} is already taken")
-            access = await uow.accesses.add(Access(login=login, hashed_password=hashed, scope=scope.value, group_id=group_id))
+            access = await uow.accesses.add(
+                Access(login=login, hashed_password=hashed, scope=scope.value, group_id=group_id)
+            )
             user = await uow.users.add(User(access_id=access.id, access=access))
             await uow.commit()
         return user

@@ -79,7 +79,13 @@ class AlertService:
         return await self._create(principal, "CreateAlert", new, device_id=device_id)
 
     async def _create(
-        self, principal: Principal, operation: str, new: NewAlert, *, device_id: int | None = None, access_id: int | None = None
+        self,
+        principal: Principal,
+        operation: str,
+        new: NewAlert,
+        *,
+        device_id: int | None = None,
+        access_id: int | None = None,
     ) -> Alert:
         opened_event = False
 
@@ -104,8 +110,13 @@ class AlertService:
                 event_id = await self._open_event_of(uow, device, now)
                 if event_id is None:
                     event_id = await uow.events.insert(
-                        group_id=device.group_id, type=NEW_EVENT_TYPE, lat=values["lat"], lon=values["lon"],
-                        start_time=now, is_acknowledged=False, create_time=now,
+                        group_id=device.group_id,
+                        type=NEW_EVENT_TYPE,
+                        lat=values["lat"],
+                        lon=values["lon"],
+                        start_time=now,
+                        is_acknowledged=False,
+                        create_time=now,
                     )
                     opened_event = True
             # Core inserts (no ORM flush); the returned Alert is built from the inserted values.

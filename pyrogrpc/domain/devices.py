@@ -40,7 +40,9 @@ def check_properties(v: Violations, fields: Mapping[str, Any], prefix: str = "")
 
 
 class DeviceService:
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, *, single_statement_uow: UnitOfWorkFactory | None = None):
+    def __init__(
+        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, *, single_statement_uow: UnitOfWorkFactory | None = None
+    ):
         self._uow = uow
         self._single = single_statement_uow or uow  # units of ONE statement (see db/session.py)
         self._hasher = hasher
@@ -59,7 +61,9 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def register_device(self, principal: Principal, login: str, password: str, properties: Mapping[str, Any]) -> Device:
+    async def register_device(
+        self, principal: Principal, login: str, password: str, properties: Mapping[str, Any]
+    ) -> Device:
         """Admin or user: a device owned by the caller, in the caller's group, always of scope device."""
         v = Violations()
         self._check_new(v, login, password, properties)
@@ -202,9 +206,7 @@ async def _check_owner(uow, device: Device, owner_id: int) -> None:
     """The owner must be a user of the device's group: a device never changes group this way."""
     owner = await existing(uow.users, "user", owner_id)
     if owner.access.group_id != device.group_id:
-        raise FailedPrecondition(
-            f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})"
-        )
+        raise FailedPrecondition(f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})")
 
 
 async def _caller_user(uow, principal: Principal) -> User:

@@ -58,4 +58,6 @@ class InvalidArgument(DomainError):
         elif isinstance(violations, FieldViolation):
             violations = [violations]
         self.violations = list(violations)
-        super().__init__("; ".join(f"{v.field}: {v.description}" if v.field else v.description for v in self.violations))
+        super().__init__(
+            "; ".join(f"{v.field}: {v.description}" if v.field else v.description for v in self.violations)
+        )

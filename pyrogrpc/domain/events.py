@@ -112,7 +112,9 @@ class EventService:
             await uow.commit()
 
 
-async def visible_event(uow: UnitOfWork, principal: Principal | None, event_id: int, *, for_update: bool = False) -> Event:
+async def visible_event(
+    uow: UnitOfWork, principal: Principal | None, event_id: int, *, for_update: bool = False
+) -> Event:
     """The event if the caller may see it (None: no group limit); another group's is NOT_FOUND."""
     group_id = principal.group_filter if principal else None
     event = await uow.events.get(event_id, group_id=group_id, for_update=for_update)

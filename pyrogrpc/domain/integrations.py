@@ -29,11 +29,17 @@ MAX_TEMPLATE_LENGTH = 4096
 
 def check_webhook(v: Violations, fields: Mapping[str, Any], prefix: str = "") -> None:
     if "callback" in fields:
-        v.check(fields["callback"] in WEBHOOK_CALLBACKS, f"{prefix}callback",
-                f"must be one of {', '.join(WEBHOOK_CALLBACKS)}")
+        v.check(
+            fields["callback"] in WEBHOOK_CALLBACKS,
+            f"{prefix}callback",
+            f"must be one of {', '.join(WEBHOOK_CALLBACKS)}",
+        )
     if "url" in fields:
-        v.check(_is_http_url(fields["url"]), f"{prefix}url",
-                f"must be an http:// or https:// URL with a host, at most {MAX_URL_LENGTH} characters")
+        v.check(
+            _is_http_url(fields["url"]),
+            f"{prefix}url",
+            f"must be an http:// or https:// URL with a host, at most {MAX_URL_LENGTH} characters",
+        )
 
 
 def _is_http_url(url: str) -> bool:
@@ -49,8 +55,11 @@ def _is_http_url(url: str) -> bool:
 
 def check_recipient(v: Violations, fields: Mapping[str, Any], prefix: str = "") -> None:
     if "notification_type" in fields:
-        v.check(fields["notification_type"] in NOTIFICATION_TYPES, f"{prefix}notification_type",
-                f"must be one of {', '.join(NOTIFICATION_TYPES)}")
+        v.check(
+            fields["notification_type"] in NOTIFICATION_TYPES,
+            f"{prefix}notification_type",
+            f"must be one of {', '.join(NOTIFICATION_TYPES)}",
+        )
     if "address" in fields:
         check_name(v, fields["address"], f"{prefix}address", max_length=MAX_ADDRESS_LENGTH)
     for name in ("subject_template", "message_template"):

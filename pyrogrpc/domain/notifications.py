@@ -37,7 +37,9 @@ class Channels:
 
     def __init__(self, settings: Settings):
         self.telegram = (
-            TelegramSender(settings.telegram_token, base_url=settings.telegram_base_url) if settings.telegram_token else None
+            TelegramSender(settings.telegram_token, base_url=settings.telegram_base_url)
+            if settings.telegram_token
+            else None
         )
         self.webhooks = WebhookPoster()
         if self.telegram is None:
@@ -133,7 +135,12 @@ class _Delivery:
     """One queue job: send once, then log the row. A retry after a failed log does not send again."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, telegram: TelegramSender, alert_id: int, recipient: Recipient, rendered: RenderedMessage
+        self,
+        uow: UnitOfWorkFactory,
+        telegram: TelegramSender,
+        alert_id: int,
+        recipient: Recipient,
+        rendered: RenderedMessage,
     ):
         self._uow = uow
         self._telegram = telegram
@@ -152,7 +159,9 @@ class _Delivery:
         except FailedPrecondition:
             # The alert or the recipient was deleted meanwhile: nothing left to log against.
             logger.warning(
-                "notification of alert %s to recipient %s sent but not logged: row deleted", self._alert_id, self._recipient_id
+                "notification of alert %s to recipient %s sent but not logged: row deleted",
+                self._alert_id,
+                self._recipient_id,
             )
 
 
@@ -161,7 +170,9 @@ async def log_notification(
 ) -> Notification:
     async with uow_factory() as uow:
         row = await uow.notifications.add(
-            Notification(alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message)
+            Notification(
+                alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message
+            )
         )
         await uow.commit()
     return row
@@ -225,7 +236,9 @@ class NotificationService:
                 raise NotFound("recipient", recipient_id)
             device = await uow.devices.get(alert.device_id)
         if recipient.notification_type != TELEGRAM:
-            raise FailedPrecondition(f"recipient {recipient_id} uses an unsupported channel {recipient.notification_type!r}")
+            raise FailedPrecondition(
+                f"recipient {recipient_id} uses an unsupported channel {recipient.notification_type!r}"
+            )
         if self._telegram is None:
             raise FailedPrecondition("the server has no Telegram credentials (TELEGRAM_TOKEN is not set)")
         try:

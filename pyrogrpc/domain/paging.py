@@ -60,7 +60,7 @@ def decode_page_token(token: str) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         if raw.startswith(_TOKEN_PREFIX):
-            value = int(raw[len(_TOKEN_PREFIX):])
+            value = int(raw[len(_TOKEN_PREFIX) :])
             if value > 0:
                 return value
     except (binascii.Error, UnicodeDecodeError, ValueError):

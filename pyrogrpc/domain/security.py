@@ -30,7 +30,8 @@ class PasswordHasher:
     def __init__(self, rounds: int = 12, workers: int | None = None):
         self.rounds = rounds
         self._executor = ThreadPoolExecutor(
-            max_workers=workers or max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="bcrypt",
+            max_workers=workers or max(1, (os.cpu_count() or 2) - 1),
+            thread_name_prefix="bcrypt",
             initializer=_lower_thread_priority,
         )
         # Compared against when the login is unknown, so both failures take the same time.
@@ -117,7 +118,9 @@ class TokenService:
         except jwt.InvalidTokenError:
             raise Unauthenticated("invalid access token") from None
         try:
-            principal = Principal(access_id=int(claims["sub"]), scope=Scope(claims["scope"]), group_id=int(claims["group_id"]))
+            principal = Principal(
+                access_id=int(claims["sub"]), scope=Scope(claims["scope"]), group_id=int(claims["group_id"])
+            )
             expire = int(claims["exp"])
         except (TypeError, ValueError):
             raise Unauthenticated("invalid access token") from None

@@ -30,8 +30,11 @@ def check_site(v: Violations, fields: Mapping[str, Any], prefix: str = "") -> No
         check_name(v, fields["name"], f"{prefix}name")
     check_position(v, fields.get("lat"), fields.get("lon"), prefix)
     if "country" in fields:
-        v.check(bool(_COUNTRY.match(fields["country"])), f"{prefix}country",
-                "must be an ISO 3166-1 alpha-2 code: 2 uppercase letters (e.g. FR)")
+        v.check(
+            bool(_COUNTRY.match(fields["country"])),
+            f"{prefix}country",
+            "must be an ISO 3166-1 alpha-2 code: 2 uppercase letters (e.g. FR)",
+        )
     if "geocode" in fields:
         check_name(v, fields["geocode"], f"{prefix}geocode", max_length=MAX_GEOCODE_LENGTH)
     if "type" in fields:
@@ -139,10 +142,15 @@ class InstallationService:
                     f"device {device_id} (group {device.group_id}) and site {site_id} (group {site.group_id}) "
                     "belong to different groups"
                 )
-            installation = await uow.installations.add(Installation(
-                device_id=device_id, site_id=site_id, start_time=start_time, end_time=end_time,
-                is_trustworthy=is_trustworthy,
-            ))
+            installation = await uow.installations.add(
+                Installation(
+                    device_id=device_id,
+                    site_id=site_id,
+                    start_time=start_time,
+                    end_time=end_time,
+                    is_trustworthy=is_trustworthy,
+                )
+            )
             await uow.commit()
         return installation
 
@@ -157,7 +165,9 @@ class InstallationService:
         async with self._uow() as uow:
             return await uow.installations.list(page, *conditions, group_id=principal.group_filter)
 
-    async def update_installation(self, principal: Principal, installation_id: int, changes: Mapping[str, Any]) -> Installation:
+    async def update_installation(
+        self, principal: Principal, installation_id: int, changes: Mapping[str, Any]
+    ) -> Installation:
         async with self._uow() as uow:
             installation = await visible(uow.installations, "installation", installation_id, principal, for_update=True)
             # The period is checked as it will be: changed values over the stored ones.
@@ -186,7 +196,9 @@ class InstallationService:
         return Page([device.id for device in devices.items], devices.next_page_token)
 
 
-def _check_period(v: Violations, start_time: datetime | None, end_time: datetime | None, start_field: str, end_field: str) -> None:
+def _check_period(
+    v: Violations, start_time: datetime | None, end_time: datetime | None, start_field: str, end_field: str
+) -> None:
     v.check(start_time is not None, start_field, "is required")
     if start_time is not None and end_time is not None:
         v.check(end_time > start_time, end_field, "must be after start_time")

@@ -68,7 +68,12 @@ class UploadHeader:
 
 class MediaUploader:
     def __init__(
-        self, uow: UnitOfWorkFactory, storage: MediaStorage, max_upload_bytes: int, *, single_statement_uow: UnitOfWorkFactory | None = None
+        self,
+        uow: UnitOfWorkFactory,
+        storage: MediaStorage,
+        max_upload_bytes: int,
+        *,
+        single_statement_uow: UnitOfWorkFactory | None = None,
     ):
         self._uow = uow
         self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
@@ -98,12 +103,17 @@ class MediaUploader:
         v = Violations()
         v.check(header.media_id > 0, "header.media_id", "is required")
         v.check(header.size_bytes > 0, "header.size_bytes", "must be positive (empty uploads are refused)")
-        v.check(header.size_bytes <= self._max_bytes, "header.size_bytes",
-                f"exceeds the server limit of {self._max_bytes} bytes")
+        v.check(
+            header.size_bytes <= self._max_bytes,
+            "header.size_bytes",
+            f"exceeds the server limit of {self._max_bytes} bytes",
+        )
         v.check(bool(_SHA256_HEX.fullmatch(header.sha256)), "header.sha256", "must be 64 hexadecimal characters")
         check_request_id(v, header.request_id, field="header.request_id")
         v.raise_if_any()
-        return UploadHeader(header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id)
+        return UploadHeader(
+            header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id
+        )
 
     async def _target(self, principal: Principal, media_id: int, keys: tuple[str, ...]) -> tuple[Media, bool]:
         """The media, and whether all `keys` are free (False: not checked, or one is taken)."""
@@ -128,7 +138,9 @@ class MediaUploader:
                     return key
         raise Unavailable("too many uploads of this same content right now, retry later")
 
-    async def _receive(self, writer: ObjectWriter, header: UploadHeader, head: bytes, chunks: AsyncIterator[bytes]) -> None:
+    async def _receive(
+        self, writer: ObjectWriter, header: UploadHeader, head: bytes, chunks: AsyncIterator[bytes]
+    ) -> None:
         digest = hashlib.sha256()
         received = 0
         data = head
@@ -136,14 +148,18 @@ class MediaUploader:
             received += len(data)
             # size_bytes <= the server limit (checked in _checked), so this also stops at the limit.
             if received > header.size_bytes:
-                raise InvalidArgument(f"more bytes were sent than the announced {header.size_bytes}", field="header.size_bytes")
+                raise InvalidArgument(
+                    f"more bytes were sent than the announced {header.size_bytes}", field="header.size_bytes"
+                )
             digest.update(data)
             await writer.write(data)
             data = await anext(chunks, None)
             if data is None:
                 break
         if received != header.size_bytes:
-            raise InvalidArgument(f"announced {header.size_bytes} bytes, received {received}", field="header.size_bytes")
+            raise InvalidArgument(
+                f"announced {header.size_bytes} bytes, received {received}", field="header.size_bytes"
+            )
         if digest.hexdigest() != header.sha256:
             raise InvalidArgument("does not match the SHA-256 of the received content", field="header.sha256")
 
@@ -232,7 +248,9 @@ def _sniffed(head: bytes, media: Media) -> SniffedType:
     if sniffed is None:
         raise InvalidArgument("the content is not a JPEG, PNG, WebP or MP4 file", field="chunk")
     if sniffed.kind != media.type:
-        raise InvalidArgument(f"media {media.id} is of type {media.type}, the content is {sniffed.content_type}", field="chunk")
+        raise InvalidArgument(
+            f"media {media.id} is of type {media.type}, the content is {sniffed.content_type}", field="chunk"
+        )
     return sniffed
 
 

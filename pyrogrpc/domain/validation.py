@@ -36,8 +36,11 @@ def check_password(v: Violations, password: str, field: str = "password") -> Non
 
 
 def check_name(v: Violations, name: str, field: str = "name", max_length: int = 100) -> None:
-    v.check(0 < len(name.strip()) <= max_length and name == name.strip() and "\x00" not in name, field,
-            f"must be 1-{max_length} characters, without surrounding spaces or NUL characters")
+    v.check(
+        0 < len(name.strip()) <= max_length and name == name.strip() and "\x00" not in name,
+        field,
+        f"must be 1-{max_length} characters, without surrounding spaces or NUL characters",
+    )
 
 
 def check_text(v: Violations, text: str, field: str, max_length: int, *, required: bool = False) -> None:
@@ -50,7 +53,9 @@ def check_text(v: Violations, text: str, field: str, max_length: int, *, require
         v.check("\x00" not in text, field, "must not contain NUL characters")
 
 
-def check_range(v: Violations, value: float | None, field: str, low: float, high: float, *, high_open: bool = False) -> None:
+def check_range(
+    v: Violations, value: float | None, field: str, low: float, high: float, *, high_open: bool = False
+) -> None:
     """Also refuses NaN and infinities, which compare false against any bound."""
     if value is None:
         return

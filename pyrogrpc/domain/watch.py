@@ -228,8 +228,10 @@ class AlertWatchHub:
 
     async def watch(self, principal: Principal, after_alert_id: int | None) -> AsyncIterator[WatchItem]:
         if after_alert_id is not None and after_alert_id < 0:
-            raise InvalidArgument("must be 0 (every alert) or a resume point (an alert id); unset: new alerts only",
-                                  field="after_alert_id")
+            raise InvalidArgument(
+                "must be 0 (every alert) or a resume point (an alert id); unset: new alerts only",
+                field="after_alert_id",
+            )
         if self._stopped:
             raise Unavailable("server shutting down: reconnect with the last resume_after_alert_id")
         if after_alert_id is None:
@@ -264,8 +266,9 @@ class AlertWatchHub:
     async def _replay(self, principal: Principal, after: int, watcher: _Watcher) -> AsyncIterator[Alert]:
         while after < watcher.floor:
             async with self._uow() as uow:
-                rows = await uow.alerts.after(after, up_to=watcher.floor, group_id=principal.group_filter,
-                                              limit=self.batch_size)
+                rows = await uow.alerts.after(
+                    after, up_to=watcher.floor, group_id=principal.group_filter, limit=self.batch_size
+                )
             for alert in rows:
                 yield alert
             if watcher.error is not None:
@@ -435,7 +438,9 @@ class AlertWatchHub:
         if left:
             logger.warning(
                 "alert transactions %s still open after %.0f s; streaming past alert ids <= %s, "
-                "an alert they commit later is not streamed", sorted(left), self.max_gap_wait_seconds,
+                "an alert they commit later is not streamed",
+                sorted(left),
+                self.max_gap_wait_seconds,
                 checkpoint.allocated_id,
             )
             if len(self._abandoned) > 10_000:
@@ -459,10 +464,12 @@ class AlertWatchHub:
             for watcher in (*self._admins, *self._by_group.get(alert.group_id, ())):
                 if len(watcher.buffer) >= watcher.capacity:
                     self._unregister(watcher)
-                    watcher.fail(ResourceExhausted(
-                        f"stream dropped: more than {watcher.capacity} messages waiting for the client; "
-                        "reconnect with the last resume_after_alert_id"
-                    ))
+                    watcher.fail(
+                        ResourceExhausted(
+                            f"stream dropped: more than {watcher.capacity} messages waiting for the client; "
+                            "reconnect with the last resume_after_alert_id"
+                        )
+                    )
                     continue
                 watcher.buffer.append(item)
                 watcher.ready.set()

@@ -67,5 +67,6 @@ class AlertWebhooks:
     def _post_all(self, webhooks: list[Webhook], payload: dict) -> None:
         for webhook in webhooks:
             self._queue.submit(
-                partial(self._poster.post_json, webhook.url, payload), name=f"webhook {webhook.id} of alert {payload['id']}"
+                partial(self._poster.post_json, webhook.url, payload),
+                name=f"webhook {webhook.id} of alert {payload['id']}",
             )

@@ -70,8 +70,7 @@ class BackgroundQueue:
         if self._workers:
             return
         self._workers = [
-            asyncio.create_task(self._worker(), name=f"pyrogrpc-notify-{i}")
-            for i in range(self._worker_count)
+            asyncio.create_task(self._worker(), name=f"pyrogrpc-notify-{i}") for i in range(self._worker_count)
         ]
 
     def submit(self, job: Job, *, name: str) -> bool:
@@ -84,9 +83,7 @@ class BackgroundQueue:
             self._queue.put_nowait((job, name))
         except asyncio.QueueFull:
             self.stats.dropped += 1
-            logger.warning(
-                "notification job %r dropped: queue is full (%d jobs)", name, self._queue.maxsize
-            )
+            logger.warning("notification job %r dropped: queue is full (%d jobs)", name, self._queue.maxsize)
             return False
         return True
 
@@ -101,9 +98,7 @@ class BackgroundQueue:
             try:
                 await asyncio.wait_for(self._queue.join(), drain_timeout_seconds)
             except TimeoutError:
-                logger.warning(
-                    "notification queue not drained after %.1fs; cancelling", drain_timeout_seconds
-                )
+                logger.warning("notification queue not drained after %.1fs; cancelling", drain_timeout_seconds)
             for task in self._workers:
                 task.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)

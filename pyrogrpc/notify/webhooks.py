@@ -41,9 +41,7 @@ async def send_json(
     # (which holds the request URL) is not kept as its __context__.
     failure: DeliveryError | None = None
     try:
-        response = await client.post(
-            url, json=payload, headers={"User-Agent": USER_AGENT}, timeout=timeout
-        )
+        response = await client.post(url, json=payload, headers={"User-Agent": USER_AGENT}, timeout=timeout)
     except httpx.TimeoutException:
         failure = DeliveryError(f"{what} failed: timed out after {timeout:g}s")
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:

@@ -63,7 +63,11 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
     async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
         # Core insert: no ORM flush on the create paths that carry a request_id.
         query = insert(IdempotencyKey.__table__).values(
-            access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id, create_time=utcnow()
+            access_id=access_id,
+            operation=operation,
+            request_id=request_id,
+            resource_id=resource_id,
+            create_time=utcnow(),
         )
         async with translated_errors():
             await self.session.execute(query)

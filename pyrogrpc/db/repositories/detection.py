@@ -47,9 +47,7 @@ _MEDIA_OF_DEVICE = (
     )
 )
 _SET_CONTENT = (
-    update(_media)
-    .where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None))
-    .returning(*_media.c)
+    update(_media).where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None)).returning(*_media.c)
 )  # executed with the columns to set as parameters
 _KEY_IN_USE = select(_media.c.id).where(_media.c.bucket_key == bindparam("p_key")).limit(1)
 _LATEST_OF_DEVICE = (
@@ -79,7 +77,9 @@ class EventRepository(Repository[Event]):
 class MediaRepository(Repository[Media]):
     model = Media
 
-    async def list_media(self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None) -> Page[Media]:
+    async def list_media(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
+    ) -> Page[Media]:
         """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
         filter, which can only narrow it."""
         conditions = [] if only_group_id is None else [Media.group_id == only_group_id]
@@ -123,7 +123,9 @@ class AlertRepository(Repository[Alert]):
         async with translated_errors():
             return (await self.session.execute(_INSERT_ALERT, values)).scalar_one()
 
-    async def list_alerts(self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None) -> Page[Alert]:
+    async def list_alerts(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
+    ) -> Page[Alert]:
         """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
         filter, which can only narrow it."""
         conditions = [] if only_group_id is None else [_alerts.c.group_id == only_group_id]
