@@ -37,27 +37,27 @@ sys.path.insert(0, str(ROOT))  # the tests' client helpers (Api, tiny_jpeg, uplo
 from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests  # noqa: E402
 
 __all__ = [
-    "Api",
-    "USER_PASSWORD",
-    "tiny_jpeg",
-    "upload_requests",
-    "bench_stack",
-    "Latencies",
-    "report",
-    "REST_ORIGINAL",
     "ADMIN_LOGIN",
     "ADMIN_PASSWORD",
-    "server_rss_kib",
-    "run_for",
+    "REST_ORIGINAL",
+    "USER_PASSWORD",
+    "Api",
+    "Latencies",
     "Run",
-    "setup_group",
-    "latency_table",
-    "table",
     "Window",
+    "bench_stack",
     "cpu_seconds",
+    "distinct_jpegs",
+    "latency_table",
     "machine_busy_seconds",
     "postgres_database",
-    "distinct_jpegs",
+    "report",
+    "run_for",
+    "server_rss_kib",
+    "setup_group",
+    "table",
+    "tiny_jpeg",
+    "upload_requests",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -381,8 +381,12 @@ def _start_profiler(pid: int, seconds: float) -> subprocess.Popen | None:
 def table(title: str, header: list[str], rows: list[list[object]]) -> str:
     cells = [header] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
+    lines = [
+        title,
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells[1:]]
     return "\n".join(lines)
 
 

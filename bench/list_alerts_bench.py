@@ -22,6 +22,7 @@ from common import (
     setup_group,
     table,
 )
+
 from pyronear.v1 import detection_service_pb2 as detection_pb
 
 TARGET = 500.0

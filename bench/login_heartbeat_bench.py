@@ -23,6 +23,7 @@ from common import (
     setup_group,
     table,
 )
+
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import setup_service_pb2 as setup_pb
 

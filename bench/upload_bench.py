@@ -13,6 +13,7 @@ import threading
 import time
 
 from common import Api, bench_stack, report, server_rss_kib, setup_group, table, tiny_jpeg, upload_requests
+
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 

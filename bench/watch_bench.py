@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import multiprocessing
 import os
@@ -41,11 +42,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import grpc
 from common import ADMIN_LOGIN, ADMIN_PASSWORD, ROOT, postgres_database  # also puts ROOT on sys.path
 
-import grpc  # noqa: E402
-from pyronear.v1 import detection_service_pb2 as pb  # noqa: E402
-from pyronear.v1 import detection_service_pb2_grpc  # noqa: E402
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import detection_service_pb2_grpc
 
 RESULTS = ROOT / "bench" / "results" / "watch.json"
 TARGET_P99_MS = 200.0
@@ -104,7 +105,7 @@ async def _watch_all(port: int, token: str, watchers: int, channels: int, pipe) 
         complete.set()
     try:
         await asyncio.wait_for(complete.wait(), wait_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     cpu_seconds = time.process_time() - cpu_start
     for task in tasks:
@@ -233,7 +234,7 @@ async def run(args, database_url: str, data_dir: Path) -> dict:
         ids = [alert_id for alert_id, _ in mine]
         duplicates += len(ids) - len(set(ids))
         missing += len(set(expected) - set(ids))
-        out_of_order += sum(1 for a, b in zip(ids, ids[1:]) if b <= a)
+        out_of_order += sum(1 for a, b in itertools.pairwise(ids) if b <= a)
         exact += ids == expected
         for alert_id, at in mine:
             if alert_id in clock.times:

@@ -26,6 +26,7 @@ from common import (
     table,
     upload_requests,
 )
+
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb

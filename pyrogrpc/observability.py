@@ -61,7 +61,7 @@ class Observability:
         if self.posthog_client is not None:
             try:
                 self.posthog_client.shutdown()
-            except Exception:  # noqa: BLE001 - analytics must never break a shutdown
+            except Exception:
                 logger.warning("posthog shutdown failed", exc_info=True)
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from pyronear.v1 import (
     access_service_pb2,
     access_service_pb2_grpc,
@@ -34,8 +35,8 @@ from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
 from .db import migrate
-from .db.session import create_engine, create_session_factory, ping
 from .db.notify_pg import PgWakeups
+from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import UnitOfWork
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
@@ -48,8 +49,8 @@ from .domain.media import MediaService
 from .domain.notifications import Channels, NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
-from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
+from .domain.webhooks import AlertWebhooks
 from .notify import BackgroundQueue
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage

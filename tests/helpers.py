@@ -7,13 +7,18 @@ import uuid
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+
 from pyronear.v1 import (
     access_service_pb2 as access_pb,
+)
+from pyronear.v1 import (
     access_service_pb2_grpc,
     detection_service_pb2_grpc,
     resources_pb2,
-    setup_service_pb2 as setup_pb,
     setup_service_pb2_grpc,
+)
+from pyronear.v1 import (
+    setup_service_pb2 as setup_pb,
 )
 
 USER_PASSWORD = "user-password-1"

@@ -8,9 +8,9 @@ import grpc
 import jwt
 import pytest
 from google.protobuf import field_mask_pb2
+
 from pyronear.v1 import access_service_pb2 as pb
 from pyronear.v1 import resources_pb2
-
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET
 from tests.helpers import USER_PASSWORD, expect_status, rich_status, violated_fields
 

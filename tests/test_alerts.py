@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1 import resources_pb2
 
 from pyrogrpc.db.repositories.detection import AlertRepository
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import resources_pb2
 from tests import helpers
 from tests.helpers import Api, expect_status, violated_fields
 
@@ -80,7 +80,7 @@ async def test_my_alert_defaults_to_the_device_position_and_opens_an_event(admin
     assert alert.id > 0 and alert.device_id == camera.device_row.id and alert.group_id == camera.group_id
     assert (alert.lat, alert.lon, alert.azimuth) == (POSITION["lat"], POSITION["lon"], POSITION["azimuth"])
     assert alert.localization == "[[0.1, 0.2, 0.3, 0.4, 0.9]]" and not alert.HasField("media_id")
-    assert abs(alert.create_time.ToDatetime(tzinfo=timezone.utc) - datetime.now(timezone.utc)) < timedelta(seconds=30)
+    assert abs(alert.create_time.ToDatetime(tzinfo=UTC) - datetime.now(UTC)) < timedelta(seconds=30)
     event = (await admin.detection.GetEvent(pb.GetEventRequest(event_id=alert.event_id))).event
     assert event.group_id == camera.group_id and event.type == resources_pb2.EVENT_TYPE_WILDFIRE
     assert (event.lat, event.lon) == (alert.lat, alert.lon) and not event.HasField("end_time")
@@ -148,7 +148,7 @@ async def test_recent_alerts_of_one_device_share_their_event(server, admin):
 async def test_an_ended_event_is_not_joined(admin):
     camera = await new_camera(admin)
     first = await my_alert(camera.device)
-    event = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(seconds=1)))
+    event = resources_pb2.Event(end_time=stamp(datetime.now(UTC) + timedelta(seconds=1)))
     await admin.detection.UpdateEvent(
         pb.UpdateEventRequest(
             event_id=first.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"])
@@ -337,7 +337,7 @@ async def test_list_alerts_pages_and_filters_by_creation_time(admin):
         if not token:
             break
     assert seen == [alert.id for alert in reversed(alerts)]
-    third = alerts[2].create_time.ToDatetime(tzinfo=timezone.utc)
+    third = alerts[2].create_time.ToDatetime(tzinfo=UTC)
     after = (await camera.user.detection.ListAlerts(pb.ListAlertsRequest(created_after=stamp(third)))).alerts
     assert [a.id for a in after] == [a.id for a in reversed(alerts[2:])]
     before = (await camera.user.detection.ListAlerts(pb.ListAlertsRequest(created_before=stamp(third)))).alerts
@@ -356,7 +356,7 @@ async def test_ongoing_alerts_are_those_of_events_without_end_time(admin):
     camera = await new_camera(admin)
     stranger = await new_camera(admin)
     ended = await my_alert(camera.device)
-    event = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(seconds=1)))
+    event = resources_pb2.Event(end_time=stamp(datetime.now(UTC) + timedelta(seconds=1)))
     await admin.detection.UpdateEvent(
         pb.UpdateEventRequest(
             event_id=ended.event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=["end_time"])

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -28,18 +28,17 @@ import jwt
 import pytest
 import pytest_asyncio
 from google.protobuf import field_mask_pb2, timestamp_pb2
+
+from pyrogrpc.config import Settings
+from pyrogrpc.server import PyroServer
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
-
-from pyrogrpc.config import Settings
-from pyrogrpc.server import PyroServer
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, DATABASES, JWT_SECRET, _truncate_postgres, server_env
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_requests
 from tests.test_notify import FakeServer
-
 
 Code = grpc.StatusCode
 
@@ -164,7 +163,7 @@ def parse_matrix(text: str) -> dict[str, dict[str, Code | None]]:
         rpc, *cells = line.split()
         assert len(cells) == len(SCOPED_IDENTITIES), f"MATRIX row {rpc} needs {len(SCOPED_IDENTITIES)} cells"
         assert rpc not in matrix, f"MATRIX row {rpc} appears twice"
-        expected = {identity: CELL_CODES[cell] for identity, cell in zip(SCOPED_IDENTITIES, cells)}
+        expected = {identity: CELL_CODES[cell] for identity, cell in zip(SCOPED_IDENTITIES, cells, strict=True)}
         unauthenticated = None if rpc in PUBLIC_RPCS else Code.UNAUTHENTICATED
         expected.update({identity: unauthenticated for identity in BAD_TOKEN_IDENTITIES})
         matrix[rpc] = expected
@@ -256,7 +255,7 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
     ids["site_a"] = (await admin.setup.CreateSite(site_request)).site.id
     site_request.name = unique("victim-site")
     ids["victim_site"] = (await admin.setup.CreateSite(site_request)).site.id
-    start = timestamp(datetime.now(timezone.utc) - timedelta(days=1))
+    start = timestamp(datetime.now(UTC) - timedelta(days=1))
     ids["installation_a"] = (
         await admin.setup.CreateInstallation(
             setup_pb.CreateInstallationRequest(
@@ -354,7 +353,7 @@ def module_env(module_database: tuple[str, str], **extra: str) -> dict[str, str]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def module_server(module_database, moto_s3_endpoint, fake_telegram):  # noqa: F811
+async def module_server(module_database, moto_s3_endpoint, fake_telegram):
     """A server (S3 on moto, Telegram faked) for the whole module."""
     env = module_env(
         module_database,
@@ -475,8 +474,8 @@ BUILDERS: dict[str, Builder] = {
     "SetupService.CreateInstallation": lambda w, i: setup_pb.CreateInstallationRequest(
         device_id=w.spare_device,
         site_id=w.site_a,
-        start_time=timestamp(datetime.now(timezone.utc) - timedelta(days=400)),
-        end_time=timestamp(datetime.now(timezone.utc) - timedelta(days=300)),
+        start_time=timestamp(datetime.now(UTC) - timedelta(days=400)),
+        end_time=timestamp(datetime.now(UTC) - timedelta(days=300)),
     ),
     "SetupService.GetInstallation": lambda w, i: setup_pb.GetInstallationRequest(installation_id=w.installation_a),
     "SetupService.ListInstallations": lambda w, i: setup_pb.ListInstallationsRequest(),
@@ -580,7 +579,7 @@ async def invoke(client: Api, rpc: str, request, max_alert_id: int = 2**63 - 1) 
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 try:
                     message = await asyncio.wait_for(call.read(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 if message is grpc.aio.EOF:
                     break

@@ -10,18 +10,18 @@ import json
 import socket
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from pyronear.v1 import detection_service_pb2 as detection_pb
-from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 
 from pyrogrpc.cli import main
 from pyrogrpc.client import SERVICE_CONFIG, AsyncPyroClient, PyroClient
 from pyrogrpc.client.channel import KEEPALIVE_OPTIONS
 from pyrogrpc.server import _SERVER_OPTIONS
+from pyronear.v1 import detection_service_pb2 as detection_pb
+from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, tiny_jpeg
 
@@ -300,12 +300,12 @@ async def test_client_logs_in_again_before_the_token_expires(server):
         await admin_client.get_my_user()
         assert len(logins) == 1  # a fresh token is reused
         first_expiry = admin_client.tokens.expire_time
-        assert first_expiry > datetime.now(timezone.utc) + timedelta(minutes=50)
+        assert first_expiry > datetime.now(UTC) + timedelta(minutes=50)
 
-        admin_client.tokens.expire_time = datetime.now(timezone.utc) + timedelta(seconds=5)  # within the margin
+        admin_client.tokens.expire_time = datetime.now(UTC) + timedelta(seconds=5)  # within the margin
         await admin_client.get_my_user()
         assert len(logins) == 2
-        admin_client.tokens.expire_time = datetime.now(timezone.utc) - timedelta(hours=1)  # already expired
+        admin_client.tokens.expire_time = datetime.now(UTC) - timedelta(hours=1)  # already expired
         await admin_client.get_my_user()
         assert len(logins) == 3 and admin_client.tokens.expire_time >= first_expiry
 

@@ -3,13 +3,13 @@ group isolation, update with a field mask, acknowledge, delete."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import field_mask_pb2
+
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
-
 from tests.helpers import expect_status, violated_fields
 from tests.test_alerts import my_alert, new_camera, stamp
 
@@ -33,11 +33,11 @@ async def admin_event(admin, group_id: int, **fields) -> resources_pb2.Event:
 
 async def test_admin_creates_an_event_in_a_group(admin):
     group = await admin.create_group()
-    start = datetime(2024, 7, 14, 12, 30, tzinfo=timezone.utc)
+    start = datetime(2024, 7, 14, 12, 30, tzinfo=UTC)
     event = await admin_event(admin, group.id, lat=-12.5, lon=130.0, start_time=stamp(start))
     assert event.id > 0 and event.group_id == group.id and event.type == WILDFIRE
     assert (event.lat, event.lon) == (-12.5, 130.0) and not event.is_acknowledged and not event.HasField("end_time")
-    assert event.start_time.ToDatetime(tzinfo=timezone.utc) == start
+    assert event.start_time.ToDatetime(tzinfo=UTC) == start
     assert (await admin.detection.GetEvent(pb.GetEventRequest(event_id=event.id))).event == event
 
 
@@ -58,11 +58,11 @@ async def test_create_event_validation(admin):
 async def test_a_device_creates_events_in_its_own_group_only(admin):
     camera = await new_camera(admin)
     other_group = await admin.create_group()
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     request = pb.CreateEventRequest(group_id=other_group.id, type=WILDFIRE, lat=1.0, lon=2.0)
     event = (await camera.device.detection.CreateEvent(request)).event
     assert event.group_id == camera.group_id  # the device's group, whatever it asked
-    assert event.start_time.ToDatetime(tzinfo=timezone.utc) >= before - timedelta(seconds=1)  # unset: now
+    assert event.start_time.ToDatetime(tzinfo=UTC) >= before - timedelta(seconds=1)  # unset: now
     # A user may not create events.
     await expect_status(camera.user.detection.CreateEvent(request), Code.PERMISSION_DENIED)
 
@@ -108,7 +108,7 @@ async def test_list_events_pages_and_filters_by_creation_time(admin):
     )
     assert [e.id for e in [*first_page.events, *second_page.events]] == [e.id for e in reversed(events)]
     assert second_page.next_page_token == ""
-    cut = events[2].create_time.ToDatetime(tzinfo=timezone.utc)
+    cut = events[2].create_time.ToDatetime(tzinfo=UTC)
     after = (await admin.detection.ListEvents(pb.ListEventsRequest(created_after=stamp(cut)))).events
     assert [e.id for e in after] == [events[3].id, events[2].id]
     before = (await admin.detection.ListEvents(pb.ListEventsRequest(created_before=stamp(cut)))).events
@@ -122,7 +122,7 @@ async def test_past_and_unacknowledged_events(admin):
     ongoing = await admin_event(admin, camera.group_id)
     past = await admin_event(admin, camera.group_id)
     foreign_past = await admin_event(admin, stranger.group_id)
-    ended = resources_pb2.Event(end_time=stamp(datetime.now(timezone.utc) + timedelta(minutes=1)))
+    ended = resources_pb2.Event(end_time=stamp(datetime.now(UTC) + timedelta(minutes=1)))
     for event_id in (past.id, foreign_past.id):
         await admin.detection.UpdateEvent(
             pb.UpdateEventRequest(event_id=event_id, event=ended, update_mask=mask("end_time"))
@@ -163,12 +163,12 @@ async def test_list_event_alerts(admin):
 async def test_update_event_with_a_mask(admin):
     camera = await new_camera(admin)
     event = await admin_event(admin, camera.group_id, lat=10.0, lon=20.0)
-    end = datetime.now(timezone.utc) + timedelta(hours=1)
+    end = datetime.now(UTC) + timedelta(hours=1)
     changes = resources_pb2.Event(lat=11.0, lon=-20.0, end_time=stamp(end))
     request = pb.UpdateEventRequest(event_id=event.id, event=changes, update_mask=mask("lat", "end_time"))
     updated = (await admin.detection.UpdateEvent(request)).event
     assert (updated.lat, updated.lon) == (11.0, 20.0)  # lon is not in the mask
-    assert updated.end_time.ToDatetime(tzinfo=timezone.utc) == end
+    assert updated.end_time.ToDatetime(tzinfo=UTC) == end
     # A device of the group may update the group's events; end_time unset in the mask clears it.
     reopened = (
         await camera.device.detection.UpdateEvent(
@@ -182,7 +182,7 @@ async def test_update_event_with_a_mask(admin):
 async def test_update_event_errors(admin):
     camera = await new_camera(admin)
     stranger = await new_camera(admin)
-    event = await admin_event(admin, camera.group_id, start_time=stamp(datetime(2024, 1, 2, tzinfo=timezone.utc)))
+    event = await admin_event(admin, camera.group_id, start_time=stamp(datetime(2024, 1, 2, tzinfo=UTC)))
     foreign = await admin_event(admin, stranger.group_id)
 
     async def update(client, event_id, changes, *paths):
@@ -190,7 +190,7 @@ async def test_update_event_errors(admin):
             pb.UpdateEventRequest(event_id=event_id, event=changes, update_mask=mask(*paths))
         )
 
-    early_end = resources_pb2.Event(end_time=stamp(datetime(2024, 1, 1, tzinfo=timezone.utc)))
+    early_end = resources_pb2.Event(end_time=stamp(datetime(2024, 1, 1, tzinfo=UTC)))
     error = await expect_status(update(admin, event.id, early_end, "end_time"), Code.INVALID_ARGUMENT)
     assert violated_fields(error) == {"event.end_time"}
     error = await expect_status(

@@ -20,12 +20,12 @@ import grpc
 import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pyronear.v1 import access_service_pb2 as access_pb
-from pyronear.v1 import detection_service_pb2 as detection_pb
-from pyronear.v1 import resources_pb2 as res
 
 from pyrogrpc.config import Settings
 from pyrogrpc.server import PyroServer
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as detection_pb
+from pyronear.v1 import resources_pb2 as res
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
 from tests.fixtures_s3 import s3_env, start_moto
 from tests.helpers import Api, TcpProxy, expect_status, tiny_jpeg, upload_requests

@@ -22,10 +22,10 @@ import pytest
 from google.protobuf import descriptor as pb_descriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import setup_service_pb2 as setup_pb
-
 from tests.helpers import Api
 from tests.test_authorization_matrix import (  # noqa: F401  (module-scoped fixtures)
     ALL_METHODS,
@@ -331,7 +331,7 @@ async def test_garbage_bytes_and_bogus_http2_do_not_hurt_the_server(module_serve
         await writer.drain()
         try:
             await asyncio.wait_for(reader.read(65536), 2)  # GOAWAY and/or close
-        except (asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError):
             pass
         writer.close()
         await _still_serves(world)

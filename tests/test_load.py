@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 import grpc
 import psycopg
 import pytest
+
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
-
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import Api, tiny_jpeg, upload_requests
 

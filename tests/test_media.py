@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import timestamp_pb2
+
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
-
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import Api, expect_status, tiny_jpeg, upload_media, violated_fields
@@ -195,7 +195,7 @@ def _fetch(url: str) -> bytes:
         return reply.read()
 
 
-async def test_media_url_goes_through_the_s3_proxy_url(request, server_factory, moto_s3_endpoint):  # noqa: F811
+async def test_media_url_goes_through_the_s3_proxy_url(request, server_factory, moto_s3_endpoint):
     port = urlsplit(moto_s3_endpoint).port
     server = await start_media_server(
         request, server_factory, "s3", S3_PROXY_URL=f"http://localhost:{port}", MEDIA_URL_EXPIRE_SECONDS="60"

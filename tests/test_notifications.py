@@ -12,17 +12,17 @@ import threading
 import time
 import types
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
-from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1 import resources_pb2
-from pyronear.v1 import setup_service_pb2 as setup_pb
 
 from pyrogrpc.config import ConfigError, Settings
 from pyrogrpc.observability import init_observability
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import resources_pb2
+from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import Api, expect_status
 from tests.test_alerts import my_alert, new_camera
@@ -114,7 +114,7 @@ async def add_webhook(admin: Api, url: str) -> None:
 
 
 def expected_text(alert: resources_pb2.Alert, device_name: str) -> tuple[str, str]:
-    date = alert.create_time.ToDatetime(tzinfo=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    date = alert.create_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (
         f"Fire! event {alert.event_id}",
         f"alert {alert.id} at {date} by {device_name} (device {alert.device_id})",
@@ -173,7 +173,7 @@ async def test_create_alert_webhooks_receive_every_alert(server_factory, fake_ht
             "lat": first.lat,
             "lon": first.lon,
             "localization": "[]",
-            "create_time": first.create_time.ToDatetime(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"),
+            "create_time": first.create_time.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
         }
         assert hooks[1]["azimuth"] == 7.5
 

@@ -9,14 +9,14 @@ import asyncio
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from pyronear.v1 import access_service_pb2 as access_pb
-from pyronear.v1 import detection_service_pb2 as detection_pb
-from pyronear.v1 import resources_pb2 as res
-from pyronear.v1 import setup_service_pb2 as setup_pb
 
 from pyrogrpc.domain.access_check import AccessCheck
 from pyrogrpc.domain.errors import Unauthenticated
 from pyrogrpc.domain.principal import Principal, Scope
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as detection_pb
+from pyronear.v1 import resources_pb2 as res
+from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.helpers import USER_PASSWORD, Api, expect_status, user_on_two_replicas
 
 Code = grpc.StatusCode

@@ -11,13 +11,13 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from pyronear.v1 import access_service_pb2, detection_service_pb2, setup_service_pb2
-from pyronear.v1 import access_service_pb2 as access_pb
 
 from pyrogrpc.api.scopes import RPC_SCOPES
 from pyrogrpc.config import Settings
 from pyrogrpc.db.migrate import SchemaOutdated
 from pyrogrpc.server import SERVICE_NAMES, PyroServer
+from pyronear.v1 import access_service_pb2, detection_service_pb2, setup_service_pb2
+from pyronear.v1 import access_service_pb2 as access_pb
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.helpers import Api, TcpProxy, expect_status
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
+
+from pyrogrpc.db.models import Alert, Event, Media
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import resources_pb2
 from pyronear.v1 import setup_service_pb2 as pb
-
-from pyrogrpc.db.models import Alert, Event, Media
 from tests.helpers import USER_PASSWORD, expect_status, violated_fields
 
 Code = grpc.StatusCode
@@ -43,7 +43,7 @@ async def _site_and_installation(admin, device) -> tuple[resources_pb2.Site, res
         )
     ).site
     start = timestamp_pb2.Timestamp()
-    start.FromDatetime(datetime.now(timezone.utc) - timedelta(days=1))
+    start.FromDatetime(datetime.now(UTC) - timedelta(days=1))
     installation = (
         await admin.setup.CreateInstallation(
             pb.CreateInstallationRequest(device_id=device.id, site_id=site.id, start_time=start, is_trustworthy=True)
@@ -88,7 +88,7 @@ async def test_created_device_logs_in_heartbeats_and_sees_itself(admin):
 
     before = time.time()
     pinged = (await camera.setup.Heartbeat(pb.HeartbeatRequest())).device
-    assert before - 1 <= pinged.last_ping_time.ToDatetime(tzinfo=timezone.utc).timestamp() <= time.time() + 1
+    assert before - 1 <= pinged.last_ping_time.ToDatetime(tzinfo=UTC).timestamp() <= time.time() + 1
     assert pinged.id == device.id
     seen = (await admin.setup.GetDevice(pb.GetDeviceRequest(device_id=device.id))).device
     assert seen.last_ping_time == pinged.last_ping_time
@@ -440,7 +440,7 @@ async def test_delete_device_with_media_or_alerts_is_failed_precondition(admin, 
     async with server.uow() as uow:
         media = await uow.media.add(Media(device_id=device.id, group_id=device.group_id, type="image"))
         event = await uow.events.add(
-            Event(group_id=device.group_id, type="wildfire", lat=1.0, lon=2.0, start_time=datetime.now(timezone.utc))
+            Event(group_id=device.group_id, type="wildfire", lat=1.0, lon=2.0, start_time=datetime.now(UTC))
         )
         alert = await uow.alerts.add(
             Alert(device_id=device.id, group_id=device.group_id, event_id=event.id, azimuth=10.0, lat=1.0, lon=2.0)

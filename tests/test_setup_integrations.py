@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import field_mask_pb2
-from pyronear.v1 import resources_pb2
-from pyronear.v1 import setup_service_pb2 as pb
 
 from pyrogrpc.db.models import Alert, Event, Notification
+from pyronear.v1 import resources_pb2
+from pyronear.v1 import setup_service_pb2 as pb
 from tests.helpers import expect_status, violated_fields
 
 Code = grpc.StatusCode
@@ -264,7 +264,7 @@ async def test_deleting_a_notified_recipient_keeps_the_notification_log(admin, s
     recipient = (await admin.setup.CreateRecipient(recipient_request(device.group_id))).recipient
     async with server.uow() as uow:
         event = await uow.events.add(
-            Event(group_id=device.group_id, type="wildfire", lat=1.0, lon=2.0, start_time=datetime.now(timezone.utc))
+            Event(group_id=device.group_id, type="wildfire", lat=1.0, lon=2.0, start_time=datetime.now(UTC))
         )
         alert = await uow.alerts.add(
             Alert(device_id=device.id, group_id=device.group_id, event_id=event.id, azimuth=10.0, lat=1.0, lon=2.0)

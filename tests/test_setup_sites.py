@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
+
 from pyronear.v1 import resources_pb2
 from pyronear.v1 import setup_service_pb2 as pb
-
 from tests.helpers import expect_status, violated_fields
 
 Code = grpc.StatusCode
@@ -26,7 +26,7 @@ def mask(*paths: str) -> field_mask_pb2.FieldMask:
 def ts(days: float) -> timestamp_pb2.Timestamp:
     """A timestamp `days` from now (negative: in the past)."""
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(datetime.now(timezone.utc) + timedelta(days=days))
+    stamp.FromDatetime(datetime.now(UTC) + timedelta(days=days))
     return stamp
 
 

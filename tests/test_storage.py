@@ -75,7 +75,7 @@ class Backend:
 async def backend(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    moto_s3_endpoint: str,  # noqa: F811
+    moto_s3_endpoint: str,
 ) -> AsyncIterator[Backend]:
     if request.param == "local":
         local = LocalStorage(tmp_path / "media")
@@ -315,7 +315,7 @@ async def _s3_with_object(endpoint: str, data: bytes, **kwargs: object) -> tuple
     return st, key
 
 
-async def test_s3_presigned_url_fetches_object(moto_s3_endpoint: str) -> None:  # noqa: F811
+async def test_s3_presigned_url_fetches_object(moto_s3_endpoint: str) -> None:
     st, key = await _s3_with_object(moto_s3_endpoint, b"\xff\xd8\xff jpeg bytes")
     url = await st.presigned_url(key, timedelta(minutes=5))
     assert "X-Amz-Expires=300" in url
@@ -327,7 +327,7 @@ async def test_s3_presigned_url_fetches_object(moto_s3_endpoint: str) -> None:  
     await st.close()
 
 
-async def test_s3_proxy_url_rewrites_host(moto_s3_endpoint: str) -> None:  # noqa: F811
+async def test_s3_proxy_url_rewrites_host(moto_s3_endpoint: str) -> None:
     port = urlsplit(moto_s3_endpoint).port
     st, key = await _s3_with_object(moto_s3_endpoint, b"proxied", proxy_url=f"http://localhost:{port}")
     url = await st.presigned_url(key, timedelta(minutes=5))
@@ -345,7 +345,7 @@ async def test_s3_proxy_url_rewrites_host(moto_s3_endpoint: str) -> None:  # noq
     await public.close()
 
 
-async def test_s3_writer_memory_is_bounded(moto_s3_endpoint: str) -> None:  # noqa: F811
+async def test_s3_writer_memory_is_bounded(moto_s3_endpoint: str) -> None:
     st = s3_storage(moto_s3_endpoint)
     await st.ensure_bucket()
     key = st.make_key(SHA, "mp4")
@@ -396,7 +396,7 @@ async def test_s3_endpoint_down() -> None:
     await st.close()
 
 
-async def test_s3_missing_bucket_unavailable(moto_s3_endpoint: str) -> None:  # noqa: F811
+async def test_s3_missing_bucket_unavailable(moto_s3_endpoint: str) -> None:
     # A missing bucket is a misconfiguration: the health check must report it.
     missing = s3_storage(moto_s3_endpoint, bucket="no-such-bucket-here")
     with pytest.raises(StorageUnavailable):

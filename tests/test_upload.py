@@ -20,12 +20,11 @@ import boto3
 import grpc
 import pytest
 import pytest_asyncio
-from pyronear.v1 import access_service_pb2
-from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1.detection_service_pb2_grpc import DetectionServiceStub
-from pyronear.v1 import resources_pb2
 
 from pyrogrpc.server import PyroServer
+from pyronear.v1 import access_service_pb2, resources_pb2
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1.detection_service_pb2_grpc import DetectionServiceStub
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.fixtures_s3 import moto_s3_endpoint, s3_env  # noqa: F401  (moto_s3_endpoint: shared fixture)
 from tests.helpers import Api, expect_status, tiny_jpeg, tiny_png, upload_media, upload_requests, violated_fields

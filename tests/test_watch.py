@@ -12,13 +12,13 @@ import grpc
 import psycopg
 import pytest
 from google.protobuf import field_mask_pb2
-from pyronear.v1 import access_service_pb2 as access_pb
-from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1 import resources_pb2
 
 from pyrogrpc.client import AsyncPyroClient
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import resources_pb2
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, TcpProxy, user_on_two_replicas, violated_fields
 
@@ -112,7 +112,7 @@ async def nothing_more(stream: Stream, seconds: float = 0.5) -> None:
     while (left := deadline - time.monotonic()) > 0:
         try:
             message = await stream.get(left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         assert message is not grpc.aio.EOF and message.HasField("heartbeat"), f"unexpected message {message}"
 

@@ -11,10 +11,10 @@ import uuid
 import grpc
 import httpx
 import pytest
+
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 from pyronear.v1 import setup_service_pb2 as setup_pb
-
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import USER_PASSWORD, Api, expect_status, tiny_jpeg, upload_media
@@ -100,4 +100,4 @@ async def test_detection_workflow(workflow_server):
         await expect_status(
             outsider.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id)), grpc.StatusCode.NOT_FOUND
         )
-        assert resources_pb2.EVENT_TYPE_WILDFIRE == event.type
+        assert event.type == resources_pb2.EVENT_TYPE_WILDFIRE

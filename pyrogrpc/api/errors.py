@@ -12,9 +12,9 @@ import asyncio
 import logging
 
 import grpc
-from grpc_interceptor import AsyncServerInterceptor
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_interceptor import AsyncServerInterceptor
 
 from ..domain import errors
 from ..storage.base import StorageUnavailable

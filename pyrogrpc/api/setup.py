@@ -3,9 +3,8 @@ webhook and recipient use cases."""
 
 from __future__ import annotations
 
-from pyronear.v1 import resources_pb2
+from pyronear.v1 import resources_pb2, setup_service_pb2_grpc
 from pyronear.v1 import setup_service_pb2 as pb
-from pyronear.v1 import setup_service_pb2_grpc
 
 from ..domain.devices import LOCATION_FIELDS, DeviceService
 from ..domain.integrations import RecipientService, WebhookService

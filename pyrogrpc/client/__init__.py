@@ -20,14 +20,14 @@ from .upload import CHUNK_SIZE, MediaSource
 from .watch import watch_alerts
 
 __all__ = [
-    "AsyncPyroClient",
     "CHANNEL_OPTIONS",
     "CHUNK_SIZE",
     "DEFAULT_SERVER",
+    "SERVICE_CONFIG",
+    "AsyncPyroClient",
     "MediaSource",
     "MissingCredentials",
     "PyroClient",
-    "SERVICE_CONFIG",
     "ServerUnreachable",
     "TokenKeeper",
     "open_channel",

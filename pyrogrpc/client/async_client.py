@@ -12,18 +12,26 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from pyronear.v1 import (
     access_service_pb2 as access_pb,
+)
+from pyronear.v1 import (
     access_service_pb2_grpc,
-    detection_service_pb2 as detection_pb,
     detection_service_pb2_grpc,
     resources_pb2,
-    setup_service_pb2 as setup_pb,
     setup_service_pb2_grpc,
+)
+from pyronear.v1 import (
+    detection_service_pb2 as detection_pb,
+)
+from pyronear.v1 import (
+    setup_service_pb2 as setup_pb,
 )
 
 from .channel import DEFAULT_SERVER, open_channel
@@ -90,7 +98,7 @@ class AsyncPyroClient:
         """Connect now; `ServerUnreachable` if the server cannot be reached within `timeout` s."""
         try:
             await asyncio.wait_for(self.channel.channel_ready(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ServerUnreachable(f"cannot reach the server at {self.server} (waited {timeout:g} s)") from None
 
     # --- calls ---------------------------------------------------------------------

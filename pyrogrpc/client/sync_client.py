@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from typing import Any, Callable, Coroutine, Iterator, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 from pyronear.v1 import resources_pb2
 

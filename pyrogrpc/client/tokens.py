@@ -9,7 +9,7 @@ key rotated, clocks apart). A wrong password then fails the retried call: no loo
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import access_service_pb2_grpc
@@ -53,7 +53,7 @@ class TokenKeeper:
             return False
         if self.expire_time is None:
             return True
-        return datetime.now(timezone.utc) < self.expire_time - self._lead
+        return datetime.now(UTC) < self.expire_time - self._lead
 
     async def login(self) -> access_pb.LoginResponse:
         """Log in with the stored credentials, replacing the token."""
@@ -62,10 +62,10 @@ class TokenKeeper:
         request = access_pb.LoginRequest(login=self.login_name, password=self._password)
         response = await self._stub.Login(request, timeout=self._timeout)
         self.token = response.access_token
-        self.expire_time = response.expire_time.ToDatetime(tzinfo=timezone.utc)
+        self.expire_time = response.expire_time.ToDatetime(tzinfo=UTC)
         self.scope = response.scope
         # Short-lived tokens (a server set to 1-minute tokens) refresh at 80% of their life.
-        self._lead = min(self._margin, (self.expire_time - datetime.now(timezone.utc)) / 5)
+        self._lead = min(self._margin, (self.expire_time - datetime.now(UTC)) / 5)
         return response
 
     async def metadata(self) -> tuple[tuple[str, str], ...]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
 
 from pyronear.v1 import detection_service_pb2 as detection_pb
 

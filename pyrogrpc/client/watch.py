@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
+
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 

@@ -6,7 +6,8 @@ rules that need data: group isolation, unique names, password policy.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..db.models import Access, Group, User
 from ..db.unit_of_work import UnitOfWorkFactory

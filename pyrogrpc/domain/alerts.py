@@ -147,7 +147,7 @@ class AlertService:
         for listener in list(self.listeners):
             try:
                 await listener.alert_created(alert, new_event=new_event)
-            except Exception:  # noqa: BLE001 - the alert is committed; a listener must not fail the call
+            except Exception:
                 logger.exception("alert listener %r failed for alert %s", listener, alert.id)
 
     # --- read, list, delete ------------------------------------------------------------

@@ -7,7 +7,8 @@ never mint a device outside its group nor a device with more than scope device.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..db.models import Access, Device, User, utcnow
 from ..db.unit_of_work import UnitOfWorkFactory

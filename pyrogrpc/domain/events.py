@@ -7,8 +7,9 @@ manage events themselves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..db.models import Alert, Event, utcnow
 from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory

@@ -7,7 +7,8 @@ same transaction as the created row, so either both exist or neither does.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from .errors import AlreadyExists, NotFound

@@ -7,7 +7,8 @@ Error texts never echo a URL: webhook URLs often embed a secret.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..db.models import Recipient, Webhook

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Awaitable, Callable, Hashable
+from typing import Any
 
 from ..config import Settings
 from ..db.models import Alert, Notification, Recipient
@@ -53,7 +54,7 @@ class Channels:
 
 def iso_utc(value: datetime, timespec: str = "auto") -> str:
     """ISO-8601 in UTC with a "Z" suffix, as in templates and webhook payloads."""
-    return value.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 async def all_rows(repository, *conditions: Any, group_id: int | None = None) -> list:

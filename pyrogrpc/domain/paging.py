@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import InvalidArgument
 

@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import bcrypt
 import jwt
@@ -85,7 +85,7 @@ class TokenService:
         self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, now: datetime | None = None) -> IssuedToken:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         lifetime = self._device_lifetime if principal.scope is Scope.DEVICE else self._user_lifetime
         expire = (now + lifetime).replace(microsecond=0)
         claims = {

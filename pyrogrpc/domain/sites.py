@@ -8,8 +8,9 @@ since it depends on the rows' current groups, not on the request alone).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..db.models import Installation, Site, utcnow
 from ..db.unit_of_work import UnitOfWorkFactory

@@ -56,9 +56,10 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import AsyncIterator, Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 from ..db.alert_horizon import AlertHorizon, Checkpoint
 from ..db.models import Alert, utcnow
@@ -91,7 +92,7 @@ class WatchItem:
 
 
 class _Watcher:
-    __slots__ = ("principal", "group_id", "floor", "buffer", "capacity", "ready", "error", "last_sent", "heartbeat_due")
+    __slots__ = ("buffer", "capacity", "error", "floor", "group_id", "heartbeat_due", "last_sent", "principal", "ready")
 
     def __init__(self, principal: Principal, floor: int, capacity: int):
         self.principal = principal
@@ -318,7 +319,7 @@ class AlertWatchHub:
         except DomainError as error:  # the database is down: the pump tells the streams
             logger.debug("accounts of the streams not checked: %s", error)
             return
-        except Exception:  # noqa: BLE001 - a bug must not end the checks for good
+        except Exception:
             logger.exception("accounts of the streams not checked")
             return
         for watcher in watchers:

@@ -142,7 +142,7 @@ class BackgroundQueue:
                 error = exc
             except TimeoutError as exc:
                 error = exc
-            except Exception as exc:  # any bug in a job must not kill the worker
+            except Exception as exc:  # noqa: BLE001 - any bug in a job must not kill the worker
                 error = exc
             else:
                 self.stats.succeeded += 1

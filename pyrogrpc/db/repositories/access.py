@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, insert, select
 
-from ..models import Access, Group, IdempotencyKey, User, utcnow
 from ..errors import translated_errors
+from ..models import Access, Group, IdempotencyKey, User, utcnow
 from .base import Repository
 
 

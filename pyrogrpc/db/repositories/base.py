@@ -7,8 +7,9 @@ isolation is a query filter here (`group_id=None` means no filter: admins).
 from __future__ import annotations
 
 from collections import namedtuple
-from functools import lru_cache
-from typing import Any, Generic, Sequence, TypeVar
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from ..models import Base
 M = TypeVar("M", bound=Base)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _row_type(table: Table) -> type:
     """A named tuple of the table's columns: a list page's rows, read by attribute name as
     models are, at a tuple's cost (a SQLAlchemy Row's attributes are ~7x slower to read)."""
