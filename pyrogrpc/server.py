@@ -40,17 +40,17 @@ from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import UnitOfWork
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
+from .domain.alert_webhooks import AlertWebhooks
 from .domain.alerts import AlertService
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
-from .domain.events import EventService
-from .domain.integrations import RecipientService, WebhookService
+from .domain.fire_events import EventService
 from .domain.media import MediaService
+from .domain.notification_targets import RecipientService, WebhookService
 from .domain.notifications import Channels, NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.watch import AlertWatchHub
-from .domain.webhooks import AlertWebhooks
 from .notify import BackgroundQueue
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pyrogrpc.storage.sniff import SNIFF_BYTES, SniffedType, sniff_media_type
+from pyrogrpc.domain.media_types import SNIFF_BYTES, SniffedType, sniff_media_type
 
 # Real file headers (first 16 bytes), as written by common encoders.
 JPEG_HEAD = bytes.fromhex("ffd8ffe000104a464946000101000001")

@@ -10,7 +10,7 @@ from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 
 from ..domain.alerts import NewAlert
-from ..domain.events import UPDATABLE_FIELDS
+from ..domain.fire_events import UPDATABLE_FIELDS
 from .auth import current_principal
 from .convert import changes_from_mask, enum_from_proto, from_timestamp, optional, page_request, page_response, to_proto
 

@@ -7,7 +7,7 @@ from pyronear.v1 import resources_pb2, setup_service_pb2_grpc
 from pyronear.v1 import setup_service_pb2 as pb
 
 from ..domain.devices import LOCATION_FIELDS, DeviceService
-from ..domain.integrations import RecipientService, WebhookService
+from ..domain.notification_targets import RecipientService, WebhookService
 from ..domain.sites import InstallationService, SiteService
 from .auth import current_principal
 from .convert import (

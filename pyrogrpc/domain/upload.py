@@ -42,8 +42,8 @@ from typing import TypeVar
 from ..db.models import Media
 from ..db.unit_of_work import UnitOfWorkFactory
 from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
-from ..storage.sniff import JPEG, MP4, PNG, WEBP
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .media_types import JPEG, MP4, PNG, WEBP
 from .principal import Principal, Scope
 from .validation import Violations, check_request_id
 

@@ -14,7 +14,7 @@ import logging
 import httpx
 
 from pyrogrpc.notify.errors import DeliveryError
-from pyrogrpc.notify.webhooks import send_json
+from pyrogrpc.notify.webhook_poster import send_json
 
 __all__ = ["TelegramSender"]
 

@@ -1,5 +1,6 @@
 """Media object storage: one interface, a local-folder and an S3 backend."""
 
+from pyrogrpc.domain.media_types import SNIFF_BYTES, SniffedType, sniff_media_type
 from pyrogrpc.storage.base import (
     MediaStorage,
     ObjectNotFound,
@@ -10,7 +11,6 @@ from pyrogrpc.storage.base import (
 )
 from pyrogrpc.storage.local import LocalStorage
 from pyrogrpc.storage.s3 import S3Storage
-from pyrogrpc.storage.sniff import SNIFF_BYTES, SniffedType, sniff_media_type
 
 __all__ = [
     "SNIFF_BYTES",

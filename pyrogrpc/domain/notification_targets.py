@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from ..db.models import Recipient, Webhook
 from ..db.unit_of_work import UnitOfWorkFactory
-from ..notify.templates import validate_template
+from .alert_webhooks import CREATE_ALERT
 from .paging import Page, PageRequest
 from .rows import apply_changes, existing
+from .templates import validate_template
 from .validation import Violations, check_name, check_text
-from .webhooks import CREATE_ALERT
 
 # Callback names the server triggers; a webhook on any other name would never fire.
 WEBHOOK_CALLBACKS = (CREATE_ALERT,)
