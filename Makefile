@@ -75,3 +75,10 @@ bench: $(INSTALLED) ## Run the benchmarks in bench/ (loopback only; prints table
 .PHONY: lock
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+
+.PHONY: lint
+lint: $(INSTALLED) ## ruff (lint + format check), mypy on pyrogrpc/, import-linter layer contracts (pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports

@@ -11,7 +11,9 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -47,11 +49,13 @@ from .domain.devices import DeviceService
 from .domain.fire_events import EventService
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
-from .domain.notifications import Channels, NewEventNotifier, NotificationService
+from .domain.notifications import NewEventNotifier, NotificationService
+from .domain.ports import UnitOfWorkFactory
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.watch import AlertWatchHub
 from .notify import BackgroundQueue
+from .notify.channels import Channels
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
 
@@ -101,20 +105,48 @@ class PyroServer:
     ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
+        self._build_database(settings)
+        self._build_adapters(settings)
+        self._build_use_cases(settings, access_recheck_seconds)
+        # gRPC surface: the server itself is built by start().
+        self.health = health.aio.HealthServicer()
+        self.calls = CallsInFlight()
+        self.port: int | None = None
+        self.generated_superadmin_password: str | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # --- assembly, in dependency order --------------------------------------------------
+
+    def _build_database(self, settings: Settings) -> None:
+        """Engines and the two kinds of unit of work (domain/ports.py's UnitOfWorkFactory)."""
         self.engine = create_engine(settings.database_url)
         # Units of work of one statement: autocommit on PostgreSQL (see db/session.py); SQLite
         # keeps its transactions (BEGIN IMMEDIATE), so there they share the one engine.
         self._autocommit_engine = (
             self.engine if settings.is_sqlite else create_engine(settings.database_url, autocommit=True)
         )
-        self.uow = lambda: UnitOfWork(self._session_factory)
-        self.single_statement_uow = lambda: UnitOfWork(self._single_statement_session_factory)
         # Commits that change cached tables (accesses, webhooks, recipients) tell their caches.
-        self._tables_changed: list = []
-        self._session_factory = create_session_factory(self.engine, on_commit=self._on_commit)
-        self._single_statement_session_factory = create_session_factory(
-            self._autocommit_engine, on_commit=self._on_commit
-        )
+        self._tables_changed: list[Callable[[frozenset[str]], None]] = []
+        sessions = create_session_factory(self.engine, on_commit=self._on_commit)
+        single_statement_sessions = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
+        self.uow: UnitOfWorkFactory = lambda: UnitOfWork(sessions)
+        self.single_statement_uow: UnitOfWorkFactory = lambda: UnitOfWork(single_statement_sessions)
+
+    def _build_adapters(self, settings: Settings) -> None:
+        """Media storage, outbound channels (Telegram, webhooks), the background queue."""
+        self.storage = build_storage(settings)
+        self.channels = Channels(telegram_token=settings.telegram_token, telegram_base_url=settings.telegram_base_url)
+        self.queue = BackgroundQueue()
+        self.observability = init_observability(settings)
+        # Wake-ups between replicas: PostgreSQL LISTEN/NOTIFY; one SQLite process needs none.
+        postgres = self.engine.dialect.name == "postgresql"
+        self._remote_wakeups = PgWakeups(settings.database_url) if postgres else None
+
+    def _build_use_cases(self, settings: Settings, access_recheck_seconds: float) -> None:
+        """The domain's services, each given the ports it needs."""
+        uow, single = self.uow, self.single_statement_uow
         self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
         self.tokens = TokenService(
             settings.jwt_secret,
@@ -123,66 +155,66 @@ class PyroServer:
         )
         # Every call's token against its account's row (re-read every access_recheck_seconds,
         # at once after this process's own changes): a deleted or changed account's tokens stop.
-        self.access_check = AccessCheck(self.single_statement_uow, recheck_seconds=access_recheck_seconds)
-        self._tables_changed.append(self.access_check.tables_changed)
-        self.storage = build_storage(settings)
-        self.queue = BackgroundQueue()
-        self.accounts = AccountService(self.uow, self.hasher, self.tokens)
-        # SetupService use cases
-        self.devices = DeviceService(self.uow, self.hasher, single_statement_uow=self.single_statement_uow)
-        self.sites = SiteService(self.uow)
-        self.installations = InstallationService(self.uow)
-        self.webhooks = WebhookService(self.uow)
-        self.recipients = RecipientService(self.uow)
-        self.setup_services: dict[str, object] = {
-            "devices": self.devices,
-            "sites": self.sites,
-            "installations": self.installations,
-            "webhooks": self.webhooks,
-            "recipients": self.recipients,
-        }
-        self.detection_services: dict[str, object] = {}
-        # DetectionService use cases: media, events, alerts (with their listeners), notifications, watch
-        self.detection_services["media"] = MediaService(
-            self.uow,
+        self.access_check = AccessCheck(single, recheck_seconds=access_recheck_seconds)
+        self.accounts = AccountService(uow, self.hasher, self.tokens)
+        # SetupService
+        self.devices = DeviceService(uow, self.hasher, single_statement_uow=single)
+        self.sites = SiteService(uow)
+        self.installations = InstallationService(uow)
+        self.webhooks = WebhookService(uow)
+        self.recipients = RecipientService(uow)
+        # DetectionService
+        self.media = MediaService(
+            uow,
             self.storage,
-            single_statement_uow=self.single_statement_uow,
+            single_statement_uow=single,
             max_upload_bytes=settings.max_upload_bytes,
             url_lifetime=timedelta(seconds=settings.media_url_expire_seconds),
         )
-        self.observability = init_observability(settings)
-        self.channels = Channels(settings)
-        notifier = NewEventNotifier(self.uow, self.queue, self.channels.telegram)
-        alert_webhooks = AlertWebhooks(self.uow, self.queue, self.channels.webhooks)
-        self._tables_changed += [notifier.tables_changed, alert_webhooks.tables_changed]
-        self.alerts = AlertService(  # WatchAlerts and others append to self.alerts.listeners
-            self.uow,
-            single_statement_uow=self.single_statement_uow,
-            relaxation=timedelta(seconds=settings.alert_relaxation_seconds),
-            listeners=[notifier, alert_webhooks, *self.observability.alert_listeners],
-        )
-        self.detection_services["events"] = EventService(self.uow)
-        self.detection_services["alerts"] = self.alerts
-        self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
-        postgres = self.engine.dialect.name == "postgresql"
+        self.events = EventService(uow)
+        self.notifications = NotificationService(uow, self.channels.telegram)
         # Every hub read is one statement (wake-up query, replay page, horizon check): no
         # transaction needed, so on PostgreSQL each costs one round trip instead of three.
-        self.watch_hub = AlertWatchHub(
-            self.single_statement_uow,
-            remote=PgWakeups(settings.database_url) if postgres else None,
-            accounts=self.access_check,
+        self.watch_hub = AlertWatchHub(single, remote=self._remote_wakeups, accounts=self.access_check)
+        # Told of every committed alert, after the commit: Telegram recipients, webhooks,
+        # metrics, live watchers.
+        notifier = NewEventNotifier(uow, self.queue, self.channels.telegram)
+        alert_webhooks = AlertWebhooks(uow, self.queue, self.channels.webhooks)
+        self.alerts = AlertService(
+            uow,
+            single_statement_uow=single,
+            relaxation=timedelta(seconds=settings.alert_relaxation_seconds),
+            listeners=[notifier, alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
         )
-        self.alerts.listeners.append(self.watch_hub)
-        self.detection_services["watch"] = self.watch_hub
-        self.health = health.aio.HealthServicer()
-        self.calls = CallsInFlight()
-        self.port: int | None = None
-        self.generated_superadmin_password: str | None = None
-        self._server: grpc.aio.Server | None = None
-        self._health_task: asyncio.Task | None = None
-        self._stopping = asyncio.Event()
+        self._tables_changed += [
+            self.access_check.tables_changed,
+            notifier.tables_changed,
+            alert_webhooks.tables_changed,
+        ]
 
-    def _on_commit(self, tables) -> None:
+    def _servicers(self) -> list[tuple[Callable[[Any, Any], None], object]]:
+        """Each gRPC service's registration function and its servicer, given the use cases it calls."""
+        setup = SetupServicer(
+            devices=self.devices,
+            sites=self.sites,
+            installations=self.installations,
+            webhooks=self.webhooks,
+            recipients=self.recipients,
+        )
+        detection = DetectionServicer(
+            media=self.media,
+            events=self.events,
+            alerts=self.alerts,
+            notifications=self.notifications,
+            watch=self.watch_hub,
+        )
+        return [
+            (access_service_pb2_grpc.add_AccessServiceServicer_to_server, AccessServicer(self.accounts)),
+            (setup_service_pb2_grpc.add_SetupServiceServicer_to_server, setup),
+            (detection_service_pb2_grpc.add_DetectionServiceServicer_to_server, detection),
+        ]
+
+    def _on_commit(self, tables: frozenset[str]) -> None:
         for changed in self._tables_changed:
             changed(tables)
 
@@ -203,7 +235,8 @@ class PyroServer:
             options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
-        self._add_servicers(services)
+        for add_to_server, servicer in self._servicers():
+            add_to_server(servicer, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
@@ -217,13 +250,6 @@ class PyroServer:
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
         logger.info(
             "pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql"
-        )
-
-    def _add_servicers(self, server: GenericHandlersOnly) -> None:
-        access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)
-        setup_service_pb2_grpc.add_SetupServiceServicer_to_server(SetupServicer(**self.setup_services), server)
-        detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
-            DetectionServicer(**self.detection_services), server
         )
 
     async def _prepare_database(self) -> None:

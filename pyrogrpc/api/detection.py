@@ -1,9 +1,21 @@
-"""DetectionService servicer, assembled from one mixin per area so each area stays small."""
+"""DetectionService servicer, assembled from one mixin per area so each area stays small.
+
+The constructor takes every use case it needs, by name and type; each mixin declares the
+attributes it reads, so a missing service is a type error, not an AttributeError at call time.
+"""
 
 from __future__ import annotations
 
-from pyronear.v1 import detection_service_pb2_grpc
+from collections import OrderedDict
 
+from pyronear.v1 import detection_service_pb2_grpc
+from pyronear.v1.detection_service_pb2 import WatchAlertsResponse
+
+from ..domain.alerts import AlertService
+from ..domain.fire_events import EventService
+from ..domain.media import MediaService
+from ..domain.notifications import NotificationService
+from ..domain.watch import AlertWatchHub, WatchItem
 from .detection_alerts import EventAlertRpcs
 from .detection_media import MediaRpcs
 from .detection_watch import WatchRpcs
@@ -12,6 +24,18 @@ from .detection_watch import WatchRpcs
 class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_pb2_grpc.DetectionServiceServicer):
     """RPCs not defined by a mixin fall through to the generated base: UNIMPLEMENTED."""
 
-    def __init__(self, **services):
-        # e.g. DetectionServicer(media=MediaService(...), alerts=AlertService(...)) -> self._media, self._alerts
-        self.__dict__.update({f"_{name}": service for name, service in services.items()})
+    def __init__(
+        self,
+        *,
+        media: MediaService,
+        events: EventService,
+        alerts: AlertService,
+        notifications: NotificationService,
+        watch: AlertWatchHub,
+    ):
+        self._media = media
+        self._events = events
+        self._alerts = alerts
+        self._notifications = notifications
+        self._watch = watch
+        self._watch_messages: OrderedDict[int, tuple[WatchItem, WatchAlertsResponse]] = OrderedDict()

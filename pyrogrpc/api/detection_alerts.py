@@ -1,16 +1,14 @@
-"""DetectionService RPCs of one area (events, alerts and notifications), mixed into DetectionServicer.
-
-Reads `self._events` (EventService), `self._alerts` (AlertService) and `self._notifications`
-(NotificationService), set by the servicer's constructor.
-"""
+"""DetectionService RPCs of one area (events, alerts and notifications), mixed into DetectionServicer
+(whose constructor sets the use cases declared below)."""
 
 from __future__ import annotations
 
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 
-from ..domain.alerts import NewAlert
-from ..domain.fire_events import UPDATABLE_FIELDS
+from ..domain.alerts import AlertService, NewAlert
+from ..domain.fire_events import UPDATABLE_FIELDS, EventService
+from ..domain.notifications import NotificationService
 from .auth import current_principal
 from .convert import changes_from_mask, enum_from_proto, from_timestamp, optional, page_request, page_response, to_proto
 
@@ -41,6 +39,10 @@ def _new_alert(request) -> NewAlert:
 
 
 class EventAlertRpcs:
+    _events: EventService
+    _alerts: AlertService
+    _notifications: NotificationService
+
     # --- events ----------------------------------------------------------------------
 
     async def CreateEvent(self, request, context):

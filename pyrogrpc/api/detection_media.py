@@ -9,6 +9,7 @@ from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 
 from ..domain.errors import InvalidArgument
+from ..domain.media import MediaService
 from ..domain.upload import UploadHeader
 from .auth import current_principal
 from .convert import enum_from_proto, optional, page_request, page_response, to_proto, to_timestamp
@@ -43,6 +44,8 @@ async def _chunks(messages: AsyncIterator[pb.UploadMediaRequest]) -> AsyncIterat
 
 
 class MediaRpcs:
+    _media: MediaService
+
     async def CreateMedia(self, request, context):
         media = await self._media.create_media(request.device_id, _media_type(request.type))
         return pb.CreateMediaResponse(media=_media_proto(media))

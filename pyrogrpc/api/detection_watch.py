@@ -8,7 +8,7 @@ from collections import OrderedDict
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 
-from ..domain.watch import WatchItem
+from ..domain.watch import AlertWatchHub, WatchItem
 from .auth import current_principal
 from .convert import optional, to_proto, to_timestamp
 
@@ -16,6 +16,10 @@ _CACHED_MESSAGES = 256
 
 
 class WatchRpcs:
+    _watch: AlertWatchHub
+    # WatchItem id -> (item, its message): the hub hands one item to every stream of a group.
+    _watch_messages: OrderedDict[int, tuple[WatchItem, pb.WatchAlertsResponse]]
+
     async def WatchAlerts(self, request, context):
         items = self._watch.watch(current_principal(), optional(request, "after_alert_id"))
         async with contextlib.aclosing(items):  # a cancelled stream unregisters its watcher now
@@ -28,7 +32,7 @@ class WatchRpcs:
             return pb.WatchAlertsResponse(heartbeat=heartbeat, resume_after_alert_id=item.resume_after_alert_id)
         # The hub hands the same item to every stream of the alert's group: build its message once.
         # Keyed by identity; the cache holds the item, so its id cannot be reused meanwhile.
-        cache: OrderedDict = self.__dict__.setdefault("_watch_messages", OrderedDict())
+        cache = self._watch_messages
         cached = cache.get(id(item))
         if cached is not None:
             return cached[1]

@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_interceptor import AsyncServerInterceptor
 
 from ..domain import errors
-from ..storage.base import StorageUnavailable
+from ..domain.ports import StorageUnavailable
 from .calls import CallsInFlight
 
 logger = logging.getLogger("pyrogrpc.api")

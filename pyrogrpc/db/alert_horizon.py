@@ -4,7 +4,7 @@ Alert ids are allocated in order but may commit out of order: on PostgreSQL, id 
 commit after id 8 (two concurrent transactions), or never (rolled back). A reader that
 sees 8 but not 7 must not give up on 7 while the transaction holding it may still commit.
 
-A `Checkpoint` answers it without guessing:
+A `Checkpoint` (domain/ports.py) answers it without guessing:
 
 - `allocated_id`: the alerts sequence's last value, read first. Every id up to it was
   handed out by an INSERT into `alerts`, and an INSERT takes its RowExclusiveLock on the
@@ -27,11 +27,10 @@ Assumption: alert ids are only drawn by INSERTs into `alerts` (never a bare `nex
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.ports import Checkpoint
 
 _PG_ALLOCATED = text("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('alerts', 'id')::regclass), 0)")
 _PG_WRITERS = text(
@@ -47,19 +46,12 @@ _SQLITE_ALLOCATED = text(
 )
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    allocated_id: int
-    writers: frozenset[str]
-    taken_at: float = field(default_factory=time.monotonic)
-
-
 class AlertHorizon:
     """Checkpoints on one session (use a fresh transaction per call on PostgreSQL's READ COMMITTED)."""
 
     def __init__(self, session: AsyncSession):
         self._session = session
-        self._postgres = session.bind.dialect.name == "postgresql"
+        self._postgres = session.get_bind().dialect.name == "postgresql"
 
     async def checkpoint(self) -> Checkpoint:
         if not self._postgres:

@@ -26,12 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..domain.clock import utcnow as _utcnow
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# The domain's clock; re-exported here because the column defaults use it.
+utcnow = _utcnow
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,8 +1,8 @@
-"""Unit of work: one transaction, the repositories that share it, and database errors
+"""Unit of work (implements domain/ports.py's UnitOfWork): one transaction, the repositories that share it, and database errors
 turned into domain errors (so no layer above ever sees an SQLAlchemy exception).
 
     async with uow_factory() as uow:
-        group = await uow.groups.add(Group(name="firefighters"))
+        group = await uow.groups.create(name="firefighters")
         await uow.commit()
 
 Leaving the block without `commit()` rolls back.
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .alert_horizon import AlertHorizon
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
@@ -49,6 +50,11 @@ class UnitOfWork:
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
         return self
+
+    @property
+    def alert_horizon(self) -> AlertHorizon:
+        """The alerts table's commit horizon, read in this unit's transaction (the watch hub)."""
+        return AlertHorizon(self.session)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         # close() rolls back whatever was not committed and detaches the rows without

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..db.unit_of_work import UnitOfWorkFactory
 from .errors import Unauthenticated
+from .ports import UnitOfWorkFactory
 from .principal import Principal
 
 _MAX_REMEMBERED = 100_000  # accesses; beyond, start over (each costs one read to refill)

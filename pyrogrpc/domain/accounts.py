@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..db.models import Access, Group, User
-from ..db.unit_of_work import UnitOfWorkFactory
 from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .paging import Page, PageRequest
+from .ports import Record, UnitOfWorkFactory
 from .principal import Principal, Scope
 from .rows import apply_changes, existing, visible
 from .security import IssuedToken, PasswordHasher, TokenService
@@ -43,26 +42,26 @@ class AccountService:
 
     # --- groups ----------------------------------------------------------------------
 
-    async def create_group(self, name: str) -> Group:
+    async def create_group(self, name: str) -> Record:
         v = Violations()
         check_name(v, name)
         v.raise_if_any()
         async with self._uow() as uow:
             if await uow.groups.get_by_name(name):
                 raise AlreadyExists(f"group {name!r} already exists")
-            group = await uow.groups.add(Group(name=name))
+            group = await uow.groups.create(name=name)
             await uow.commit()
         return group
 
-    async def get_group(self, principal: Principal, group_id: int) -> Group:
+    async def get_group(self, principal: Principal, group_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.groups, "group", group_id, principal)
 
-    async def list_groups(self, principal: Principal, page: PageRequest) -> Page[Group]:
+    async def list_groups(self, principal: Principal, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.groups.list(page, group_id=principal.group_filter)
 
-    async def update_group(self, group_id: int, changes: Mapping[str, Any]) -> Group:
+    async def update_group(self, group_id: int, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         if "name" in changes:
             check_name(v, changes["name"] or "")
@@ -86,17 +85,17 @@ class AccountService:
 
     # --- accesses --------------------------------------------------------------------
 
-    async def get_access(self, access_id: int) -> Access:
+    async def get_access(self, access_id: int) -> Record:
         async with self._uow() as uow:
             return await existing(uow.accesses, "access", access_id)
 
-    async def list_accesses(self, page: PageRequest) -> Page[Access]:
+    async def list_accesses(self, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.accesses.list(page)
 
     # --- users -----------------------------------------------------------------------
 
-    async def create_user(self, login: str, password: str, scope: Scope | None, group_id: int) -> User:
+    async def create_user(self, login: str, password: str, scope: Scope | None, group_id: int) -> Record:
         v = Violations()
         check_login(v, login)
         check_password(v, password)
@@ -110,25 +109,23 @@ class AccountService:
             await existing(uow.groups, "group", group_id)
             if await uow.accesses.get_by_login(login):
                 raise AlreadyExists(f"login {login!r} is already taken")
-            access = await uow.accesses.add(
-                Access(login=login, hashed_password=hashed, scope=scope.value, group_id=group_id)
+            access = await uow.accesses.create(
+                login=login, hashed_password=hashed, scope=scope.value, group_id=group_id
             )
-            user = await uow.users.add(User(access_id=access.id, access=access))
+            user = await uow.users.create(access_id=access.id, access=access)
             await uow.commit()
         return user
 
-    async def get_user(self, principal: Principal, user_id: int) -> User:
+    async def get_user(self, principal: Principal, user_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.users, "user", user_id, principal)
 
-    async def list_users(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[User]:
-        conditions = []
-        if group_id is not None:
-            conditions.append(Access.group_id == group_id)
+    async def list_users(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+        where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
-            return await uow.users.list(page, *conditions, group_id=principal.group_filter)
+            return await uow.users.list(page, where=where, group_id=principal.group_filter)
 
-    async def update_user(self, user_id: int, changes: Mapping[str, Any]) -> User:
+    async def update_user(self, user_id: int, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"] or "")
@@ -145,7 +142,7 @@ class AccountService:
             await uow.commit()
         return user
 
-    async def set_user_password(self, user_id: int, password: str) -> User:
+    async def set_user_password(self, user_id: int, password: str) -> Record:
         return await reset_password(self._uow, self._hasher, "users", "user", user_id, password)
 
     async def delete_user(self, principal: Principal, user_id: int) -> None:
@@ -161,11 +158,11 @@ class AccountService:
 
     # --- the caller's own user ---------------------------------------------------------
 
-    async def get_my_user(self, principal: Principal) -> User:
+    async def get_my_user(self, principal: Principal) -> Record:
         async with self._uow() as uow:
             return await self._my_user(uow, principal)
 
-    async def update_my_user(self, principal: Principal, changes: Mapping[str, Any]) -> User:
+    async def update_my_user(self, principal: Principal, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"] or "", field="user.login")
@@ -176,7 +173,7 @@ class AccountService:
             await uow.commit()
         return user
 
-    async def change_my_password(self, principal: Principal, current_password: str, new_password: str) -> User:
+    async def change_my_password(self, principal: Principal, current_password: str, new_password: str) -> Record:
         v = Violations()
         check_password(v, new_password, field="new_password")
         v.raise_if_any()
@@ -195,14 +192,14 @@ class AccountService:
     # --- helpers ---------------------------------------------------------------------
 
     @staticmethod
-    async def _my_user(uow, principal: Principal) -> User:
+    async def _my_user(uow, principal: Principal) -> Record:
         user = await uow.users.get_by_access_id(principal.access_id)
         if user is None:
             raise NotFound("user")  # the token outlived its user
         return user
 
     @staticmethod
-    async def _change_access(uow, access: Access, changes: Mapping[str, Any]) -> None:
+    async def _change_access(uow, access: Record, changes: Mapping[str, Any]) -> None:
         if "login" in changes and changes["login"] != access.login:
             if await uow.accesses.get_by_login(changes["login"]):
                 raise AlreadyExists(f"login {changes['login']!r} is already taken")

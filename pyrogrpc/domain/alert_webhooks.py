@@ -7,16 +7,16 @@ webhook, so a dead endpoint never delays the others.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
-from ..db.models import Alert, Webhook
-from ..db.unit_of_work import UnitOfWorkFactory
-from ..notify import BackgroundQueue, WebhookPoster
 from .notifications import CachedLookup, all_rows, iso_utc
+from .ports import BackgroundJobs, JsonPoster, Record, UnitOfWorkFactory
+from .read_models import Alert
 
 CREATE_ALERT = "create_alert"
 
 
-def alert_payload(alert: Alert) -> dict:
+def alert_payload(alert: Alert) -> dict[str, Any]:
     """The alert as JSON, with the API's field names."""
     return {
         "id": alert.id,
@@ -36,7 +36,7 @@ class AlertWebhooks:
     """The webhook list is cached (`CachedLookup`): with no webhook, an alert costs nothing;
     otherwise the POST jobs are queued at once, or after one lookup job when the cache is stale."""
 
-    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundQueue, poster: WebhookPoster):
+    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundJobs, poster: JsonPoster):
         self._uow = uow
         self._queue = queue
         self._poster = poster
@@ -44,7 +44,7 @@ class AlertWebhooks:
 
     def tables_changed(self, tables: frozenset[str]) -> None:
         """A commit of this process changed `tables` (see db/session.py)."""
-        if Webhook.__tablename__ in tables:
+        if "webhooks" in tables:
             self._webhooks.invalidate()
 
     async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
@@ -57,14 +57,14 @@ class AlertWebhooks:
         else:
             self._post_all(webhooks, payload)
 
-    async def _load(self, _key=None) -> list[Webhook]:
+    async def _load(self, _key: object = None) -> list[Record]:
         async with self._uow() as uow:
-            return await all_rows(uow.webhooks, Webhook.callback == CREATE_ALERT)
+            return await all_rows(uow.webhooks, where={"callback": CREATE_ALERT})
 
-    async def _fan_out(self, payload: dict) -> None:
+    async def _fan_out(self, payload: dict[str, Any]) -> None:
         self._post_all(await self._webhooks.get(), payload)
 
-    def _post_all(self, webhooks: list[Webhook], payload: dict) -> None:
+    def _post_all(self, webhooks: list[Record], payload: dict[str, Any]) -> None:
         for webhook in webhooks:
             self._queue.submit(
                 partial(self._poster.post_json, webhook.url, payload),

@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..db.models import Alert, utcnow
-from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from .clock import utcnow
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .idempotency import create_once
 from .paging import Page, PageRequest
+from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
+from .read_models import Alert, DeviceForAlert
 from .validation import Violations, check_azimuth, check_position, check_request_id
 
 logger = logging.getLogger("pyrogrpc.alerts")
@@ -136,7 +137,7 @@ class AlertService:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
 
-    async def _open_event_of(self, uow: UnitOfWork, device, now) -> int | None:
+    async def _open_event_of(self, uow: UnitOfWork, device: DeviceForAlert, now: datetime) -> int | None:
         """The id of the event the device's latest alert belongs to, if that alert is recent and the event open."""
         latest = await uow.alerts.latest_of_device(device.id)  # with its event, in one query
         if latest is None or now - latest.create_time >= self._relaxation or latest.end_time is not None:
@@ -167,7 +168,7 @@ class AlertService:
     async def delete_alert(self, alert_id: int) -> None:
         async with self._uow() as uow:
             alert = await _visible_alert(uow, None, alert_id)
-            await uow.alerts.delete(alert)  # its notifications go with it (ON DELETE CASCADE)
+            await uow.alerts.delete(alert.id)  # its notifications go with it (ON DELETE CASCADE)
             await uow.commit()
 
 
@@ -186,7 +187,7 @@ def _validate(new: NewAlert) -> None:
     v.raise_if_any()
 
 
-def _check_media(device, media_id: int | None) -> None:
+def _check_media(device: DeviceForAlert, media_id: int | None) -> None:
     """`device` is the row of `devices.lock(media_id=...)`: it carries the media's columns."""
     if media_id is None:
         return
@@ -198,7 +199,7 @@ def _check_media(device, media_id: int | None) -> None:
         raise FailedPrecondition(f"media {media_id} is not uploaded yet: call UploadMedia first")
 
 
-def _resolved_position(device, new: NewAlert) -> dict[str, float]:
+def _resolved_position(device: DeviceForAlert, new: NewAlert) -> dict[str, float]:
     """azimuth, lat and lon: the request's, else the device's; neither is FAILED_PRECONDITION."""
     values: dict[str, float] = {}
     missing = []

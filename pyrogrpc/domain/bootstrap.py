@@ -6,9 +6,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from ..db.models import Access, Group, User
-from ..db.unit_of_work import UnitOfWorkFactory
 from .errors import AlreadyExists
+from .ports import UnitOfWorkFactory
 from .principal import Scope
 from .security import PasswordHasher
 
@@ -36,11 +35,11 @@ async def ensure_superadmin(
     hashed = await hasher.hash(password or generated)
     try:
         async with uow() as tx:
-            group = await tx.groups.get_by_name(group_name) or await tx.groups.add(Group(name=group_name))
-            access = await tx.accesses.add(
-                Access(login=login, hashed_password=hashed, scope=Scope.ADMIN.value, group_id=group.id)
+            group = await tx.groups.get_by_name(group_name) or await tx.groups.create(name=group_name)
+            access = await tx.accesses.create(
+                login=login, hashed_password=hashed, scope=Scope.ADMIN.value, group_id=group.id
             )
-            await tx.users.add(User(access_id=access.id, access=access))
+            await tx.users.create(access_id=access.id, access=access)
             await tx.commit()
     except AlreadyExists:
         return BootstrapResult(created=False)

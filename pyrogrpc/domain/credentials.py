@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..db.unit_of_work import UnitOfWorkFactory
+from .ports import UnitOfWorkFactory
 from .rows import existing
 from .security import PasswordHasher
 from .validation import Violations, check_password

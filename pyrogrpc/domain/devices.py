@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..db.models import Access, Device, User, utcnow
-from ..db.unit_of_work import UnitOfWorkFactory
+from .clock import utcnow
 from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from .paging import Page, PageRequest
+from .ports import Record, UnitOfWorkFactory
 from .principal import Principal, Scope
 from .rows import apply_changes, existing, visible
 from .security import PasswordHasher
 from .validation import Violations, check_azimuth, check_login, check_password, check_position, check_range, check_text
 
-# Fields a device describes itself with (besides its login); all but specs are optional.
-PROPERTY_FIELDS = ("specs", "software_hash", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch")
 LOCATION_FIELDS = ("lat", "lon", "elevation", "azimuth", "pitch")
 MAX_SPECS_LENGTH = 500
 MAX_SOFTWARE_HASH_LENGTH = 128
@@ -50,7 +48,7 @@ class DeviceService:
 
     # --- creation --------------------------------------------------------------------
 
-    async def create_device(self, login: str, password: str, owner_id: int, properties: Mapping[str, Any]) -> Device:
+    async def create_device(self, login: str, password: str, owner_id: int, properties: Mapping[str, Any]) -> Record:
         """Admin: a device owned by `owner_id`, in that user's group."""
         v = Violations()
         v.check(owner_id > 0, "owner_id", "is required")
@@ -64,7 +62,7 @@ class DeviceService:
 
     async def register_device(
         self, principal: Principal, login: str, password: str, properties: Mapping[str, Any]
-    ) -> Device:
+    ) -> Record:
         """Admin or user: a device owned by the caller, in the caller's group, always of scope device."""
         v = Violations()
         self._check_new(v, login, password, properties)
@@ -83,40 +81,40 @@ class DeviceService:
         v.raise_if_any()
 
     @staticmethod
-    async def _add(uow, login: str, hashed: str, owner: User, properties: Mapping[str, Any]) -> Device:
+    async def _add(uow, login: str, hashed: str, owner: Record, properties: Mapping[str, Any]) -> Record:
         if await uow.accesses.get_by_login(login):
             raise AlreadyExists(f"login {login!r} is already taken")
         group_id = owner.access.group_id
-        access = await uow.accesses.add(
-            Access(login=login, hashed_password=hashed, scope=Scope.DEVICE.value, group_id=group_id)
+        access = await uow.accesses.create(
+            login=login, hashed_password=hashed, scope=Scope.DEVICE.value, group_id=group_id
         )
-        return await uow.devices.add(
-            Device(access_id=access.id, access=access, owner_id=owner.id, group_id=group_id, **properties)
+        return await uow.devices.create(
+            access_id=access.id, access=access, owner_id=owner.id, group_id=group_id, **properties
         )
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get_device(self, principal: Principal, device_id: int) -> Device:
+    async def get_device(self, principal: Principal, device_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.devices, "device", device_id, principal)
 
-    async def list_devices(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Device]:
-        conditions = [] if group_id is None else [Device.group_id == group_id]
+    async def list_devices(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+        where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
-            return await uow.devices.list(page, *conditions, group_id=principal.group_filter)
+            return await uow.devices.list(page, where=where, group_id=principal.group_filter)
 
-    async def list_my_devices(self, principal: Principal, page: PageRequest) -> Page[Device]:
+    async def list_my_devices(self, principal: Principal, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             owner = await _caller_user(uow, principal)
-            return await uow.devices.list(page, Device.owner_id == owner.id)
+            return await uow.devices.list(page, where={"owner_id": owner.id})
 
-    async def get_my_device(self, principal: Principal) -> Device:
+    async def get_my_device(self, principal: Principal) -> Record:
         async with self._uow() as uow:
             return await _caller_device(uow, principal)
 
     # --- changes by an admin -----------------------------------------------------------
 
-    async def update_device(self, device_id: int, changes: Mapping[str, Any]) -> Device:
+    async def update_device(self, device_id: int, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"], field="device.login")
@@ -136,7 +134,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def set_software_hash(self, device_id: int, software_hash: str) -> Device:
+    async def set_software_hash(self, device_id: int, software_hash: str) -> Record:
         v = Violations()
         check_text(v, software_hash, "software_hash", MAX_SOFTWARE_HASH_LENGTH, required=True)
         v.raise_if_any()
@@ -146,7 +144,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def set_password(self, device_id: int, password: str) -> Device:
+    async def set_password(self, device_id: int, password: str) -> Record:
         return await reset_password(self._uow, self._hasher, "devices", "device", device_id, password)
 
     async def delete_device(self, device_id: int) -> None:
@@ -162,7 +160,7 @@ class DeviceService:
 
     # --- location and liveness -----------------------------------------------------------
 
-    async def update_location(self, principal: Principal, device_id: int, location: Mapping[str, Any]) -> Device:
+    async def update_location(self, principal: Principal, device_id: int, location: Mapping[str, Any]) -> Record:
         """Admin, or the user who owns the device (another user of its group is refused)."""
         _check_location(location)
         async with self._uow() as uow:
@@ -175,7 +173,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def update_my_location(self, principal: Principal, location: Mapping[str, Any]) -> Device:
+    async def update_my_location(self, principal: Principal, location: Mapping[str, Any]) -> Record:
         _check_location(location)
         async with self._uow() as uow:
             device = await _caller_device(uow, principal)
@@ -183,7 +181,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def heartbeat(self, principal: Principal) -> Device:
+    async def heartbeat(self, principal: Principal) -> Record:
         """One transaction of one statement (UPDATE ... RETURNING): every camera calls it often.
         The result is a read-only row of the device's fields and its `login`."""
         async with self._single() as uow:
@@ -203,21 +201,21 @@ def _check_location(location: Mapping[str, Any]) -> None:
     v.raise_if_any()
 
 
-async def _check_owner(uow, device: Device, owner_id: int) -> None:
+async def _check_owner(uow, device: Record, owner_id: int) -> None:
     """The owner must be a user of the device's group: a device never changes group this way."""
     owner = await existing(uow.users, "user", owner_id)
     if owner.access.group_id != device.group_id:
         raise FailedPrecondition(f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})")
 
 
-async def _caller_user(uow, principal: Principal) -> User:
+async def _caller_user(uow, principal: Principal) -> Record:
     user = await uow.users.get_by_access_id(principal.access_id)
     if user is None:
         raise NotFound("user")  # the token outlived its user
     return user
 
 
-async def _caller_device(uow, principal: Principal) -> Device:
+async def _caller_device(uow, principal: Principal) -> Record:
     device = await uow.devices.get_by_access_id(principal.access_id)
     if device is None:
         raise NotFound("device")  # the token outlived its device

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from .errors import AlreadyExists, NotFound
+from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
 
 T = TypeVar("T")

@@ -11,12 +11,11 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from ..db.models import Media, utcnow
-from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from ..storage import MediaStorage, ObjectNotFound, PresignNotSupported
+from .clock import utcnow
 from .errors import FailedPrecondition, NotFound
 from .idempotency import create_once
 from .paging import Page, PageRequest
+from .ports import MediaStore, ObjectNotFound, PresignNotSupported, Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
 from .rows import existing, visible
 from .upload import MediaUploader, UploadHeader
@@ -29,7 +28,7 @@ class MediaService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        storage: MediaStorage,
+        storage: MediaStore,
         *,
         max_upload_bytes: int,
         url_lifetime: timedelta,
@@ -43,22 +42,22 @@ class MediaService:
 
     # --- rows --------------------------------------------------------------------------
 
-    async def create_media(self, device_id: int, media_type: str) -> Media:
+    async def create_media(self, device_id: int, media_type: str) -> Record:
         v = Violations()
         v.check(device_id > 0, "device_id", "is required")
         v.raise_if_any()
         async with self._uow() as uow:
             device = await existing(uow.devices, "device", device_id)
-            media = await uow.media.add(Media(device_id=device.id, group_id=device.group_id, type=media_type))
+            media = await uow.media.create(device_id=device.id, group_id=device.group_id, type=media_type)
             await uow.commit()
         return media
 
-    async def create_my_media(self, principal: Principal, media_type: str, request_id: str) -> Media:
+    async def create_my_media(self, principal: Principal, media_type: str, request_id: str) -> Record:
         v = Violations()
         check_request_id(v, request_id)
         v.raise_if_any()
 
-        async def create(uow: UnitOfWork) -> Media:
+        async def create(uow: UnitOfWork) -> Record:
             # One statement finds the caller's device and inserts the media (a read-only row).
             media = await uow.media.add_for_device(principal.access_id, media_type, utcnow())
             if media is None:
@@ -76,11 +75,11 @@ class MediaService:
         )
         return media
 
-    async def get_media(self, principal: Principal, media_id: int) -> Media:
+    async def get_media(self, principal: Principal, media_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.media, "media", media_id, principal)
 
-    async def list_media(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Media]:
+    async def list_media(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.media.list_media(page, group_id=principal.group_filter, only_group_id=group_id)
 
@@ -99,10 +98,10 @@ class MediaService:
 
     # --- content -----------------------------------------------------------------------
 
-    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Media:
+    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
         return await self._uploader.upload(principal, header, chunks)
 
-    async def download(self, principal: Principal, media_id: int) -> tuple[Media, AsyncIterator[bytes]]:
+    async def download(self, principal: Principal, media_id: int) -> tuple[Record, AsyncIterator[bytes]]:
         """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""
         media = await self._uploaded(principal, media_id)
         return media, self._content(media)
@@ -116,14 +115,14 @@ class MediaService:
             raise FailedPrecondition("media URLs need S3 storage; use DownloadMedia") from None
         return url, expire_time
 
-    async def _uploaded(self, principal: Principal, media_id: int) -> Media:
+    async def _uploaded(self, principal: Principal, media_id: int) -> Record:
         async with self._uow() as uow:
             media = await visible(uow.media, "media", media_id, principal)
         if media.bucket_key is None:
             raise FailedPrecondition(f"media {media_id} is not uploaded yet")
         return media
 
-    async def _content(self, media: Media) -> AsyncIterator[bytes]:
+    async def _content(self, media: Record) -> AsyncIterator[bytes]:
         async with contextlib.aclosing(self._storage.read(media.bucket_key, DOWNLOAD_CHUNK_BYTES)) as chunks:
             try:
                 async for chunk in chunks:

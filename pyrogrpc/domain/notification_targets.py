@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..db.models import Recipient, Webhook
-from ..db.unit_of_work import UnitOfWorkFactory
 from .alert_webhooks import CREATE_ALERT
 from .paging import Page, PageRequest
+from .ports import Record, UnitOfWorkFactory
 from .rows import apply_changes, existing
 from .templates import validate_template
 from .validation import Violations, check_name, check_text
@@ -84,24 +83,24 @@ class WebhookService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_webhook(self, callback: str, url: str) -> Webhook:
+    async def create_webhook(self, callback: str, url: str) -> Record:
         v = Violations()
         check_webhook(v, {"callback": callback, "url": url})
         v.raise_if_any()
         async with self._uow() as uow:
-            webhook = await uow.webhooks.add(Webhook(callback=callback, url=url))
+            webhook = await uow.webhooks.create(callback=callback, url=url)
             await uow.commit()
         return webhook
 
-    async def get_webhook(self, webhook_id: int) -> Webhook:
+    async def get_webhook(self, webhook_id: int) -> Record:
         async with self._uow() as uow:
             return await existing(uow.webhooks, "webhook", webhook_id)
 
-    async def list_webhooks(self, page: PageRequest) -> Page[Webhook]:
+    async def list_webhooks(self, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.webhooks.list(page)
 
-    async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
+    async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         check_webhook(v, changes, prefix="webhook.")
         v.raise_if_any()
@@ -121,7 +120,7 @@ class RecipientService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_recipient(self, group_id: int, fields: Mapping[str, Any]) -> Recipient:
+    async def create_recipient(self, group_id: int, fields: Mapping[str, Any]) -> Record:
         """`fields`: notification_type (None when unspecified), address, subject_template, message_template."""
         v = Violations()
         v.check(group_id > 0, "group_id", "is required")
@@ -129,24 +128,24 @@ class RecipientService:
         v.raise_if_any()
         async with self._uow() as uow:
             await existing(uow.groups, "group", group_id)
-            recipient = await uow.recipients.add(Recipient(group_id=group_id, **fields))
+            recipient = await uow.recipients.create(group_id=group_id, **fields)
             await uow.commit()
         return recipient
 
-    async def get_recipient(self, recipient_id: int) -> Recipient:
+    async def get_recipient(self, recipient_id: int) -> Record:
         async with self._uow() as uow:
             return await existing(uow.recipients, "recipient", recipient_id)
 
-    async def list_recipients(self, page: PageRequest) -> Page[Recipient]:
+    async def list_recipients(self, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.recipients.list(page)
 
-    async def list_group_recipients(self, group_id: int, page: PageRequest) -> Page[Recipient]:
+    async def list_group_recipients(self, group_id: int, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             await existing(uow.groups, "group", group_id)
             return await uow.recipients.list(page, group_id=group_id)
 
-    async def update_recipient(self, recipient_id: int, changes: Mapping[str, Any]) -> Recipient:
+    async def update_recipient(self, recipient_id: int, changes: Mapping[str, Any]) -> Record:
         v = Violations()
         check_recipient(v, changes, prefix="recipient.")
         v.raise_if_any()

@@ -5,6 +5,8 @@ per recipient to the background queue (render the templates, send, log one Notif
 row), so a slow or failing Telegram never slows or fails CreateAlert. The recipients of a
 group are cached (`CachedLookup`): a group without recipients costs no database query.
 `NotificationService` holds the admin RPCs, including the synchronous SendNotification.
+The Telegram sender and the queue are injected (server.py builds them; no TELEGRAM_TOKEN:
+no sender, and recipients are not notified).
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from ..config import Settings
-from ..db.models import Alert, Notification, Recipient
-from ..db.unit_of_work import UnitOfWorkFactory
-from ..notify import BackgroundQueue, DeliveryError, TelegramSender, WebhookPoster, render_template
 from .errors import FailedPrecondition, NotFound, Unavailable
 from .paging import MAX_PAGE_SIZE, Page, PageRequest
+from .ports import BackgroundJobs, DeliveryError, MessageSender, Record, Repository, UnitOfWorkFactory
+from .read_models import Alert
+from .templates import render_template
 
 logger = logging.getLogger("pyrogrpc.notifications")
 
@@ -33,36 +34,19 @@ TELEGRAM = "telegram"
 CACHE_SECONDS = 5.0
 
 
-class Channels:
-    """The outbound adapters of one server; `telegram` is None without TELEGRAM_TOKEN."""
-
-    def __init__(self, settings: Settings):
-        self.telegram = (
-            TelegramSender(settings.telegram_token, base_url=settings.telegram_base_url)
-            if settings.telegram_token
-            else None
-        )
-        self.webhooks = WebhookPoster()
-        if self.telegram is None:
-            logger.info("TELEGRAM_TOKEN is not set: recipients are not notified of new events")
-
-    async def aclose(self) -> None:
-        if self.telegram is not None:
-            await self.telegram.aclose()
-        await self.webhooks.aclose()
-
-
 def iso_utc(value: datetime, timespec: str = "auto") -> str:
     """ISO-8601 in UTC with a "Z" suffix, as in templates and webhook payloads."""
     return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-async def all_rows(repository, *conditions: Any, group_id: int | None = None) -> list:
-    """Every row matching `conditions`, page by page (recipients, webhooks: a handful)."""
+async def all_rows(
+    repository: Repository, *, where: Mapping[str, Any] | None = None, group_id: int | None = None
+) -> list[Record]:
+    """Every row matching `where`, page by page (recipients, webhooks: a handful)."""
     rows: list = []
     page = PageRequest(size=MAX_PAGE_SIZE)
     while True:
-        result = await repository.list(page, *conditions, group_id=group_id)
+        result = await repository.list(page, where=where, group_id=group_id)
         rows.extend(result.items)
         if not result.next_page_token:
             return rows
@@ -118,7 +102,7 @@ class RenderedMessage:
         return f"{self.subject}\n{self.message}"
 
 
-def render(recipient: Recipient, alert: Alert, device_name: str) -> RenderedMessage:
+def render(recipient: Record, alert: Alert, device_name: str) -> RenderedMessage:
     """The recipient's templates filled for `alert`; ValueError for a broken template."""
     values = {
         "alert_id": alert.id,
@@ -138,9 +122,9 @@ class _Delivery:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        telegram: TelegramSender,
+        telegram: MessageSender,
         alert_id: int,
-        recipient: Recipient,
+        recipient: Record,
         rendered: RenderedMessage,
     ):
         self._uow = uow
@@ -168,12 +152,10 @@ class _Delivery:
 
 async def log_notification(
     uow_factory: UnitOfWorkFactory, alert_id: int, recipient_id: int, rendered: RenderedMessage
-) -> Notification:
+) -> Record:
     async with uow_factory() as uow:
-        row = await uow.notifications.add(
-            Notification(
-                alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message
-            )
+        row = await uow.notifications.create(
+            alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message
         )
         await uow.commit()
     return row
@@ -182,7 +164,7 @@ async def log_notification(
 class NewEventNotifier:
     """Alert listener: the first alert of an event notifies every Telegram recipient of its group."""
 
-    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundQueue, telegram: TelegramSender | None):
+    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundJobs, telegram: MessageSender | None):
         self._uow = uow
         self._queue = queue
         self._telegram = telegram
@@ -190,7 +172,7 @@ class NewEventNotifier:
 
     def tables_changed(self, tables: frozenset[str]) -> None:
         """A commit of this process changed `tables` (see db/session.py)."""
-        if Recipient.__tablename__ in tables:
+        if "recipients" in tables:
             self._recipients.invalidate()
 
     async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
@@ -199,7 +181,7 @@ class NewEventNotifier:
         # Even the recipients query happens off the request path.
         self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
 
-    async def _load_recipients(self, group_id: int) -> list[Recipient]:
+    async def _load_recipients(self, group_id: int) -> list[Record]:
         async with self._uow() as uow:
             return await all_rows(uow.recipients, group_id=group_id)
 
@@ -223,11 +205,11 @@ class NewEventNotifier:
 
 
 class NotificationService:
-    def __init__(self, uow: UnitOfWorkFactory, telegram: TelegramSender | None):
+    def __init__(self, uow: UnitOfWorkFactory, telegram: MessageSender | None):
         self._uow = uow
         self._telegram = telegram
 
-    async def send_notification(self, alert_id: int, recipient_id: int) -> Notification:
+    async def send_notification(self, alert_id: int, recipient_id: int) -> Record:
         async with self._uow() as uow:
             alert = await uow.alerts.get(alert_id)
             if alert is None:
@@ -255,14 +237,14 @@ class NotificationService:
             raise Unavailable(f"Telegram is unreachable, retry later: {error}") from None
         return await log_notification(self._uow, alert_id, recipient_id, rendered)
 
-    async def get_notification(self, notification_id: int) -> Notification:
+    async def get_notification(self, notification_id: int) -> Record:
         async with self._uow() as uow:
             notification = await uow.notifications.get(notification_id)
         if notification is None:
             raise NotFound("notification", notification_id)
         return notification
 
-    async def list_notifications(self, page: PageRequest) -> Page[Notification]:
+    async def list_notifications(self, page: PageRequest) -> Page[Record]:
         async with self._uow() as uow:
             return await uow.notifications.list(page)
 

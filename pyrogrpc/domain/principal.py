@@ -26,6 +26,3 @@ class Principal:
     def group_filter(self) -> int | None:
         """Group a query must be limited to: None for admins, who see every group."""
         return None if self.is_admin else self.group_id
-
-    def can_see_group(self, group_id: int) -> bool:
-        return self.is_admin or group_id == self.group_id

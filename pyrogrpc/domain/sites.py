@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..db.models import Installation, Site, utcnow
-from ..db.unit_of_work import UnitOfWorkFactory
+from .clock import utcnow
 from .errors import AlreadyExists, FailedPrecondition, PermissionDenied
 from .paging import Page, PageRequest
+from .ports import Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
 from .rows import apply_changes, existing, visible
 from .validation import Violations, check_name, check_position
@@ -46,7 +46,7 @@ class SiteService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_site(self, fields: Mapping[str, Any], group_id: int) -> Site:
+    async def create_site(self, fields: Mapping[str, Any], group_id: int) -> Record:
         """Admin: any type, any group. `fields`: name, lat, lon, country, geocode, type."""
         v = Violations()
         check_site(v, fields)
@@ -54,31 +54,31 @@ class SiteService:
         v.raise_if_any()
         async with self._uow() as uow:
             await existing(uow.groups, "group", group_id)
-            site = await _add(uow, Site(group_id=group_id, **fields))
+            site = await _add(uow, {**fields, "group_id": group_id})
             await uow.commit()
         return site
 
-    async def create_no_alert_site(self, principal: Principal, fields: Mapping[str, Any]) -> Site:
+    async def create_no_alert_site(self, principal: Principal, fields: Mapping[str, Any]) -> Record:
         """Admin or user: type no_alert, in the caller's group, whatever else is asked."""
         fields = {**fields, "type": "no_alert"}
         v = Violations()
         check_site(v, fields)
         v.raise_if_any()
         async with self._uow() as uow:
-            site = await _add(uow, Site(group_id=principal.group_id, **fields))
+            site = await _add(uow, {**fields, "group_id": principal.group_id})
             await uow.commit()
         return site
 
-    async def get_site(self, principal: Principal, site_id: int) -> Site:
+    async def get_site(self, principal: Principal, site_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.sites, "site", site_id, principal)
 
-    async def list_sites(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Site]:
-        conditions = [] if group_id is None else [Site.group_id == group_id]
+    async def list_sites(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+        where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
-            return await uow.sites.list(page, *conditions, group_id=principal.group_filter)
+            return await uow.sites.list(page, where=where, group_id=principal.group_filter)
 
-    async def update_site(self, principal: Principal, site_id: int, changes: Mapping[str, Any]) -> Site:
+    async def update_site(self, principal: Principal, site_id: int, changes: Mapping[str, Any]) -> Record:
         if "type" in changes and not principal.is_admin:
             # Asked of the request, not of the row: the answer leaks nothing about other groups.
             raise PermissionDenied("only an admin may change the type of a site")
@@ -102,15 +102,15 @@ class SiteService:
             await uow.commit()
 
 
-async def _add(uow, site: Site) -> Site:
-    taken = _name_taken(site)
+async def _add(uow: UnitOfWork, fields: Mapping[str, Any]) -> Record:
+    taken = AlreadyExists(f"group {fields['group_id']} already has a site named {fields.get('name')!r}")
     try:
-        return await uow.sites.add(site)
+        return await uow.sites.create(**fields)
     except AlreadyExists:
         raise taken from None
 
 
-async def _flush_site(uow, site: Site) -> None:
+async def _flush_site(uow: UnitOfWork, site: Record) -> None:
     taken = _name_taken(site)
     try:
         await uow.flush()
@@ -118,7 +118,7 @@ async def _flush_site(uow, site: Site) -> None:
         raise taken from None
 
 
-def _name_taken(site: Site) -> AlreadyExists:
+def _name_taken(site: Record) -> AlreadyExists:
     """Built before the flush: a failed flush expires the row's attributes."""
     return AlreadyExists(f"group {site.group_id} already has a site named {site.name!r}")
 
@@ -129,7 +129,7 @@ class InstallationService:
 
     async def create_installation(
         self, device_id: int, site_id: int, start_time: datetime | None, end_time: datetime | None, is_trustworthy: bool
-    ) -> Installation:
+    ) -> Record:
         v = Violations()
         v.check(device_id > 0, "device_id", "is required")
         v.check(site_id > 0, "site_id", "is required")
@@ -143,32 +143,30 @@ class InstallationService:
                     f"device {device_id} (group {device.group_id}) and site {site_id} (group {site.group_id}) "
                     "belong to different groups"
                 )
-            installation = await uow.installations.add(
-                Installation(
-                    device_id=device_id,
-                    site_id=site_id,
-                    start_time=start_time,
-                    end_time=end_time,
-                    is_trustworthy=is_trustworthy,
-                )
+            installation = await uow.installations.create(
+                device_id=device_id,
+                site_id=site_id,
+                start_time=start_time,
+                end_time=end_time,
+                is_trustworthy=is_trustworthy,
             )
             await uow.commit()
         return installation
 
-    async def get_installation(self, principal: Principal, installation_id: int) -> Installation:
+    async def get_installation(self, principal: Principal, installation_id: int) -> Record:
         async with self._uow() as uow:
             return await visible(uow.installations, "installation", installation_id, principal)
 
     async def list_installations(
         self, principal: Principal, page: PageRequest, group_id: int | None = None
-    ) -> Page[Installation]:
-        conditions = [] if group_id is None else [Site.group_id == group_id]
+    ) -> Page[Record]:
+        where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
-            return await uow.installations.list(page, *conditions, group_id=principal.group_filter)
+            return await uow.installations.list(page, where=where, group_id=principal.group_filter)
 
     async def update_installation(
         self, principal: Principal, installation_id: int, changes: Mapping[str, Any]
-    ) -> Installation:
+    ) -> Record:
         async with self._uow() as uow:
             installation = await visible(uow.installations, "installation", installation_id, principal, for_update=True)
             # The period is checked as it will be: changed values over the stored ones.

@@ -39,11 +39,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from ..db.models import Media
-from ..db.unit_of_work import UnitOfWorkFactory
-from ..storage import SNIFF_BYTES, MediaStorage, ObjectWriter, SniffedType, StorageError, sniff_media_type
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from .media_types import JPEG, MP4, PNG, WEBP
+from .media_types import JPEG, MP4, PNG, SNIFF_BYTES, WEBP, SniffedType, sniff_media_type
+from .ports import MediaStore, ObjectWriter, Record, StorageError, UnitOfWorkFactory
 from .principal import Principal, Scope
 from .validation import Violations, check_request_id
 
@@ -70,7 +68,7 @@ class MediaUploader:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        storage: MediaStorage,
+        storage: MediaStore,
         max_upload_bytes: int,
         *,
         single_statement_uow: UnitOfWorkFactory | None = None,
@@ -80,7 +78,7 @@ class MediaUploader:
         self._storage = storage
         self._max_bytes = max_upload_bytes
 
-    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Media:
+    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
         header = self._checked(header)
         # The storage key depends on the sniffed extension, known only later: the lookup checks
         # the key of every accepted extension at once, so usually no further query is needed.
@@ -115,7 +113,7 @@ class MediaUploader:
             header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id
         )
 
-    async def _target(self, principal: Principal, media_id: int, keys: tuple[str, ...]) -> tuple[Media, bool]:
+    async def _target(self, principal: Principal, media_id: int, keys: tuple[str, ...]) -> tuple[Record, bool]:
         """The media, and whether all `keys` are free (False: not checked, or one is taken)."""
         async with self._single() as uow:
             if principal.scope is Scope.DEVICE:
@@ -163,7 +161,7 @@ class MediaUploader:
         if digest.hexdigest() != header.sha256:
             raise InvalidArgument("does not match the SHA-256 of the received content", field="header.sha256")
 
-    async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Media:
+    async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Record:
         await writer.commit()  # fails: the writer's owner aborts it, no row was touched
         try:
             async with self._single() as uow:
@@ -187,14 +185,14 @@ class MediaUploader:
             return media
         return await self._lost_race(writer.key, media_id, header)
 
-    async def _lost_race(self, key: str, media_id: int, header: UploadHeader) -> Media:
+    async def _lost_race(self, key: str, media_id: int, header: UploadHeader) -> Record:
         """The row was set by a concurrent upload (or deleted) before ours."""
         media = await self._row_keeping_its_object(key, media_id)
         if media is None:
             raise NotFound("media", media_id)  # deleted while its content was coming
         return _replayed(media, header)
 
-    async def _settle(self, key: str, media_id: int, error: Exception) -> Media | None:
+    async def _settle(self, key: str, media_id: int, error: Exception) -> Record | None:
         """The object is committed but the row update failed: the row if the update landed
         after all (only its answer was lost), else None, our object removed."""
         if isinstance(error, AlreadyExists):
@@ -208,7 +206,7 @@ class MediaUploader:
             return None
         return stored if stored is not None and stored.bucket_key == key else None
 
-    async def _row_keeping_its_object(self, key: str, media_id: int) -> Media | None:
+    async def _row_keeping_its_object(self, key: str, media_id: int) -> Record | None:
         """The media's row; our committed object `key` is removed unless that row holds it
         (our own update, or a concurrent upload of identical content in the same second)."""
         async with self._single() as uow:
@@ -224,7 +222,7 @@ class MediaUploader:
             logger.warning("could not remove %s after a failed upload: %s", key, error)
 
 
-def _replayed(media: Media, header: UploadHeader) -> Media:
+def _replayed(media: Record, header: UploadHeader) -> Record:
     if header.request_id and media.upload_request_id == header.request_id:
         return media
     raise FailedPrecondition(f"media {media.id} is already uploaded")
@@ -243,7 +241,7 @@ async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:
     return head
 
 
-def _sniffed(head: bytes, media: Media) -> SniffedType:
+def _sniffed(head: bytes, media: Record) -> SniffedType:
     sniffed = sniff_media_type(head)
     if sniffed is None:
         raise InvalidArgument("the content is not a JPEG, PNG, WebP or MP4 file", field="chunk")

@@ -24,7 +24,7 @@ safety poll, so a lost notification only delays delivery.
 Late commits. Ids are drawn in order but may commit out of order (PostgreSQL: 7 may
 commit after 8, or never). The hub fans out only a gap-free prefix: an id is delivered
 once every smaller id is either delivered or settled as never coming. When a gap shows
-up, the hub takes a commit-horizon checkpoint (db/alert_horizon.py: the sequence's last
+up, the hub takes a commit-horizon checkpoint (db/alert_horizon.py behind the CommitHorizon port: the sequence's last
 value, then the transactions holding a write lock on `alerts`) and holds later ids until
 those transactions have all ended; a fresh query then shows the late alert, or the gap is
 permanent (rollback, deleted row). This was chosen over the alternatives because:
@@ -56,29 +56,18 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from ..db.alert_horizon import AlertHorizon, Checkpoint
-from ..db.models import Alert, utcnow
-from ..db.unit_of_work import UnitOfWorkFactory
 from .access_check import AccessCheck
+from .clock import utcnow
 from .errors import DomainError, InvalidArgument, ResourceExhausted, Unauthenticated, Unavailable
+from .ports import Checkpoint, CommitHorizon, RemoteWakeups, UnitOfWorkFactory
 from .principal import Principal
+from .read_models import Alert
 
 logger = logging.getLogger("pyrogrpc.watch")
-
-
-class RemoteWakeups(Protocol):
-    """Wake-ups between replicas (PostgreSQL: `PgWakeups`); None in single-process setups."""
-
-    async def start(self, on_wake: Callable[[str | None], None]) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def announce(self, payload: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +397,7 @@ class AlertWatchHub:
         self.wakeups += 1
         while True:
             async with self._uow() as uow:
-                horizon = AlertHorizon(uow.session)
+                horizon = uow.alert_horizon
                 if self._checkpoint is not None:
                     await self._try_settle(horizon)  # before the query, so the query sees what settled
                 self.queries += 1
@@ -425,13 +414,13 @@ class AlertWatchHub:
             if not (retry or (not self._holding and len(rows) == self.batch_size)):
                 return
 
-    async def _take_checkpoint(self, horizon: AlertHorizon) -> Checkpoint:
+    async def _take_checkpoint(self, horizon: CommitHorizon) -> Checkpoint:
         checkpoint = await horizon.checkpoint()
         if self._abandoned & checkpoint.writers:
             return Checkpoint(checkpoint.allocated_id, checkpoint.writers - self._abandoned, checkpoint.taken_at)
         return checkpoint
 
-    async def _try_settle(self, horizon: AlertHorizon) -> None:
+    async def _try_settle(self, horizon: CommitHorizon) -> None:
         checkpoint = self._checkpoint
         left = await horizon.writers_left(checkpoint)
         if left and time.monotonic() - checkpoint.taken_at < self.max_gap_wait_seconds:
@@ -479,12 +468,12 @@ class AlertWatchHub:
     async def _initial_cursor(self) -> int:
         """The horizon at start: waits (bounded) for alert transactions already in flight."""
         async with self._uow() as uow:
-            checkpoint = await AlertHorizon(uow.session).checkpoint()
+            checkpoint = await uow.alert_horizon.checkpoint()
         deadline = time.monotonic() + self.max_gap_wait_seconds
         while checkpoint.writers and time.monotonic() < deadline:
             await asyncio.sleep(self.gap_poll_seconds)
             async with self._uow() as uow:
-                left = await AlertHorizon(uow.session).writers_left(checkpoint)
+                left = await uow.alert_horizon.writers_left(checkpoint)
             checkpoint = Checkpoint(checkpoint.allocated_id, left, checkpoint.taken_at)
         return checkpoint.allocated_id
 

@@ -6,20 +6,9 @@ every adapter must classify HTTP outcomes the same way; that rule lives here.
 
 from __future__ import annotations
 
+from ..domain.ports import DeliveryError
+
 __all__ = ["DeliveryError", "error_for_status"]
-
-
-class DeliveryError(Exception):
-    """A notification could not be delivered.
-
-    ``permanent=True`` means retrying cannot help (bad chat id, bad URL, 4xx);
-    the queue then gives up at once instead of hammering the remote side.
-    """
-
-    def __init__(self, message: str, *, permanent: bool = False, status_code: int | None = None):
-        super().__init__(message)
-        self.permanent = permanent
-        self.status_code = status_code
 
 
 def error_for_status(what: str, status_code: int, detail: str = "") -> DeliveryError:

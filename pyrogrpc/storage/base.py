@@ -17,26 +17,21 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
+from ..domain.ports import ObjectNotFound, PresignNotSupported, StorageError, StorageUnavailable
+
+__all__ = [
+    "MediaStorage",
+    "ObjectNotFound",
+    "ObjectWriter",
+    "PresignNotSupported",
+    "StorageError",
+    "StorageUnavailable",
+]
+
 T = TypeVar("T")
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _EXTENSION = re.compile(r"[a-z0-9]{1,10}")
-
-
-class StorageError(Exception):
-    """Base of all storage errors."""
-
-
-class StorageUnavailable(StorageError):
-    """The backend cannot be reached or refuses us (network, credentials, disk)."""
-
-
-class ObjectNotFound(StorageError):
-    """No object under that key."""
-
-
-class PresignNotSupported(StorageError):
-    """The backend has no URLs to hand out (local folder)."""
 
 
 class ObjectWriter(abc.ABC):

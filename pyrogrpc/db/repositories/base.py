@@ -7,7 +7,7 @@ isolation is a query filter here (`group_id=None` means no filter: admins).
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -38,6 +38,19 @@ class Repository(Generic[M]):
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    def _column(self, name: str) -> Any:
+        """The column a `where={name: value}` filter of list() compares; joins override it."""
+        if name == "group_id" and not self.list_rows:
+            return None  # _group_condition says how a row belongs to a group
+        return getattr(self.model.__table__.c if self.list_rows else self.model, name)  # type: ignore[attr-defined]
+
+    def _conditions(self, where: Mapping[str, Any] | None) -> list[Any]:
+        conditions = []
+        for name, value in (where or {}).items():
+            column = self._column(name)
+            conditions.append(self._group_condition(value) if column is None else column == value)
+        return conditions
+
     def _group_condition(self, group_id: int) -> ColumnElement[bool]:
         """How a row belongs to a group; models without `group_id` override this."""
         return self.model.group_id == group_id  # type: ignore[attr-defined]
@@ -63,7 +76,13 @@ class Repository(Generic[M]):
             query = query.where(table.c.group_id == group_id)
         return (await self.session.execute(query)).first()
 
-    async def list(self, page: PageRequest, *conditions: Any, group_id: int | None = None) -> Page[M]:
+    async def list(
+        self, page: PageRequest, *, where: Mapping[str, Any] | None = None, group_id: int | None = None
+    ) -> Page[Any]:
+        """A page, newest first; `where`: field name -> required value."""
+        return await self._list(page, *self._conditions(where), group_id=group_id)
+
+    async def _list(self, page: PageRequest, *conditions: Any, group_id: int | None = None) -> Page[Any]:
         # Rows: table columns throughout, so the statement stays plain Core (no ORM compile step).
         columns = self.model.__table__.c if self.list_rows else self.model  # type: ignore[attr-defined]
         query = (select(*columns) if self.list_rows else self._select()).where(*conditions)
@@ -79,13 +98,21 @@ class Repository(Generic[M]):
         query = query.order_by(id_column.desc()).limit(page.size + 1)
         result = await self.session.execute(query)
         if self.list_rows:
-            rows: Sequence[M] = list(map(_row_type(self.model.__table__)._make, result.all()))  # type: ignore[attr-defined]
+            rows: Sequence[Any] = list(map(self._row_type()._make, result.all()))
         else:
             rows = result.unique().scalars().all()
         if len(rows) > page.size:
             rows = rows[: page.size]
             return Page(rows, encode_page_token(rows[-1].id))  # type: ignore[attr-defined]
         return Page(rows)
+
+    def _row_type(self) -> Any:
+        """The read-only row type of list_rows lists (a named tuple of the table's columns)."""
+        return _row_type(self.model.__table__)  # type: ignore[attr-defined]
+
+    async def create(self, **fields: Any) -> M:
+        """A new row with these fields, inserted and flushed (so it has its id)."""
+        return await self.add(self.model(**fields))
 
     async def add(self, row: M) -> M:
         """Insert and flush, so the row has its id."""

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, String, bindparam, exists, insert, select, update
+from sqlalchemy import ColumnElement, Row, String, bindparam, delete, exists, insert, select, update
 
+from ...domain import read_models
 from ...domain.paging import Page, PageRequest
 from ..errors import translated_errors
 from ..models import Alert, Device, Event, Media, Notification, UTCDateTime
@@ -22,6 +23,8 @@ _devices = Device.__table__
 
 # Hot-path statements are built once, with bind parameters: a statement object computes its
 # cache key once, instead of on every call (~25% of the CPU of executing a short statement).
+if tuple(_alerts.c.keys()) != read_models.Alert._fields:  # lists select the table's columns in order
+    raise RuntimeError("read_models.Alert must list the alerts table's columns in table order")
 _INSERT_EVENT = insert(_events).returning(_events.c.id)
 _INSERT_ALERT = insert(_alerts).returning(_alerts.c.id)
 _INSERT_MEDIA_OF_DEVICE = (
@@ -51,6 +54,11 @@ _SET_CONTENT = (
     update(_media).where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None)).returning(*_media.c)
 )  # executed with the columns to set as parameters
 _KEY_IN_USE = select(_media.c.id).where(_media.c.bucket_key == bindparam("p_key")).limit(1)
+# Columns in the order of read_models.Alert's fields, so a row becomes a value with `_make`.
+_ALERT_COLUMNS = select(*(_alerts.c[name] for name in read_models.Alert._fields))
+_GET_ALERT = _ALERT_COLUMNS.where(_alerts.c.id == bindparam("p_id"))
+_GET_ALERT_OF_GROUP = _GET_ALERT.where(_alerts.c.group_id == bindparam("p_group_id"))
+_DELETE_ALERT = delete(_alerts).where(_alerts.c.id == bindparam("p_id"))
 _LATEST_OF_DEVICE = (
     select(_alerts.c.create_time, _events.c.id.label("event_id"), _events.c.end_time)
     .join(_events, _events.c.id == _alerts.c.event_id)
@@ -69,10 +77,10 @@ class EventRepository(Repository[Event]):
             return (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
 
     async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
-        return await self.list(page, Event.end_time.is_not(None), group_id=group_id)
+        return await self._list(page, Event.end_time.is_not(None), group_id=group_id)
 
     async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
-        return await self.list(page, Event.is_acknowledged.is_(False), group_id=group_id)
+        return await self._list(page, Event.is_acknowledged.is_(False), group_id=group_id)
 
 
 class MediaRepository(Repository[Media]):
@@ -84,7 +92,7 @@ class MediaRepository(Repository[Media]):
         """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
         filter, which can only narrow it."""
         conditions = [] if only_group_id is None else [Media.group_id == only_group_id]
-        return await self.list(page, *conditions, group_id=group_id)
+        return await self._list(page, *conditions, group_id=group_id)
 
     async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> Row | None:
         """A new media of the device of `access_id`, in the device's group, in one statement
@@ -111,13 +119,31 @@ class MediaRepository(Repository[Media]):
 
 
 class AlertRepository(Repository[Alert]):
-    model = Alert
-    list_rows = True  # lists are read-only pages: Rows, not ORM objects
+    """Alerts come back as `read_models.Alert` values (never ORM objects): Core statements
+    select the columns in the read model's field order and rows become values with `_make`."""
 
-    async def latest_of_device(self, device_id: int) -> Row | None:
-        """The device's latest alert as a Row of its create_time, event_id and its event's
-        end_time (one join: event grouping needs both)."""
-        return (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
+    model = Alert
+    list_rows = True  # lists are read-only pages, built from plain rows
+
+    def _row_type(self) -> type[read_models.Alert]:
+        return read_models.Alert
+
+    async def get(  # type: ignore[override]
+        self, alert_id: int, *, group_id: int | None = None
+    ) -> read_models.Alert | None:
+        params = {"p_id": alert_id} if group_id is None else {"p_id": alert_id, "p_group_id": group_id}
+        row = (await self.session.execute(_GET_ALERT if group_id is None else _GET_ALERT_OF_GROUP, params)).first()
+        return None if row is None else read_models.Alert._make(row)
+
+    async def delete(self, alert_id: int) -> None:  # type: ignore[override]
+        async with translated_errors():
+            await self.session.execute(_DELETE_ALERT, {"p_id": alert_id})
+
+    async def latest_of_device(self, device_id: int) -> read_models.AlertOfDevice | None:
+        """The device's latest alert: its create_time, event_id and its event's end_time (one
+        join: event grouping needs both)."""
+        row = (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
+        return None if row is None else read_models.AlertOfDevice(*row)
 
     async def insert(self, **values: Any) -> int:
         """Insert one alert (Core, no ORM flush); its id."""
@@ -130,28 +156,29 @@ class AlertRepository(Repository[Alert]):
         """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
         filter, which can only narrow it."""
         conditions = [] if only_group_id is None else [_alerts.c.group_id == only_group_id]
-        return await self.list(page, *conditions, group_id=group_id)
+        return await self._list(page, *conditions, group_id=group_id)
 
     async def list_of_event(self, page: PageRequest, event_id: int) -> Page[Alert]:
-        return await self.list(page, _alerts.c.event_id == event_id)
+        return await self._list(page, _alerts.c.event_id == event_id)
 
     async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[Alert]:
         """Alerts whose event has no end_time."""
         ongoing = select(_events.c.id).where(_events.c.end_time.is_(None))
-        return await self.list(page, _alerts.c.event_id.in_(ongoing), group_id=group_id)
+        return await self._list(page, _alerts.c.event_id.in_(ongoing), group_id=group_id)
 
     # --- WatchAlerts (issue 6) ---------------------------------------------------------
 
     async def after(
         self, alert_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
-    ) -> Sequence[Alert]:
+    ) -> Sequence[read_models.Alert]:
         """Alerts with `alert_id < id <= up_to`, oldest first: the watch hub's wake-up query and replays."""
-        query = select(Alert).where(Alert.id > alert_id)
+        query = _ALERT_COLUMNS.where(_alerts.c.id > alert_id)
         if up_to is not None:
-            query = query.where(Alert.id <= up_to)
+            query = query.where(_alerts.c.id <= up_to)
         if group_id is not None:
-            query = query.where(Alert.group_id == group_id)
-        return (await self.session.execute(query.order_by(Alert.id).limit(limit))).scalars().all()
+            query = query.where(_alerts.c.group_id == group_id)
+        result = await self.session.execute(query.order_by(_alerts.c.id).limit(limit))
+        return list(map(read_models.Alert._make, result.all()))
 
 
 class NotificationRepository(Repository[Notification]):

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, update
 
 from ...domain.paging import Page, PageRequest
+from ...domain.read_models import DeviceForAlert
 from ..models import Access, Device, Installation, Media, Recipient, Site, Webhook
 from .base import Repository
 
@@ -28,7 +29,11 @@ _PING = (
 # is locked (FOR UPDATE OF devices).
 _LOCK = (
     select(
-        *_devices.c,
+        _devices.c.id,
+        _devices.c.group_id,
+        _devices.c.azimuth,
+        _devices.c.lat,
+        _devices.c.lon,
         _media.c.id.label("media_id"),
         _media.c.device_id.label("media_device_id"),
         _media.c.bucket_key.label("media_bucket_key"),
@@ -54,13 +59,14 @@ class DeviceRepository(Repository[Device]):
 
     async def lock(
         self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None
-    ) -> Row | None:
+    ) -> DeviceForAlert | None:
         """The device (by id or by its access), its row locked until the commit (SELECT ... FOR
-        UPDATE; SQLite holds the write lock already), as a Row, in one statement. With
-        `media_id`, the row also carries that media's `media_id`, `media_device_id` and
-        `media_bucket_key` if it is in the device's group (all None otherwise)."""
+        UPDATE; SQLite holds the write lock already), in one statement. With `media_id`, it also
+        carries that media's `media_id`, `media_device_id` and `media_bucket_key` if it is in
+        the device's group (all None otherwise)."""
         query, key = (_LOCK_BY_ID, device_id) if device_id is not None else (_LOCK_BY_ACCESS, access_id)
-        return (await self.session.execute(query, {"p_id": key, "p_media_id": media_id})).first()
+        row = (await self.session.execute(query, {"p_id": key, "p_media_id": media_id})).first()
+        return None if row is None else DeviceForAlert(*row)
 
     async def list_installed_at(self, site_id: int, now: datetime, page: PageRequest) -> Page[Device]:
         """Devices with an installation at the site active at `now` (started, not ended); each once."""
@@ -70,7 +76,7 @@ class DeviceRepository(Repository[Device]):
             Installation.start_time <= now,
             or_(Installation.end_time.is_(None), Installation.end_time > now),
         )
-        return await self.list(page, active)
+        return await self._list(page, active)
 
 
 class SiteRepository(Repository[Site]):

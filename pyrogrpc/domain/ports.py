@@ -1,0 +1,296 @@
+"""The interfaces the domain owns and the adapters implement (ports).
+
+The use cases depend on these Protocols only; `pyrogrpc/db` (SQLAlchemy), `pyrogrpc/storage`,
+`pyrogrpc/notify` and `db/notify_pg.py` implement them, and `server.py` plugs the
+implementations in. Nothing here knows SQL, HTTP or gRPC, so `tests/unit` runs the use
+cases against in-memory fakes of the same Protocols.
+
+Records. Repositories of the CRUD resources (groups, accesses, users, devices, sites,
+installations, webhooks, recipients, events, media, notifications) hand back *records*:
+objects whose attributes are the resource's fields, named as in the API. A use case may
+change a record's attributes; the unit of work's `commit()` stores the change. Alerts, the
+hot path, come back as the immutable `read_models.Alert`.
+
+Lists filter with `where`: field name -> required value (e.g. `{"group_id": 3}`), so no
+query language leaks into the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from .clock import monotonic
+from .paging import Page, PageRequest
+from .read_models import Alert, AlertOfDevice, DeviceForAlert
+
+Record = Any
+"""A resource's row: attributes named as the API's fields (see the module docstring)."""
+
+
+# --- repositories ---------------------------------------------------------------------
+
+
+class Repository(Protocol):
+    """What every repository offers; `group_id=None` means no group filter (admins)."""
+
+    async def get(self, row_id: int, *, group_id: int | None = None, for_update: bool = False) -> Record | None: ...
+
+    async def list(
+        self, page: PageRequest, *, where: Mapping[str, Any] | None = None, group_id: int | None = None
+    ) -> Page[Record]: ...
+
+    async def create(self, **fields: Any) -> Record:
+        """Insert a row with these fields, flushed so it has its id."""
+        ...
+
+    async def delete(self, row: Record) -> None:
+        """Delete now (flushed): a row still referenced raises FailedPrecondition here."""
+        ...
+
+
+class GroupRepository(Repository, Protocol):
+    async def get_by_name(self, name: str) -> Record | None: ...
+
+
+class AccessRepository(Repository, Protocol):
+    async def get_by_login(self, login: str) -> Record | None: ...
+
+    async def scopes_and_groups(self, access_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """access id -> (scope, group_id) of those of `access_ids` that exist, in one query."""
+        ...
+
+
+class UserRepository(Repository, Protocol):
+    async def get_by_access_id(self, access_id: int) -> Record | None: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def find(self, access_id: int, operation: str, request_id: str) -> int | None: ...
+
+    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None: ...
+
+
+class DeviceRepository(Repository, Protocol):
+    async def get_by_access_id(self, access_id: int) -> Record | None: ...
+
+    async def ping(self, access_id: int, now: datetime) -> Record | None:
+        """Set last_ping_time of the device of `access_id`; the device's fields and its `login`."""
+        ...
+
+    async def lock(
+        self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None
+    ) -> DeviceForAlert | None:
+        """The device (by id or by its access), locked until the commit, with the media to attach."""
+        ...
+
+    async def list_installed_at(self, site_id: int, now: datetime, page: PageRequest) -> Page[Record]: ...
+
+
+class EventRepository(Repository, Protocol):
+    async def insert(self, **values: Any) -> int:
+        """Insert one event; its id (no record built: the alert path only needs the id)."""
+        ...
+
+    async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Record]: ...
+
+    async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[Record]: ...
+
+
+class MediaRepository(Repository, Protocol):
+    async def list_media(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
+    ) -> Page[Record]: ...
+
+    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> Record | None: ...
+
+    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Record | None: ...
+
+    async def set_content(self, media_id: int, **content: Any) -> Record | None: ...
+
+    async def key_in_use(self, bucket_key: str) -> bool: ...
+
+    async def get_row(self, row_id: int, *, group_id: int | None = None) -> Record | None:
+        """As get(), read-only (no tracked record): for hot paths."""
+        ...
+
+
+class AlertRepository(Protocol):
+    async def get(self, alert_id: int, *, group_id: int | None = None) -> Alert | None: ...
+
+    async def insert(self, **values: Any) -> int: ...
+
+    async def latest_of_device(self, device_id: int) -> AlertOfDevice | None: ...
+
+    async def list_alerts(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
+    ) -> Page[Alert]: ...
+
+    async def list_of_event(self, page: PageRequest, event_id: int) -> Page[Alert]: ...
+
+    async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[Alert]: ...
+
+    async def after(
+        self, alert_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
+    ) -> Sequence[Alert]:
+        """Alerts with `alert_id < id <= up_to`, oldest first."""
+        ...
+
+    async def delete(self, alert_id: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Commit horizon of the alerts table (see db/alert_horizon.py): every id up to
+    `allocated_id` is settled once none of `writers` is still running."""
+
+    allocated_id: int
+    writers: frozenset[str]
+    taken_at: float = field(default_factory=monotonic)
+
+
+class CommitHorizon(Protocol):
+    async def checkpoint(self) -> Checkpoint: ...
+
+    async def writers_left(self, checkpoint: Checkpoint) -> frozenset[str]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction and the repositories sharing it. Leaving without `commit()` rolls back;
+    database failures surface as domain errors (AlreadyExists, FailedPrecondition, Unavailable)."""
+
+    groups: GroupRepository
+    accesses: AccessRepository
+    users: UserRepository
+    idempotency: IdempotencyRepository
+    devices: DeviceRepository
+    sites: Repository
+    installations: Repository
+    webhooks: Repository
+    recipients: Repository
+    events: EventRepository
+    media: MediaRepository
+    alerts: AlertRepository
+    notifications: Repository
+    alert_horizon: CommitHorizon
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# --- media storage ----------------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """Base of all storage errors."""
+
+
+class StorageUnavailable(StorageError):
+    """The backend cannot be reached or refuses us (network, credentials, disk)."""
+
+
+class ObjectNotFound(StorageError):
+    """No object under that key."""
+
+
+class PresignNotSupported(StorageError):
+    """The backend has no URLs to hand out (local folder)."""
+
+
+class ObjectWriter(Protocol):
+    """Streams one object into storage; nothing is visible before `commit()`; leaving the
+    `async with` block without a commit aborts (nothing is left behind)."""
+
+    key: str
+
+    @property
+    def committed(self) -> bool: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def abort(self) -> None: ...
+
+    async def __aenter__(self) -> ObjectWriter: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class MediaStore(Protocol):
+    """Where media content lives (local folder, S3): storage/base.py's MediaStorage."""
+
+    def make_key(self, sha256_hex: str, extension: str, now: datetime | None = None) -> str: ...
+
+    async def open_writer(self, key: str, content_type: str) -> ObjectWriter: ...
+
+    def read(self, key: str, chunk_size: int = ...) -> AsyncIterator[bytes]: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def presigned_url(self, key: str, expires_in: timedelta) -> str: ...
+
+
+# --- outbound notifications ----------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    """A notification could not be delivered.
+
+    ``permanent=True`` means retrying cannot help (bad chat id, bad URL, 4xx); the queue
+    then gives up at once instead of hammering the remote side.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, status_code: int | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.status_code = status_code
+
+
+class MessageSender(Protocol):
+    """Sends a text to a chat (Telegram)."""
+
+    async def send_message(self, chat_id: str, text: str) -> None: ...
+
+
+class JsonPoster(Protocol):
+    """POSTs a JSON payload to a URL (webhooks)."""
+
+    async def post_json(self, url: str, payload: dict[str, Any]) -> None: ...
+
+
+Job = Callable[[], Any]
+"""A coroutine function run later by the background queue."""
+
+
+class BackgroundJobs(Protocol):
+    """Runs jobs after the call returned, retrying DeliveryErrors that are not permanent."""
+
+    def submit(self, job: Job, *, name: str) -> bool: ...
+
+
+class RemoteWakeups(Protocol):
+    """Wake-ups between replicas (PostgreSQL: `PgWakeups`); None in single-process setups."""
+
+    async def start(self, on_wake: Callable[[str | None], None]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def announce(self, payload: str) -> None: ...

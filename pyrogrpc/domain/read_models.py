@@ -1,0 +1,51 @@
+"""Immutable values the repositories return on the hot paths.
+
+`Alert` is a typed NamedTuple rather than a frozen slotted dataclass: a ListAlerts page
+builds up to 1000 of them and a frozen dataclass's __init__ costs ~6x a tuple's `_make`
+(one `object.__setattr__` per field; measured 3.9 us vs 0.6 us here). Both are immutable and
+typed; the adapter builds it from a row in the order of `Alert._fields` (`Alert._make(row)`).
+The one-per-call values below are frozen slotted dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+
+class Alert(NamedTuple):
+    id: int
+    device_id: int
+    group_id: int
+    event_id: int
+    media_id: int | None
+    azimuth: float
+    lat: float
+    lon: float
+    localization: str
+    create_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOfDevice:
+    """A device's latest alert, with what event grouping needs of its event."""
+
+    create_time: datetime
+    event_id: int
+    end_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceForAlert:
+    """A device locked for an alert, and the media the alert names (all None when that media
+    is not in the device's group)."""
+
+    id: int
+    group_id: int
+    azimuth: float | None
+    lat: float | None
+    lon: float | None
+    media_id: int | None
+    media_device_id: int | None
+    media_bucket_key: str | None
