@@ -120,9 +120,9 @@ def _database_url(values: Mapping[str, str], data_dir: Path) -> str:
             if not pg[required]:
                 raise ConfigError(f"{required} is required when other POSTGRES_* variables are set")
         port = _int(values, "POSTGRES_PORT", 5432, 1, 65535)
-        password = f":{quote(pg['POSTGRES_PASSWORD'], safe='')}" if pg["POSTGRES_PASSWORD"] else ""
+        password = f":{quote(pg['POSTGRES_PASSWORD'] or '', safe='')}" if pg["POSTGRES_PASSWORD"] else ""
         host = pg["POSTGRES_HOST"] or "localhost"
-        return f"postgresql+psycopg://{quote(pg['POSTGRES_USER'], safe='')}{password}@{host}:{port}/{pg['POSTGRES_DB']}"
+        return f"postgresql+psycopg://{quote(pg['POSTGRES_USER'] or '', safe='')}{password}@{host}:{port}/{pg['POSTGRES_DB']}"
     return f"sqlite+aiosqlite:///{data_dir / 'pyrogrpc.sqlite3'}"
 
 
@@ -150,7 +150,8 @@ def _s3(values: Mapping[str, str]) -> S3Settings | None:
         missing = "S3_SECRET_KEY" if given["S3_ACCESS_KEY"] else "S3_ACCESS_KEY"
         raise ConfigError(f"{missing} is required: S3_ACCESS_KEY and S3_SECRET_KEY go together")
     for name in ("S3_ENDPOINT_URL", "S3_PROXY_URL"):
-        if given[name] and not given[name].startswith(("http://", "https://")):
+        url = given[name]
+        if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"{name} must start with http:// or https://, got {given[name]!r}")
     return S3Settings(
         bucket_name=given["BUCKET_NAME"],

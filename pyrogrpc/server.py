@@ -39,7 +39,7 @@ from .config import Settings
 from .db import migrate
 from .db.notify_pg import PgWakeups
 from .db.session import create_engine, create_session_factory, ping
-from .db.unit_of_work import UnitOfWork
+from .db.unit_of_work import unit_of_work_factory
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
 from .domain.alert_webhooks import AlertWebhooks
@@ -50,7 +50,6 @@ from .domain.fire_events import EventService
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
 from .domain.notifications import NewEventNotifier, NotificationService
-from .domain.ports import UnitOfWorkFactory
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.watch import AlertWatchHub
@@ -131,8 +130,8 @@ class PyroServer:
         self._tables_changed: list[Callable[[frozenset[str]], None]] = []
         sessions = create_session_factory(self.engine, on_commit=self._on_commit)
         single_statement_sessions = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
-        self.uow: UnitOfWorkFactory = lambda: UnitOfWork(sessions)
-        self.single_statement_uow: UnitOfWorkFactory = lambda: UnitOfWork(single_statement_sessions)
+        self.uow = unit_of_work_factory(sessions)
+        self.single_statement_uow = unit_of_work_factory(single_statement_sessions)
 
     def _build_adapters(self, settings: Settings) -> None:
         """Media storage, outbound channels (Telegram, webhooks), the background queue."""

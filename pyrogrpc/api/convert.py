@@ -7,7 +7,7 @@ Resource messages are filled field by field from the row attribute of the same n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -70,7 +70,7 @@ def _enum_prefix(enum: EnumDescriptor) -> str:
     return enum.values_by_number[0].name.removesuffix("UNSPECIFIED")
 
 
-def enum_to_proto(enum: EnumDescriptor, value: str) -> int:
+def enum_to_proto(enum: EnumDescriptor, value: str) -> Any:  # a generated enum ValueType
     return enum.values_by_name[_enum_prefix(enum) + value.upper()].number
 
 
@@ -86,7 +86,9 @@ def enum_from_proto(enum: EnumDescriptor, number: int, field: str, *, required: 
 
 
 def scope_from_proto(number: int, field: str = "scope") -> Scope:
-    return Scope(enum_from_proto(resources_pb2.Scope.DESCRIPTOR, number, field))
+    value = enum_from_proto(resources_pb2.Scope.DESCRIPTOR, number, field)
+    assert value is not None  # required: UNSPECIFIED raised InvalidArgument
+    return Scope(value)
 
 
 # --- rows -> resource messages -------------------------------------------------------
@@ -158,13 +160,14 @@ def device_to_proto(device: Any):
 # --- requests -> domain --------------------------------------------------------------
 
 
-def page_request(request: Message, *, with_dates: bool = False) -> PageRequest:
+def page_request(request: Any, *, with_dates: bool = False) -> PageRequest:
+    """`request`: any List request (page_size, page_token, optionally created_after/before)."""
     created_after = from_timestamp(request, "created_after") if with_dates else None
     created_before = from_timestamp(request, "created_before") if with_dates else None
     return PageRequest.parse(request.page_size, request.page_token, created_after, created_before)
 
 
-def page_response(response_type: type[M], field: str, page: Page, convert) -> M:
+def page_response(response_type: Callable[..., M], field: str, page: Page[Any], convert: Callable[[Any], Any]) -> M:
     response = response_type(next_page_token=page.next_page_token)
     getattr(response, field).extend(convert(item) for item in page.items)
     return response
@@ -193,7 +196,8 @@ def changes_from_mask(
     fields = resource.DESCRIPTOR.fields_by_name
     changes: dict[str, Any] = {}
     for path in mask.paths:
-        field: FieldDescriptor = fields[path]
+        # The upb (C) and Python descriptor classes are one at runtime; the stubs tell them apart.
+        field: FieldDescriptor = fields[path]  # type: ignore[assignment]
         if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
             changes[path] = from_timestamp(resource, path)
         elif field.enum_type is not None:

@@ -20,7 +20,9 @@ def _media_proto(row) -> resources_pb2.Media:
 
 
 def _media_type(number: int) -> str:
-    return enum_from_proto(resources_pb2.MediaType.DESCRIPTOR, number, "type")
+    media_type = enum_from_proto(resources_pb2.MediaType.DESCRIPTOR, number, "type")
+    assert media_type is not None  # required: UNSPECIFIED raised InvalidArgument
+    return media_type
 
 
 def _upload_header(header: pb.UploadMediaHeader) -> UploadHeader:

@@ -28,6 +28,7 @@ class WatchRpcs:
 
     def _watch_message(self, item: WatchItem) -> pb.WatchAlertsResponse:
         if item.alert is None:
+            assert item.server_time is not None  # a heartbeat carries the server time
             heartbeat = pb.WatchAlertsHeartbeat(server_time=to_timestamp(item.server_time))
             return pb.WatchAlertsResponse(heartbeat=heartbeat, resume_after_alert_id=item.resume_after_alert_id)
         # The hub hands the same item to every stream of the alert's group: build its message once.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -50,7 +50,7 @@ class ServerUnreachable(ConnectionError):
     """No connection to the server could be made in time."""
 
 
-def _enum(enum_type, prefix: str, value: int | str) -> int:
+def _enum(enum_type: Any, prefix: str, value: int | str) -> Any:  # a generated enum ValueType
     if isinstance(value, int):
         return value
     return enum_type.Value(f"{prefix}_{value.upper()}")
@@ -222,7 +222,13 @@ class AsyncPyroClient:
         event_id: int | None = None,
         request_id: str = "",
     ) -> resources_pb2.Alert:
-        fields = {"media_id": media_id, "azimuth": azimuth, "lat": lat, "lon": lon, "event_id": event_id}
+        fields: dict[str, Any] = {
+            "media_id": media_id,
+            "azimuth": azimuth,
+            "lat": lat,
+            "lon": lon,
+            "event_id": event_id,
+        }
         request = detection_pb.CreateMyAlertRequest(
             localization=localization, request_id=request_id, **{k: v for k, v in fields.items() if v is not None}
         )
@@ -263,7 +269,9 @@ class AsyncPyroClient:
 
     # --- alerts (users, admins) -----------------------------------------------------
 
-    def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> AsyncIterator[resources_pb2.Alert]:
+    def watch_alerts(
+        self, after_alert_id: int | None = None, **options: Any
+    ) -> AsyncGenerator[resources_pb2.Alert, None]:
         """Alerts as they are created, resuming by itself after disconnects (see watch.py).
 
         `after_alert_id`: None for new alerts only, 0 for every visible alert first.

@@ -85,7 +85,7 @@ class PyroClient:
         try:
             while True:
                 try:
-                    yield self._run(alerts.__anext__())
+                    yield self._run(anext(alerts))
                 except StopAsyncIteration:
                     return
         finally:

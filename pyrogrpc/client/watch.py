@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
@@ -73,7 +73,7 @@ async def watch_alerts(
     max_backoff: float = 30.0,
     heartbeat_timeout: float = 45.0,
     max_attempts: int | None = None,
-) -> AsyncIterator[resources_pb2.Alert]:
+) -> AsyncGenerator[resources_pb2.Alert, None]:
     """Alerts visible to the caller, forever.
 
     `target`: a `grpc.aio.Channel`, a DetectionService stub, or a client object with a

@@ -42,7 +42,10 @@ async def upgrade_async(database_url: str) -> None:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    if head is None:
+        raise RuntimeError("migrations/versions holds no revision")
+    return head
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -258,3 +259,10 @@ class IdempotencyKey(Base):
     request_id: Mapped[str] = mapped_column(String(128), nullable=False)
     resource_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     create_time: Mapped[datetime] = _create_time()
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed as one (`Model.__table__` is typed as a FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -27,7 +28,7 @@ logger = logging.getLogger("pyrogrpc.notify_pg")
 
 CHANNEL = "pyrogrpc_alerts"
 
-_CONNECT_OPTIONS = {
+_CONNECT_OPTIONS: dict[str, Any] = {
     "autocommit": True,
     "connect_timeout": 3,
     "keepalives": 1,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..domain import ports
 from .alert_horizon import AlertHorizon
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
@@ -82,6 +83,15 @@ async def _close(session: AsyncSession) -> None:
         await session.close()
     except sa_exc.SQLAlchemyError:
         pass  # the original error (if any) says more; a dead connection is discarded by the pool
+
+
+def unit_of_work_factory(session_factory: async_sessionmaker[AsyncSession]) -> ports.UnitOfWorkFactory:
+    """What the use cases are given: a new unit of work per call (domain/ports.py's factory)."""
+
+    def new_unit_of_work() -> ports.UnitOfWork:
+        return UnitOfWork(session_factory)
+
+    return new_unit_of_work
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -75,7 +75,8 @@ class AccessCheck:
             async with self._uow() as uow:
                 found.update(await uow.accesses.scopes_and_groups(access_ids[start : start + _READ_BATCH]))
         now = self._clock()
-        accounts = {access_id: _Account(*found.get(access_id, (None, None)), now) for access_id in access_ids}
+        missing: tuple[str | None, int | None] = (None, None)
+        accounts = {access_id: _Account(*found.get(access_id, missing), now) for access_id in access_ids}
         # A local change committed during the read may have made it stale: use it, keep it not.
         if changes == self._changes:
             self._remember(accounts)

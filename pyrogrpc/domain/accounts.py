@@ -104,6 +104,7 @@ class AccountService:
         )
         v.check(group_id > 0, "group_id", "is required")
         v.raise_if_any()
+        assert scope is not None  # checked above
         hashed = await self._hasher.hash(password)
         async with self._uow() as uow:
             await existing(uow.groups, "group", group_id)

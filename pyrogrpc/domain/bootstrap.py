@@ -32,7 +32,7 @@ async def ensure_superadmin(
         if await tx.accesses.get_by_login(login):
             return BootstrapResult(created=False)
     generated = None if password else secrets.token_urlsafe(18)
-    hashed = await hasher.hash(password or generated)
+    hashed = await hasher.hash(password or generated or "")
     try:
         async with uow() as tx:
             group = await tx.groups.get_by_name(group_name) or await tx.groups.create(name=group_name)

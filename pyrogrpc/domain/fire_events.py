@@ -46,7 +46,7 @@ class EventService:
         check_request_id(v, request_id)
         v.raise_if_any()
         # A device's event always lands in its own group, whatever it asked for.
-        target_group = group_id if principal.is_admin else principal.group_id
+        target_group = group_id if principal.is_admin and group_id is not None else principal.group_id
 
         async def create(uow: UnitOfWork) -> Record:
             if await uow.groups.get(target_group) is None:

@@ -38,7 +38,7 @@ async def create_once(
                     return existing, False
             row = await create(uow)
             if request_id:
-                await uow.idempotency.remember(principal.access_id, operation, request_id, row.id)
+                await uow.idempotency.remember(principal.access_id, operation, request_id, row.id)  # type: ignore[attr-defined]
             await uow.commit()
             return row, True
     except AlreadyExists:
@@ -52,7 +52,13 @@ async def create_once(
         return existing, False
 
 
-async def _replay(uow: UnitOfWork, principal: Principal, operation: str, request_id: str, load) -> object | None:
+async def _replay(
+    uow: UnitOfWork,
+    principal: Principal,
+    operation: str,
+    request_id: str,
+    load: Callable[[UnitOfWork, int], Awaitable[T | None]],
+) -> T | None:
     resource_id = await uow.idempotency.find(principal.access_id, operation, request_id)
     if resource_id is None:
         return None

@@ -8,7 +8,7 @@ group's media is NOT_FOUND.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from datetime import UTC, datetime, timedelta
 
 from .clock import utcnow
@@ -101,7 +101,7 @@ class MediaService:
     async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
         return await self._uploader.upload(principal, header, chunks)
 
-    async def download(self, principal: Principal, media_id: int) -> tuple[Record, AsyncIterator[bytes]]:
+    async def download(self, principal: Principal, media_id: int) -> tuple[Record, AsyncGenerator[bytes, None]]:
         """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""
         media = await self._uploaded(principal, media_id)
         return media, self._content(media)
@@ -122,7 +122,7 @@ class MediaService:
             raise FailedPrecondition(f"media {media_id} is not uploaded yet")
         return media
 
-    async def _content(self, media: Record) -> AsyncIterator[bytes]:
+    async def _content(self, media: Record) -> AsyncGenerator[bytes, None]:
         async with contextlib.aclosing(self._storage.read(media.bucket_key, DOWNLOAD_CHUNK_BYTES)) as chunks:
             try:
                 async for chunk in chunks:

@@ -57,7 +57,7 @@ class CachedLookup:
     """Values loaded from the database per key, reused for `ttl` seconds; `invalidate()` drops
     them all (a load that started before the invalidation does not refill the cache)."""
 
-    def __init__(self, load: Callable[[Hashable], Awaitable[Any]], ttl: float = CACHE_SECONDS):
+    def __init__(self, load: Callable[[Any], Awaitable[Any]], ttl: float = CACHE_SECONDS):
         self._load = load
         self._ttl = ttl
         self._entries: dict[Hashable, tuple[float, Any]] = {}
@@ -187,7 +187,8 @@ class NewEventNotifier:
 
     async def _fan_out(self, alert: Alert) -> None:
         recipients = await self._recipients.get(alert.group_id)
-        if not recipients:
+        telegram = self._telegram
+        if not recipients or telegram is None:
             return
         async with self._uow() as uow:
             device = await uow.devices.get(alert.device_id)
@@ -200,7 +201,7 @@ class NewEventNotifier:
             except ValueError as error:
                 logger.error("recipient %s not notified of alert %s: %s", recipient.id, alert.id, error)
                 continue
-            job = _Delivery(self._uow, self._telegram, alert.id, recipient, rendered)
+            job = _Delivery(self._uow, telegram, alert.id, recipient, rendered)
             self._queue.submit(job, name=f"telegram alert {alert.id} to recipient {recipient.id}")
 
 
@@ -225,7 +226,7 @@ class NotificationService:
         if self._telegram is None:
             raise FailedPrecondition("the server has no Telegram credentials (TELEGRAM_TOKEN is not set)")
         try:
-            rendered = render(recipient, alert, device.access.login)
+            rendered = render(recipient, alert, device.access.login if device is not None else str(alert.device_id))
         except ValueError as error:
             raise FailedPrecondition(f"recipient {recipient_id} has a broken template: {error}") from None
         try:

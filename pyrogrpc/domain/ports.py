@@ -17,7 +17,7 @@ query language leaks into the domain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -162,20 +162,48 @@ class UnitOfWork(Protocol):
     """One transaction and the repositories sharing it. Leaving without `commit()` rolls back;
     database failures surface as domain errors (AlreadyExists, FailedPrecondition, Unavailable)."""
 
-    groups: GroupRepository
-    accesses: AccessRepository
-    users: UserRepository
-    idempotency: IdempotencyRepository
-    devices: DeviceRepository
-    sites: Repository
-    installations: Repository
-    webhooks: Repository
-    recipients: Repository
-    events: EventRepository
-    media: MediaRepository
-    alerts: AlertRepository
-    notifications: Repository
-    alert_horizon: CommitHorizon
+    # Read-only members (properties), so an adapter may return subtypes of these Protocols.
+    @property
+    def groups(self) -> GroupRepository: ...
+
+    @property
+    def accesses(self) -> AccessRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def devices(self) -> DeviceRepository: ...
+
+    @property
+    def sites(self) -> Repository: ...
+
+    @property
+    def installations(self) -> Repository: ...
+
+    @property
+    def webhooks(self) -> Repository: ...
+
+    @property
+    def recipients(self) -> Repository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
+
+    @property
+    def media(self) -> MediaRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def notifications(self) -> Repository: ...
+
+    @property
+    def alert_horizon(self) -> CommitHorizon: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -239,7 +267,7 @@ class MediaStore(Protocol):
 
     async def open_writer(self, key: str, content_type: str) -> ObjectWriter: ...
 
-    def read(self, key: str, chunk_size: int = ...) -> AsyncIterator[bytes]: ...
+    def read(self, key: str, chunk_size: int = ...) -> AsyncGenerator[bytes, None]: ...
 
     async def delete(self, key: str) -> None: ...
 

@@ -151,9 +151,10 @@ class MediaUploader:
                 )
             digest.update(data)
             await writer.write(data)
-            data = await anext(chunks, None)
-            if data is None:
+            next_data = await anext(chunks, None)
+            if next_data is None:
                 break
+            data = next_data
         if received != header.size_bytes:
             raise InvalidArgument(
                 f"announced {header.size_bytes} bytes, received {received}", field="header.size_bytes"

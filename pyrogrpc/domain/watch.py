@@ -56,7 +56,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -156,7 +156,9 @@ class AlertWatchHub:
             asyncio.create_task(self._heartbeats(), name="pyrogrpc-watch-heartbeats"),
         ]
         if self._accounts is not None:
-            self._tasks.append(asyncio.create_task(self._end_revoked_streams(), name="pyrogrpc-watch-accounts"))
+            self._tasks.append(
+                asyncio.create_task(self._end_revoked_streams(self._accounts), name="pyrogrpc-watch-accounts")
+            )
         if self._remote is not None:
             await self._remote.start(self._on_remote_wake)
 
@@ -216,7 +218,7 @@ class AlertWatchHub:
 
     # --- streams ---------------------------------------------------------------------
 
-    async def watch(self, principal: Principal, after_alert_id: int | None) -> AsyncIterator[WatchItem]:
+    async def watch(self, principal: Principal, after_alert_id: int | None) -> AsyncGenerator[WatchItem, None]:
         if after_alert_id is not None and after_alert_id < 0:
             raise InvalidArgument(
                 "must be 0 (every alert) or a resume point (an alert id); unset: new alerts only",
@@ -287,24 +289,23 @@ class AlertWatchHub:
                 watcher.heartbeat_due = True
                 watcher.ready.set()
 
-    async def _end_revoked_streams(self) -> None:
+    async def _end_revoked_streams(self, accounts: AccessCheck) -> None:
         """A stream outlives no change to its account (deleted, new scope or group): every
         stream's account is read again every `recheck_seconds` (all in one query), and at once
         after a local change; the streams of a changed account end with Unauthenticated."""
-        accounts = self._accounts
         while not self._stopped:
             await _first_set(accounts.changed, self._stop_requested, timeout=accounts.recheck_seconds)
             accounts.changed.clear()
             if not self._stopped:
-                await self._end_streams_of_changed_accounts()
+                await self._end_streams_of_changed_accounts(accounts)
 
-    async def _end_streams_of_changed_accounts(self) -> None:
+    async def _end_streams_of_changed_accounts(self, accounts: AccessCheck) -> None:
         # A function of its own, so no local keeps a closed stream's watcher alive between runs.
         watchers = self._watchers()
         if not watchers:
             return
         try:
-            revoked = await self._accounts.revoked(watcher.principal for watcher in watchers)
+            revoked = await accounts.revoked(watcher.principal for watcher in watchers)
         except DomainError as error:  # the database is down: the pump tells the streams
             logger.debug("accounts of the streams not checked: %s", error)
             return
@@ -401,6 +402,7 @@ class AlertWatchHub:
                 if self._checkpoint is not None:
                     await self._try_settle(horizon)  # before the query, so the query sees what settled
                 self.queries += 1
+                assert self._cursor is not None  # set by start(), before the pump runs
                 rows = await uow.alerts.after(self._cursor, limit=self.batch_size)
                 ready = self._gap_free_prefix(rows)
                 self._holding = len(ready) < len(rows)
@@ -422,6 +424,7 @@ class AlertWatchHub:
 
     async def _try_settle(self, horizon: CommitHorizon) -> None:
         checkpoint = self._checkpoint
+        assert checkpoint is not None  # called only while a gap is held
         left = await horizon.writers_left(checkpoint)
         if left and time.monotonic() - checkpoint.taken_at < self.max_gap_wait_seconds:
             return
@@ -441,6 +444,7 @@ class AlertWatchHub:
 
     def _gap_free_prefix(self, rows: Sequence[Alert]) -> Sequence[Alert]:
         cursor = self._cursor
+        assert cursor is not None
         for index, alert in enumerate(rows):
             if alert.id != cursor + 1 and alert.id - 1 > self._settled:
                 return rows[:index]  # an id in (cursor, alert.id) may still commit

@@ -12,10 +12,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..domain.ports import ObjectNotFound, PresignNotSupported, StorageError, StorageUnavailable
 
@@ -48,7 +48,7 @@ class ObjectWriter(abc.ABC):
         # The blocking call currently running in a thread. If the awaiting task
         # is cancelled the thread keeps going, so abort() must wait for it before
         # cleaning up, or it could race a part upload or a rename.
-        self._inflight: asyncio.Future[object] | None = None
+        self._inflight: asyncio.Future[Any] | None = None
 
     @property
     def committed(self) -> bool:
@@ -158,7 +158,7 @@ class MediaStorage(abc.ABC):
     async def open_writer(self, key: str, content_type: str) -> ObjectWriter: ...
 
     @abc.abstractmethod
-    def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncGenerator[bytes, None]:
         """Async generator of chunks of at most `chunk_size` bytes.
 
         ObjectNotFound is raised by the first iteration, not by the call.

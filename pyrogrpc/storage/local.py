@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -114,7 +114,7 @@ class LocalStorage(MediaStorage):
         tmp, fobj = await asyncio.to_thread(_os_call, self._open_tmp)
         return _LocalWriter(key, final, tmp, fobj)
 
-    async def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncGenerator[bytes, None]:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         path = self._path(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -250,7 +250,7 @@ class S3Storage(MediaStorage):
             raise ValueError("empty storage key")
         return _S3Writer(self, key, content_type)
 
-    async def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def read(self, key: str, chunk_size: int = 64 * 1024) -> AsyncGenerator[bytes, None]:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         resp = await self._run("get_object", Bucket=self.bucket, Key=key)

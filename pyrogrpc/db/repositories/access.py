@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, insert, select
 
 from ..errors import translated_errors
-from ..models import Access, Group, IdempotencyKey, User, utcnow
+from ..models import Access, Group, IdempotencyKey, User, table_of, utcnow
 from .base import Repository
 
 
@@ -62,7 +62,7 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
 
     async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
         # Core insert: no ORM flush on the create paths that carry a request_id.
-        query = insert(IdempotencyKey.__table__).values(
+        query = insert(table_of(IdempotencyKey)).values(
             access_id=access_id,
             operation=operation,
             request_id=request_id,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
 from ..errors import translated_errors
-from ..models import Base
+from ..models import Base, table_of
 
 M = TypeVar("M", bound=Base)
 
@@ -42,7 +42,7 @@ class Repository(Generic[M]):
         """The column a `where={name: value}` filter of list() compares; joins override it."""
         if name == "group_id" and not self.list_rows:
             return None  # _group_condition says how a row belongs to a group
-        return getattr(self.model.__table__.c if self.list_rows else self.model, name)  # type: ignore[attr-defined]
+        return getattr(table_of(self.model).c if self.list_rows else self.model, name)
 
     def _conditions(self, where: Mapping[str, Any] | None) -> list[Any]:
         conditions = []
@@ -55,7 +55,7 @@ class Repository(Generic[M]):
         """How a row belongs to a group; models without `group_id` override this."""
         return self.model.group_id == group_id  # type: ignore[attr-defined]
 
-    def _select(self) -> Select[tuple[M]]:
+    def _select(self) -> Select[M]:
         return select(self.model)
 
     async def get(self, row_id: int, *, group_id: int | None = None, for_update: bool = False) -> M | None:
@@ -70,7 +70,7 @@ class Repository(Generic[M]):
     async def get_row(self, row_id: int, *, group_id: int | None = None) -> Row | None:
         """As get(), but a read-only Row of the table's columns (attributes by name, as a model):
         no ORM object, for hot paths. Only for models with a `group_id` column."""
-        table = self.model.__table__  # type: ignore[attr-defined]
+        table = table_of(self.model)
         query = select(*table.c).where(table.c.id == row_id)
         if group_id is not None:
             query = query.where(table.c.group_id == group_id)
@@ -84,7 +84,7 @@ class Repository(Generic[M]):
 
     async def _list(self, page: PageRequest, *conditions: Any, group_id: int | None = None) -> Page[Any]:
         # Rows: table columns throughout, so the statement stays plain Core (no ORM compile step).
-        columns = self.model.__table__.c if self.list_rows else self.model  # type: ignore[attr-defined]
+        columns: Any = table_of(self.model).c if self.list_rows else self.model
         query = (select(*columns) if self.list_rows else self._select()).where(*conditions)
         id_column = columns.id
         if group_id is not None:
@@ -103,12 +103,12 @@ class Repository(Generic[M]):
             rows = result.unique().scalars().all()
         if len(rows) > page.size:
             rows = rows[: page.size]
-            return Page(rows, encode_page_token(rows[-1].id))  # type: ignore[attr-defined]
+            return Page(rows, encode_page_token(rows[-1].id))
         return Page(rows)
 
     def _row_type(self) -> Any:
         """The read-only row type of list_rows lists (a named tuple of the table's columns)."""
-        return _row_type(self.model.__table__)  # type: ignore[attr-defined]
+        return _row_type(table_of(self.model))
 
     async def create(self, **fields: Any) -> M:
         """A new row with these fields, inserted and flushed (so it has its id)."""

@@ -11,15 +11,15 @@ from sqlalchemy import ColumnElement, Row, String, bindparam, delete, exists, in
 from ...domain import read_models
 from ...domain.paging import Page, PageRequest
 from ..errors import translated_errors
-from ..models import Alert, Device, Event, Media, Notification, UTCDateTime
+from ..models import Alert, Device, Event, Media, Notification, UTCDateTime, table_of
 from .base import Repository
 
 # Core tables: the hot paths (camera workflow, lists) build plain statements on these and get
 # Rows back, skipping the ORM's unit of work and identity map (see docs/performance.md).
-_alerts = Alert.__table__
-_events = Event.__table__
-_media = Media.__table__
-_devices = Device.__table__
+_alerts = table_of(Alert)
+_events = table_of(Event)
+_media = table_of(Media)
+_devices = table_of(Device)
 
 # Hot-path statements are built once, with bind parameters: a statement object computes its
 # cache key once, instead of on every call (~25% of the CPU of executing a short statement).
@@ -152,16 +152,16 @@ class AlertRepository(Repository[Alert]):
 
     async def list_alerts(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
-    ) -> Page[Alert]:
+    ) -> Page[read_models.Alert]:
         """`group_id` is the caller's visibility (None: every group); `only_group_id` the request's
         filter, which can only narrow it."""
         conditions = [] if only_group_id is None else [_alerts.c.group_id == only_group_id]
         return await self._list(page, *conditions, group_id=group_id)
 
-    async def list_of_event(self, page: PageRequest, event_id: int) -> Page[Alert]:
+    async def list_of_event(self, page: PageRequest, event_id: int) -> Page[read_models.Alert]:
         return await self._list(page, _alerts.c.event_id == event_id)
 
-    async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[Alert]:
+    async def list_ongoing(self, page: PageRequest, *, group_id: int | None = None) -> Page[read_models.Alert]:
         """Alerts whose event has no end_time."""
         ongoing = select(_events.c.id).where(_events.c.end_time.is_(None))
         return await self._list(page, _alerts.c.event_id.in_(ongoing), group_id=group_id)

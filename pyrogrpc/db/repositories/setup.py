@@ -8,12 +8,12 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select,
 
 from ...domain.paging import Page, PageRequest
 from ...domain.read_models import DeviceForAlert
-from ..models import Access, Device, Installation, Media, Recipient, Site, Webhook
+from ..models import Access, Device, Installation, Media, Recipient, Site, Webhook, table_of
 from .base import Repository
 
-_devices = Device.__table__
-_accesses = Access.__table__
-_media = Media.__table__
+_devices = table_of(Device)
+_accesses = table_of(Access)
+_media = table_of(Media)
 
 # Built once with bind parameters (see repositories/detection.py).
 _PING = (
