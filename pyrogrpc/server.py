@@ -52,7 +52,7 @@ from .domain.notification_targets import RecipientService, WebhookService
 from .domain.notifications import NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
-from .domain.watch import AlertWatchHub
+from .domain.watch import AlertWatchHub, WatchTuning
 from .notify import BackgroundQueue
 from .notify.channels import Channels
 from .observability import init_observability
@@ -100,13 +100,18 @@ class PyroServer:
     """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
 
     def __init__(
-        self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0
+        self,
+        settings: Settings,
+        *,
+        health_interval_seconds: float = 5.0,
+        access_recheck_seconds: float = 10.0,
+        watch_tuning: WatchTuning = WatchTuning(),
     ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self._build_database(settings)
         self._build_adapters(settings)
-        self._build_use_cases(settings, access_recheck_seconds)
+        self._build_use_cases(settings, access_recheck_seconds, watch_tuning)
         # gRPC surface: the server itself is built by start().
         self.health = health.aio.HealthServicer()
         self.calls = CallsInFlight()
@@ -143,7 +148,7 @@ class PyroServer:
         postgres = self.engine.dialect.name == "postgresql"
         self._remote_wakeups = PgWakeups(settings.database_url) if postgres else None
 
-    def _build_use_cases(self, settings: Settings, access_recheck_seconds: float) -> None:
+    def _build_use_cases(self, settings: Settings, access_recheck_seconds: float, watch_tuning: WatchTuning) -> None:
         """The domain's services, each given the ports it needs."""
         uow, single = self.uow, self.single_statement_uow
         self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
@@ -174,7 +179,9 @@ class PyroServer:
         self.notifications = NotificationService(uow, self.channels.telegram)
         # Every hub read is one statement (wake-up query, replay page, horizon check): no
         # transaction needed, so on PostgreSQL each costs one round trip instead of three.
-        self.watch_hub = AlertWatchHub(single, remote=self._remote_wakeups, accounts=self.access_check)
+        self.watch_hub = AlertWatchHub(
+            single, remote=self._remote_wakeups, accounts=self.access_check, tuning=watch_tuning
+        )
         # Told of every committed alert, after the commit: Telegram recipients, webhooks,
         # metrics, live watchers.
         notifier = NewEventNotifier(uow, self.queue, self.channels.telegram)

@@ -20,6 +20,7 @@ import pytest_asyncio
 from pyrogrpc.config import Settings
 from pyrogrpc.db.migrate import upgrade
 from pyrogrpc.db.models import Base
+from pyrogrpc.domain.watch import WatchTuning
 from pyrogrpc.server import PyroServer
 from tests.fixtures_s3 import moto_s3_endpoint  # noqa: F401  (shared fixture)
 from tests.helpers import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET, Api, server_env  # noqa: F401  (other modules import them from here)
@@ -81,11 +82,17 @@ async def server_factory(base_env):
     started: list[PyroServer] = []
 
     async def start(
-        health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0, **extra_env: str
+        health_interval_seconds: float = 5.0,
+        access_recheck_seconds: float = 10.0,
+        watch_tuning: WatchTuning = WatchTuning(),
+        **extra_env: str,
     ) -> PyroServer:
         settings = Settings.from_env({**base_env, **extra_env}, env_file=None)
         server = PyroServer(
-            settings, health_interval_seconds=health_interval_seconds, access_recheck_seconds=access_recheck_seconds
+            settings,
+            health_interval_seconds=health_interval_seconds,
+            access_recheck_seconds=access_recheck_seconds,
+            watch_tuning=watch_tuning,
         )
         await server.start()
         started.append(server)
@@ -97,8 +104,10 @@ async def server_factory(base_env):
 
 
 @pytest_asyncio.fixture
-async def server(server_factory) -> PyroServer:
-    return await server_factory()
+async def server(request, server_factory) -> PyroServer:
+    """`@pytest.mark.watch_tuning(batch_size=4)` starts it with that WatchTuning."""
+    tuning = request.node.get_closest_marker("watch_tuning")
+    return await server_factory(watch_tuning=WatchTuning(**tuning.kwargs) if tuning else WatchTuning())
 
 
 @pytest_asyncio.fixture

@@ -16,6 +16,7 @@ from google.protobuf import field_mask_pb2
 from pyrogrpc.client import AsyncPyroClient
 from pyrogrpc.client.watch import watch_alerts
 from pyrogrpc.domain import watch as watch_module
+from pyrogrpc.domain.watch import WatchTuning
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
@@ -171,8 +172,8 @@ async def test_replay_from_zero_from_a_resume_point_and_then_live(admin):
         stream.cancel()
 
 
+@pytest.mark.watch_tuning(batch_size=4)
 async def test_replay_pages_through_long_histories(server, admin):
-    server.watch_hub.batch_size = 4
     camera = await Camera.new(admin)
     old = [(await camera.alert()).id for _ in range(10)]
     stream = watch(camera.user, 0)
@@ -207,8 +208,8 @@ async def test_invalid_resume_point_and_device_callers_are_refused(admin):
     await ends_with(watch(admin.with_token(None)), Code.UNAUTHENTICATED)
 
 
+@pytest.mark.watch_tuning(heartbeat_seconds=0.2)
 async def test_heartbeats_keep_the_resume_point(server, admin):
-    server.watch_hub.heartbeat_seconds = 0.2
     camera = await Camera.new(admin)
     stream = watch(camera.user)
     resume = await started(stream)
@@ -277,11 +278,10 @@ async def test_an_alert_committed_after_a_later_id_is_not_skipped(server, admin)
 
 
 async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connection(server_factory):
-    a = await server_factory()
+    a = await server_factory(watch_tuning=WatchTuning(safety_poll_seconds=60))  # only NOTIFY wakes A in time
     if not is_postgres(a):
         pytest.skip("the embedded SQLite mode is one process")
     b = await server_factory()
-    a.watch_hub.safety_poll_seconds = 60  # only NOTIFY can wake replica A in time
     async with Api.connect(a.port) as on_a, Api.connect(b.port) as on_b:
         admin_a = await on_a.login("superadmin", "superadmin-password")
         admin_b = await on_b.login("superadmin", "superadmin-password")
@@ -306,8 +306,8 @@ async def test_replicas_see_each_others_alerts_and_survive_a_lost_listen_connect
 # --- back-pressure, cancellation, shutdown ---------------------------------------------
 
 
+@pytest.mark.watch_tuning(buffer_size=3)
 async def test_a_watcher_that_does_not_read_is_dropped_without_slowing_others(server, admin):
-    server.watch_hub.buffer_size = 3
     camera = await Camera.new(admin)
     big = json.dumps({"boxes": "x" * 90_000})
     # Without BDP probing the slow client's HTTP/2 window stays at 64 KiB, so a few big

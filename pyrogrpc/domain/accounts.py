@@ -12,7 +12,7 @@ from typing import Any
 from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWorkFactory
+from .ports import Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
 from .rows import apply_changes, existing, visible
 from .security import IssuedToken, PasswordHasher, TokenService
@@ -193,14 +193,14 @@ class AccountService:
     # --- helpers ---------------------------------------------------------------------
 
     @staticmethod
-    async def _my_user(uow, principal: Principal) -> Record:
+    async def _my_user(uow: UnitOfWork, principal: Principal) -> Record:
         user = await uow.users.get_by_access_id(principal.access_id)
         if user is None:
             raise NotFound("user")  # the token outlived its user
         return user
 
     @staticmethod
-    async def _change_access(uow, access: Record, changes: Mapping[str, Any]) -> None:
+    async def _change_access(uow: UnitOfWork, access: Record, changes: Mapping[str, Any]) -> None:
         if "login" in changes and changes["login"] != access.login:
             if await uow.accesses.get_by_login(changes["login"]):
                 raise AlreadyExists(f"login {changes['login']!r} is already taken")

@@ -14,7 +14,7 @@ from .clock import utcnow
 from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWorkFactory
+from .ports import Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
 from .rows import apply_changes, existing, visible
 from .security import PasswordHasher
@@ -81,7 +81,7 @@ class DeviceService:
         v.raise_if_any()
 
     @staticmethod
-    async def _add(uow, login: str, hashed: str, owner: Record, properties: Mapping[str, Any]) -> Record:
+    async def _add(uow: UnitOfWork, login: str, hashed: str, owner: Record, properties: Mapping[str, Any]) -> Record:
         if await uow.accesses.get_by_login(login):
             raise AlreadyExists(f"login {login!r} is already taken")
         group_id = owner.access.group_id
@@ -201,21 +201,21 @@ def _check_location(location: Mapping[str, Any]) -> None:
     v.raise_if_any()
 
 
-async def _check_owner(uow, device: Record, owner_id: int) -> None:
+async def _check_owner(uow: UnitOfWork, device: Record, owner_id: int) -> None:
     """The owner must be a user of the device's group: a device never changes group this way."""
     owner = await existing(uow.users, "user", owner_id)
     if owner.access.group_id != device.group_id:
         raise FailedPrecondition(f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})")
 
 
-async def _caller_user(uow, principal: Principal) -> Record:
+async def _caller_user(uow: UnitOfWork, principal: Principal) -> Record:
     user = await uow.users.get_by_access_id(principal.access_id)
     if user is None:
         raise NotFound("user")  # the token outlived its user
     return user
 
 
-async def _caller_device(uow, principal: Principal) -> Record:
+async def _caller_device(uow: UnitOfWork, principal: Principal) -> Record:
     device = await uow.devices.get_by_access_id(principal.access_id)
     if device is None:
         raise NotFound("device")  # the token outlived its device

@@ -6,17 +6,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import NotFound
+from .ports import Record, Repository
 from .principal import Principal
 
 
-async def existing(repository, resource: str, row_id: int, *, for_update: bool = False):
+async def existing(repository: Repository, resource: str, row_id: int, *, for_update: bool = False) -> Record:
     row = await repository.get(row_id, for_update=for_update)
     if row is None:
         raise NotFound(resource, row_id)
     return row
 
 
-async def visible(repository, resource: str, row_id: int, principal: Principal, *, for_update: bool = False):
+async def visible(
+    repository: Repository, resource: str, row_id: int, principal: Principal, *, for_update: bool = False
+) -> Record:
     """The row if the caller may see it; another group's row is NOT_FOUND, so existence never leaks."""
     row = await repository.get(row_id, group_id=principal.group_filter, for_update=for_update)
     if row is None:
@@ -24,6 +27,6 @@ async def visible(repository, resource: str, row_id: int, principal: Principal, 
     return row
 
 
-def apply_changes(row, changes: Mapping[str, Any]) -> None:
+def apply_changes(row: Record, changes: Mapping[str, Any]) -> None:
     for name, value in changes.items():
         setattr(row, name, value)

@@ -100,6 +100,19 @@ class _Watcher:
         self.ready.set()
 
 
+@dataclass(frozen=True, slots=True)
+class WatchTuning:
+    """The hub's timings and sizes (see the module docstring for what each bounds)."""
+
+    heartbeat_seconds: float = 10.0
+    buffer_size: int = 1000
+    safety_poll_seconds: float = 5.0
+    gap_poll_seconds: float = 0.05
+    max_gap_wait_seconds: float = 60.0
+    unavailable_after_seconds: float = 15.0
+    batch_size: int = 500
+
+
 class AlertWatchHub:
     def __init__(
         self,
@@ -107,22 +120,15 @@ class AlertWatchHub:
         *,
         remote: RemoteWakeups | None = None,
         accounts: AccessCheck | None = None,
-        heartbeat_seconds: float = 10.0,
-        buffer_size: int = 1000,
-        safety_poll_seconds: float = 5.0,
-        gap_poll_seconds: float = 0.05,
-        max_gap_wait_seconds: float = 60.0,
-        unavailable_after_seconds: float = 15.0,
-        batch_size: int = 500,
+        tuning: WatchTuning = WatchTuning(),
     ):
-        # Tunables are plain attributes, read when used: tests shorten them on a running server.
-        self._heartbeat_seconds = heartbeat_seconds
-        self.buffer_size = buffer_size
-        self.safety_poll_seconds = safety_poll_seconds
-        self.gap_poll_seconds = gap_poll_seconds
-        self.max_gap_wait_seconds = max_gap_wait_seconds
-        self.unavailable_after_seconds = unavailable_after_seconds
-        self.batch_size = batch_size
+        self.heartbeat_seconds = tuning.heartbeat_seconds
+        self.buffer_size = tuning.buffer_size
+        self.safety_poll_seconds = tuning.safety_poll_seconds
+        self.gap_poll_seconds = tuning.gap_poll_seconds
+        self.max_gap_wait_seconds = tuning.max_gap_wait_seconds
+        self.unavailable_after_seconds = tuning.unavailable_after_seconds
+        self.batch_size = tuning.batch_size
         self._uow = uow
         self._remote = remote
         self._accounts = accounts
@@ -139,7 +145,6 @@ class AlertWatchHub:
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
         self._stop_requested = asyncio.Event()  # wakes the account check to stop
-        self._beat_changed = asyncio.Event()
         self._failing_since: float | None = None
         self.wakeups = 0  # pump runs (tests and benchmarks)
         self.queries = 0  # wake-up queries on the alerts table
@@ -183,15 +188,6 @@ class AlertWatchHub:
         _resolve(self._pump_waiters, error)
         self._pump_waiters = []
         self._cursor = None
-
-    @property
-    def heartbeat_seconds(self) -> float:
-        return self._heartbeat_seconds
-
-    @heartbeat_seconds.setter
-    def heartbeat_seconds(self, value: float) -> None:
-        self._heartbeat_seconds = value
-        self._beat_changed.set()
 
     @property
     def watcher_count(self) -> int:
@@ -273,13 +269,8 @@ class AlertWatchHub:
         """One timer for every stream (none per message): every half period, streams idle for at
         least half a period get a heartbeat, so none stays silent longer than a period."""
         while True:
-            half = self._heartbeat_seconds / 2
-            try:
-                async with asyncio.timeout(half):
-                    await self._beat_changed.wait()
-            except TimeoutError:
-                pass
-            self._beat_changed.clear()
+            half = self.heartbeat_seconds / 2
+            await asyncio.sleep(half)
             self._mark_idle(time.monotonic() - half)
 
     def _mark_idle(self, idle_since: float) -> None:
