@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, Generic, TypeVar
+from types import SimpleNamespace
+from typing import Any, Generic, TypeVar, Unpack
 
 from sqlalchemy import ColumnElement, Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,12 @@ from ..errors import translated_errors
 from ..models import Base, table_of
 
 M = TypeVar("M", bound=Base)
+
+
+def record(row: Row[Unpack[tuple[Any, ...]]] | None) -> SimpleNamespace | None:
+    """A Core row as a record (attributes by column name, like an ORM object): what the
+    repositories return for single-row Core statements, so callers see one kind of object."""
+    return None if row is None else SimpleNamespace(**row._mapping)
 
 
 @cache
@@ -67,14 +74,14 @@ class Repository(Generic[M]):
             query = query.with_for_update()
         return (await self.session.execute(query)).unique().scalar_one_or_none()
 
-    async def get_row(self, row_id: int, *, group_id: int | None = None) -> Row | None:
-        """As get(), but a read-only Row of the table's columns (attributes by name, as a model):
-        no ORM object, for hot paths. Only for models with a `group_id` column."""
+    async def get_row(self, row_id: int, *, group_id: int | None = None) -> SimpleNamespace | None:
+        """As get(), but a detached record of the table's columns (no ORM object), for hot
+        paths. Only for models with a `group_id` column."""
         table = table_of(self.model)
         query = select(*table.c).where(table.c.id == row_id)
         if group_id is not None:
             query = query.where(table.c.group_id == group_id)
-        return (await self.session.execute(query)).first()
+        return record((await self.session.execute(query)).first())
 
     async def list(
         self, page: PageRequest, *, where: Mapping[str, Any] | None = None, group_id: int | None = None

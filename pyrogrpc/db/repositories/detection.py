@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, String, bindparam, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, String, bindparam, delete, exists, insert, select, update
 
 from ...domain import read_models
 from ...domain.paging import Page, PageRequest
 from ..errors import translated_errors
 from ..models import Alert, Device, Event, Media, Notification, UTCDateTime, table_of
-from .base import Repository
+from .base import Repository, record
 
 # Core tables: the hot paths (camera workflow, lists) build plain statements on these and get
 # Rows back, skipping the ORM's unit of work and identity map (see docs/performance.md).
@@ -94,25 +95,25 @@ class MediaRepository(Repository[Media]):
         conditions = [] if only_group_id is None else [Media.group_id == only_group_id]
         return await self._list(page, *conditions, group_id=group_id)
 
-    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> Row | None:
+    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> SimpleNamespace | None:
         """A new media of the device of `access_id`, in the device's group, in one statement
         (INSERT ... SELECT ... RETURNING); None when that access has no device."""
         params = {"p_access_id": access_id, "p_type": media_type, "p_now": now}
         async with translated_errors():
-            return (await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first()
+            return record((await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first())
 
-    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Row | None:
-        """The media if it belongs to the device of `access_id` (so to its group too), as a Row;
+    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> SimpleNamespace | None:
+        """The media if it belongs to the device of `access_id` (so to its group too), as a record;
         its `keys_in_use` says whether any media already has one of the storage `keys` (an
         upload's candidate keys, checked in the same statement)."""
         params = {"p_media_id": media_id, "p_access_id": access_id, "p_keys": list(keys)}
-        return (await self.session.execute(_MEDIA_OF_DEVICE, params)).first()
+        return record((await self.session.execute(_MEDIA_OF_DEVICE, params)).first())
 
-    async def set_content(self, media_id: int, **content: Any) -> Row | None:
+    async def set_content(self, media_id: int, **content: Any) -> SimpleNamespace | None:
         """Set the uploaded content's columns if the media is not uploaded yet, locking its row
         until the commit; the updated media, or None when it is missing or already uploaded."""
         async with translated_errors():
-            return (await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first()
+            return record((await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first())
 
     async def key_in_use(self, bucket_key: str) -> bool:
         return (await self.session.execute(_KEY_IN_USE, {"p_key": bucket_key})).first() is not None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
 
 from ...domain.paging import Page, PageRequest
 from ...domain.read_models import DeviceForAlert
 from ..models import Access, Device, Installation, Media, Recipient, Site, Webhook, table_of
-from .base import Repository
+from .base import Repository, record
 
 _devices = table_of(Device)
 _accesses = table_of(Access)
@@ -52,10 +53,10 @@ class DeviceRepository(Repository[Device]):
         query = self._select().where(Device.access_id == access_id)
         return (await self.session.execute(query)).unique().scalar_one_or_none()
 
-    async def ping(self, access_id: int, now) -> Row | None:
+    async def ping(self, access_id: int, now) -> SimpleNamespace | None:
         """Set last_ping_time of the device of `access_id` in one statement (UPDATE ... RETURNING);
         the device's columns and its `login`, or None when that access has no device."""
-        return (await self.session.execute(_PING, {"p_access_id": access_id, "p_now": now})).first()
+        return record((await self.session.execute(_PING, {"p_access_id": access_id, "p_now": now})).first())
 
     async def lock(
         self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None
