@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 
 from sqlalchemy import exc as sa_exc
 
@@ -13,7 +14,7 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53")
 
 
 @contextlib.asynccontextmanager
-async def translated_errors():
+async def translated_errors() -> AsyncIterator[None]:
     try:
         yield
     except sa_exc.SQLAlchemyError as error:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import chain
+from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -46,7 +47,7 @@ def create_engine(database_url: str, *, pool_size: int = 10, autocommit: bool = 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves below.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -57,7 +58,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock at BEGIN: two transactions can never both read
         # "no open event" and then both insert one (event grouping stays race-free).
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -82,18 +83,18 @@ def create_session_factory(
         """One class per factory: its event listeners belong to this factory (server) only."""
 
     @event.listens_for(ReportingSession, "after_flush")
-    def _after_flush(session, _context):
+    def _after_flush(session: Session, _context: Any) -> None:
         changed = session.info.setdefault("changed_tables", set())
         changed.update(type(row).__tablename__ for row in chain(session.new, session.dirty, session.deleted))
 
     @event.listens_for(ReportingSession, "after_commit")
-    def _after_commit(session):
+    def _after_commit(session: Session) -> None:
         changed = session.info.pop("changed_tables", None)
         if changed:
             on_commit(frozenset(changed))
 
     @event.listens_for(ReportingSession, "after_rollback")
-    def _after_rollback(session):
+    def _after_rollback(session: Session) -> None:
         session.info.pop("changed_tables", None)
 
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, sync_session_class=ReportingSession)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import TracebackType
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,7 +58,9 @@ class UnitOfWork:
         """The alerts table's commit horizon, read in this unit's transaction (the watch hub)."""
         return AlertHorizon(self.session)
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # close() rolls back whatever was not committed and detaches the rows without
         # expiring them, so use cases can return them after the block. Shielded: a call
         # cancelled meanwhile (client gone, deadline, server stop) must not cut the rollback

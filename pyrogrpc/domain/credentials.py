@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ports import UnitOfWorkFactory
+from .ports import Record, UnitOfWorkFactory
 from .rows import existing
 from .security import PasswordHasher
 from .validation import Violations, check_password
@@ -10,7 +10,7 @@ from .validation import Violations, check_password
 
 async def reset_password(
     uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, repository: str, resource: str, row_id: int, password: str
-):
+) -> Record:
     """Check the policy, hash off the event loop, then store on the row's access; returns the row."""
     v = Violations()
     check_password(v, password)

@@ -6,15 +6,19 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import bcrypt
 import jwt
 
 from .errors import Unauthenticated
 from .principal import Principal, Scope
+
+T = TypeVar("T")
 
 # bcrypt only uses the first 72 bytes; longer passwords are refused rather than silently cut.
 MAX_PASSWORD_BYTES = 72
@@ -49,7 +53,7 @@ class PasswordHasher:
             return False
         return matches and hashed is not None
 
-    async def _run(self, function, *args):
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, Select, insert, select
 
 from ..errors import translated_errors
 from ..models import Access, Group, IdempotencyKey, User, table_of, utcnow
@@ -36,7 +36,7 @@ class AccessRepository(Repository[Access]):
 class UserRepository(Repository[User]):
     model = User
 
-    def _select(self):
+    def _select(self) -> Select[User]:
         return select(User).join(User.access)
 
     def _group_condition(self, group_id: int) -> ColumnElement[bool]:

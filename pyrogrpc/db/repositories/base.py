@@ -10,7 +10,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from functools import cache
 from types import SimpleNamespace
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from ..models import Base, table_of
 M = TypeVar("M", bound=Base)
 
 
-def record(row: Row[Unpack[tuple[Any, ...]]] | None) -> SimpleNamespace | None:
+def record(row: Row[*tuple[Any, ...]] | None) -> SimpleNamespace | None:
     """A Core row as a record (attributes by column name, like an ORM object): what the
     repositories return for single-row Core statements, so callers see one kind of object."""
     return None if row is None else SimpleNamespace(**row._mapping)

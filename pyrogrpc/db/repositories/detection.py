@@ -7,7 +7,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, delete, exists, insert, select, update
 
 from ...domain import read_models
 from ...domain.paging import Page, PageRequest
@@ -185,7 +185,7 @@ class AlertRepository(Repository[Alert]):
 class NotificationRepository(Repository[Notification]):
     model = Notification
 
-    def _select(self):
+    def _select(self) -> Select[Notification]:
         return select(Notification).join(Alert, Alert.id == Notification.alert_id)
 
     def _group_condition(self, group_id: int) -> ColumnElement[bool]:

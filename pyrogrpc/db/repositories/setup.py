@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, update
 
 from ...domain.paging import Page, PageRequest
 from ...domain.read_models import DeviceForAlert
@@ -53,7 +53,7 @@ class DeviceRepository(Repository[Device]):
         query = self._select().where(Device.access_id == access_id)
         return (await self.session.execute(query)).unique().scalar_one_or_none()
 
-    async def ping(self, access_id: int, now) -> SimpleNamespace | None:
+    async def ping(self, access_id: int, now: datetime) -> SimpleNamespace | None:
         """Set last_ping_time of the device of `access_id` in one statement (UPDATE ... RETURNING);
         the device's columns and its `login`, or None when that access has no device."""
         return record((await self.session.execute(_PING, {"p_access_id": access_id, "p_now": now})).first())
@@ -87,7 +87,7 @@ class SiteRepository(Repository[Site]):
 class InstallationRepository(Repository[Installation]):
     model = Installation
 
-    def _select(self):
+    def _select(self) -> Select[Installation]:
         return select(Installation).join(Site, Site.id == Installation.site_id)
 
     def _group_condition(self, group_id: int) -> ColumnElement[bool]:
