@@ -12,8 +12,9 @@ from typing import Any
 from .credentials import reset_password
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWork, UnitOfWorkFactory
+from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
+from .records import AccessRecord, GroupRecord, UserRecord
 from .rows import apply_changes, existing, visible
 from .security import IssuedToken, PasswordHasher, TokenService
 from .validation import Violations, check_login, check_name, check_password
@@ -42,7 +43,7 @@ class AccountService:
 
     # --- groups ----------------------------------------------------------------------
 
-    async def create_group(self, name: str) -> Record:
+    async def create_group(self, name: str) -> GroupRecord:
         v = Violations()
         check_name(v, name)
         v.raise_if_any()
@@ -53,15 +54,15 @@ class AccountService:
             await uow.commit()
         return group
 
-    async def get_group(self, principal: Principal, group_id: int) -> Record:
+    async def get_group(self, principal: Principal, group_id: int) -> GroupRecord:
         async with self._uow() as uow:
             return await visible(uow.groups, "group", group_id, principal)
 
-    async def list_groups(self, principal: Principal, page: PageRequest) -> Page[Record]:
+    async def list_groups(self, principal: Principal, page: PageRequest) -> Page[GroupRecord]:
         async with self._uow() as uow:
             return await uow.groups.list(page, group_id=principal.group_filter)
 
-    async def update_group(self, group_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_group(self, group_id: int, changes: Mapping[str, Any]) -> GroupRecord:
         v = Violations()
         if "name" in changes:
             check_name(v, changes["name"] or "")
@@ -85,17 +86,17 @@ class AccountService:
 
     # --- accesses --------------------------------------------------------------------
 
-    async def get_access(self, access_id: int) -> Record:
+    async def get_access(self, access_id: int) -> AccessRecord:
         async with self._uow() as uow:
             return await existing(uow.accesses, "access", access_id)
 
-    async def list_accesses(self, page: PageRequest) -> Page[Record]:
+    async def list_accesses(self, page: PageRequest) -> Page[AccessRecord]:
         async with self._uow() as uow:
             return await uow.accesses.list(page)
 
     # --- users -----------------------------------------------------------------------
 
-    async def create_user(self, login: str, password: str, scope: Scope | None, group_id: int) -> Record:
+    async def create_user(self, login: str, password: str, scope: Scope | None, group_id: int) -> UserRecord:
         v = Violations()
         check_login(v, login)
         check_password(v, password)
@@ -117,16 +118,18 @@ class AccountService:
             await uow.commit()
         return user
 
-    async def get_user(self, principal: Principal, user_id: int) -> Record:
+    async def get_user(self, principal: Principal, user_id: int) -> UserRecord:
         async with self._uow() as uow:
             return await visible(uow.users, "user", user_id, principal)
 
-    async def list_users(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+    async def list_users(
+        self, principal: Principal, page: PageRequest, group_id: int | None = None
+    ) -> Page[UserRecord]:
         where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
             return await uow.users.list(page, where=where, group_id=principal.group_filter)
 
-    async def update_user(self, user_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_user(self, user_id: int, changes: Mapping[str, Any]) -> UserRecord:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"] or "")
@@ -143,7 +146,7 @@ class AccountService:
             await uow.commit()
         return user
 
-    async def set_user_password(self, user_id: int, password: str) -> Record:
+    async def set_user_password(self, user_id: int, password: str) -> UserRecord:
         return await reset_password(self._uow, self._hasher, "users", "user", user_id, password)
 
     async def delete_user(self, principal: Principal, user_id: int) -> None:
@@ -159,11 +162,11 @@ class AccountService:
 
     # --- the caller's own user ---------------------------------------------------------
 
-    async def get_my_user(self, principal: Principal) -> Record:
+    async def get_my_user(self, principal: Principal) -> UserRecord:
         async with self._uow() as uow:
             return await self._my_user(uow, principal)
 
-    async def update_my_user(self, principal: Principal, changes: Mapping[str, Any]) -> Record:
+    async def update_my_user(self, principal: Principal, changes: Mapping[str, Any]) -> UserRecord:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"] or "", field="user.login")
@@ -174,7 +177,7 @@ class AccountService:
             await uow.commit()
         return user
 
-    async def change_my_password(self, principal: Principal, current_password: str, new_password: str) -> Record:
+    async def change_my_password(self, principal: Principal, current_password: str, new_password: str) -> UserRecord:
         v = Violations()
         check_password(v, new_password, field="new_password")
         v.raise_if_any()
@@ -193,14 +196,14 @@ class AccountService:
     # --- helpers ---------------------------------------------------------------------
 
     @staticmethod
-    async def _my_user(uow: UnitOfWork, principal: Principal) -> Record:
+    async def _my_user(uow: UnitOfWork, principal: Principal) -> UserRecord:
         user = await uow.users.get_by_access_id(principal.access_id)
         if user is None:
             raise NotFound("user")  # the token outlived its user
         return user
 
     @staticmethod
-    async def _change_access(uow: UnitOfWork, access: Record, changes: Mapping[str, Any]) -> None:
+    async def _change_access(uow: UnitOfWork, access: AccessRecord, changes: Mapping[str, Any]) -> None:
         if "login" in changes and changes["login"] != access.login:
             if await uow.accesses.get_by_login(changes["login"]):
                 raise AlreadyExists(f"login {changes['login']!r} is already taken")

@@ -10,8 +10,9 @@ from functools import partial
 from typing import Any
 
 from .notifications import CachedLookup, all_rows, iso_utc
-from .ports import BackgroundJobs, JsonPoster, Record, UnitOfWorkFactory
+from .ports import BackgroundJobs, JsonPoster, UnitOfWorkFactory
 from .read_models import Alert
+from .records import WebhookRecord
 
 CREATE_ALERT = "create_alert"
 
@@ -57,14 +58,14 @@ class AlertWebhooks:
         else:
             self._post_all(webhooks, payload)
 
-    async def _load(self, _key: object = None) -> list[Record]:
+    async def _load(self, _key: object = None) -> list[WebhookRecord]:
         async with self._uow() as uow:
             return await all_rows(uow.webhooks, where={"callback": CREATE_ALERT})
 
     async def _fan_out(self, payload: dict[str, Any]) -> None:
         self._post_all(await self._webhooks.get(), payload)
 
-    def _post_all(self, webhooks: list[Record], payload: dict[str, Any]) -> None:
+    def _post_all(self, webhooks: list[WebhookRecord], payload: dict[str, Any]) -> None:
         for webhook in webhooks:
             self._queue.submit(
                 partial(self._poster.post_json, webhook.url, payload),

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from .clock import utcnow
 from .errors import FailedPrecondition, InvalidArgument, NotFound
@@ -102,6 +102,7 @@ class AlertService:
             _check_media(device, new.media_id)
             values = _resolved_position(device, new)
             now = utcnow()
+            event_id: int | None
             if new.event_id is not None:
                 event = await uow.events.get(new.event_id, group_id=device.group_id)
                 if event is None:
@@ -121,7 +122,7 @@ class AlertService:
                     )
                     opened_event = True
             # Core inserts (no ORM flush); the returned Alert is built from the inserted values.
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 device_id=device.id,
                 group_id=device.group_id,
                 event_id=event_id,

@@ -16,6 +16,7 @@ from .errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidAr
 from .paging import Page, PageRequest
 from .ports import Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
+from .records import DeviceRecord, UserRecord
 from .rows import apply_changes, existing, visible
 from .security import PasswordHasher
 from .validation import Violations, check_azimuth, check_login, check_password, check_position, check_range, check_text
@@ -48,7 +49,9 @@ class DeviceService:
 
     # --- creation --------------------------------------------------------------------
 
-    async def create_device(self, login: str, password: str, owner_id: int, properties: Mapping[str, Any]) -> Record:
+    async def create_device(
+        self, login: str, password: str, owner_id: int, properties: Mapping[str, Any]
+    ) -> DeviceRecord:
         """Admin: a device owned by `owner_id`, in that user's group."""
         v = Violations()
         v.check(owner_id > 0, "owner_id", "is required")
@@ -62,7 +65,7 @@ class DeviceService:
 
     async def register_device(
         self, principal: Principal, login: str, password: str, properties: Mapping[str, Any]
-    ) -> Record:
+    ) -> DeviceRecord:
         """Admin or user: a device owned by the caller, in the caller's group, always of scope device."""
         v = Violations()
         self._check_new(v, login, password, properties)
@@ -81,7 +84,9 @@ class DeviceService:
         v.raise_if_any()
 
     @staticmethod
-    async def _add(uow: UnitOfWork, login: str, hashed: str, owner: Record, properties: Mapping[str, Any]) -> Record:
+    async def _add(
+        uow: UnitOfWork, login: str, hashed: str, owner: UserRecord, properties: Mapping[str, Any]
+    ) -> DeviceRecord:
         if await uow.accesses.get_by_login(login):
             raise AlreadyExists(f"login {login!r} is already taken")
         group_id = owner.access.group_id
@@ -94,27 +99,29 @@ class DeviceService:
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get_device(self, principal: Principal, device_id: int) -> Record:
+    async def get_device(self, principal: Principal, device_id: int) -> DeviceRecord:
         async with self._uow() as uow:
             return await visible(uow.devices, "device", device_id, principal)
 
-    async def list_devices(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+    async def list_devices(
+        self, principal: Principal, page: PageRequest, group_id: int | None = None
+    ) -> Page[DeviceRecord]:
         where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
             return await uow.devices.list(page, where=where, group_id=principal.group_filter)
 
-    async def list_my_devices(self, principal: Principal, page: PageRequest) -> Page[Record]:
+    async def list_my_devices(self, principal: Principal, page: PageRequest) -> Page[DeviceRecord]:
         async with self._uow() as uow:
             owner = await _caller_user(uow, principal)
             return await uow.devices.list(page, where={"owner_id": owner.id})
 
-    async def get_my_device(self, principal: Principal) -> Record:
+    async def get_my_device(self, principal: Principal) -> DeviceRecord:
         async with self._uow() as uow:
             return await _caller_device(uow, principal)
 
     # --- changes by an admin -----------------------------------------------------------
 
-    async def update_device(self, device_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_device(self, device_id: int, changes: Mapping[str, Any]) -> DeviceRecord:
         v = Violations()
         if "login" in changes:
             check_login(v, changes["login"], field="device.login")
@@ -134,7 +141,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def set_software_hash(self, device_id: int, software_hash: str) -> Record:
+    async def set_software_hash(self, device_id: int, software_hash: str) -> DeviceRecord:
         v = Violations()
         check_text(v, software_hash, "software_hash", MAX_SOFTWARE_HASH_LENGTH, required=True)
         v.raise_if_any()
@@ -144,7 +151,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def set_password(self, device_id: int, password: str) -> Record:
+    async def set_password(self, device_id: int, password: str) -> DeviceRecord:
         return await reset_password(self._uow, self._hasher, "devices", "device", device_id, password)
 
     async def delete_device(self, device_id: int) -> None:
@@ -160,7 +167,7 @@ class DeviceService:
 
     # --- location and liveness -----------------------------------------------------------
 
-    async def update_location(self, principal: Principal, device_id: int, location: Mapping[str, Any]) -> Record:
+    async def update_location(self, principal: Principal, device_id: int, location: Mapping[str, Any]) -> DeviceRecord:
         """Admin, or the user who owns the device (another user of its group is refused)."""
         _check_location(location)
         async with self._uow() as uow:
@@ -173,7 +180,7 @@ class DeviceService:
             await uow.commit()
         return device
 
-    async def update_my_location(self, principal: Principal, location: Mapping[str, Any]) -> Record:
+    async def update_my_location(self, principal: Principal, location: Mapping[str, Any]) -> DeviceRecord:
         _check_location(location)
         async with self._uow() as uow:
             device = await _caller_device(uow, principal)
@@ -201,21 +208,21 @@ def _check_location(location: Mapping[str, Any]) -> None:
     v.raise_if_any()
 
 
-async def _check_owner(uow: UnitOfWork, device: Record, owner_id: int) -> None:
+async def _check_owner(uow: UnitOfWork, device: DeviceRecord, owner_id: int) -> None:
     """The owner must be a user of the device's group: a device never changes group this way."""
     owner = await existing(uow.users, "user", owner_id)
     if owner.access.group_id != device.group_id:
         raise FailedPrecondition(f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})")
 
 
-async def _caller_user(uow: UnitOfWork, principal: Principal) -> Record:
+async def _caller_user(uow: UnitOfWork, principal: Principal) -> UserRecord:
     user = await uow.users.get_by_access_id(principal.access_id)
     if user is None:
         raise NotFound("user")  # the token outlived its user
     return user
 
 
-async def _caller_device(uow: UnitOfWork, principal: Principal) -> Record:
+async def _caller_device(uow: UnitOfWork, principal: Principal) -> DeviceRecord:
     device = await uow.devices.get_by_access_id(principal.access_id)
     if device is None:
         raise NotFound("device")  # the token outlived its device

@@ -15,9 +15,10 @@ from .clock import utcnow
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .idempotency import create_once
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWork, UnitOfWorkFactory
+from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
 from .read_models import Alert
+from .records import EventRecord
 from .validation import Violations, check_position, check_request_id
 
 UPDATABLE_FIELDS = frozenset({"type", "lat", "lon", "start_time", "end_time"})
@@ -37,7 +38,7 @@ class EventService:
         lon: float,
         start_time: datetime | None,
         request_id: str = "",
-    ) -> Record:
+    ) -> EventRecord:
         v = Violations()
         if principal.is_admin:
             v.check(group_id is not None and group_id > 0, "group_id", "is required for admins")
@@ -48,7 +49,7 @@ class EventService:
         # A device's event always lands in its own group, whatever it asked for.
         target_group = group_id if principal.is_admin and group_id is not None else principal.group_id
 
-        async def create(uow: UnitOfWork) -> Record:
+        async def create(uow: UnitOfWork) -> EventRecord:
             if await uow.groups.get(target_group) is None:
                 raise NotFound("group", target_group)
             return await uow.events.create(
@@ -58,20 +59,22 @@ class EventService:
         event, _ = await create_once(self._uow, principal, "CreateEvent", request_id, create, _load_event)
         return event
 
-    async def get_event(self, principal: Principal, event_id: int) -> Record:
+    async def get_event(self, principal: Principal, event_id: int) -> EventRecord:
         async with self._uow() as uow:
             return await visible_event(uow, principal, event_id)
 
-    async def list_events(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+    async def list_events(
+        self, principal: Principal, page: PageRequest, group_id: int | None = None
+    ) -> Page[EventRecord]:
         where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
             return await uow.events.list(page, where=where, group_id=principal.group_filter)
 
-    async def list_past_events(self, principal: Principal, page: PageRequest) -> Page[Record]:
+    async def list_past_events(self, principal: Principal, page: PageRequest) -> Page[EventRecord]:
         async with self._uow() as uow:
             return await uow.events.list_past(page, group_id=principal.group_filter)
 
-    async def list_unacknowledged_events(self, principal: Principal, page: PageRequest) -> Page[Record]:
+    async def list_unacknowledged_events(self, principal: Principal, page: PageRequest) -> Page[EventRecord]:
         async with self._uow() as uow:
             return await uow.events.list_unacknowledged(page, group_id=principal.group_filter)
 
@@ -80,7 +83,7 @@ class EventService:
             await visible_event(uow, principal, event_id)
             return await uow.alerts.list_of_event(page, event_id)
 
-    async def update_event(self, principal: Principal, event_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_event(self, principal: Principal, event_id: int, changes: Mapping[str, Any]) -> EventRecord:
         v = Violations()
         if "type" in changes:
             v.check(changes["type"] is not None, "event.type", "must be EVENT_TYPE_WILDFIRE")
@@ -98,7 +101,7 @@ class EventService:
             await uow.commit()
         return event
 
-    async def acknowledge_event(self, principal: Principal, event_id: int) -> Record:
+    async def acknowledge_event(self, principal: Principal, event_id: int) -> EventRecord:
         async with self._uow() as uow:
             event = await visible_event(uow, principal, event_id, for_update=True)
             event.is_acknowledged = True
@@ -117,7 +120,7 @@ class EventService:
 
 async def visible_event(
     uow: UnitOfWork, principal: Principal | None, event_id: int, *, for_update: bool = False
-) -> Record:
+) -> EventRecord:
     """The event if the caller may see it (None: no group limit); another group's is NOT_FOUND."""
     group_id = principal.group_filter if principal else None
     event = await uow.events.get(event_id, group_id=group_id, for_update=for_update)
@@ -126,5 +129,5 @@ async def visible_event(
     return event
 
 
-async def _load_event(uow: UnitOfWork, event_id: int) -> Record | None:
+async def _load_event(uow: UnitOfWork, event_id: int) -> EventRecord | None:
     return await uow.events.get(event_id)

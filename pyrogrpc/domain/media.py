@@ -15,8 +15,9 @@ from .clock import utcnow
 from .errors import FailedPrecondition, NotFound
 from .idempotency import create_once
 from .paging import Page, PageRequest
-from .ports import MediaStore, ObjectNotFound, PresignNotSupported, Record, UnitOfWork, UnitOfWorkFactory
+from .ports import MediaStore, ObjectNotFound, PresignNotSupported, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
+from .records import MediaRecord
 from .rows import existing, visible
 from .upload import MediaUploader, UploadHeader
 from .validation import Violations, check_request_id
@@ -42,7 +43,7 @@ class MediaService:
 
     # --- rows --------------------------------------------------------------------------
 
-    async def create_media(self, device_id: int, media_type: str) -> Record:
+    async def create_media(self, device_id: int, media_type: str) -> MediaRecord:
         v = Violations()
         v.check(device_id > 0, "device_id", "is required")
         v.raise_if_any()
@@ -52,12 +53,12 @@ class MediaService:
             await uow.commit()
         return media
 
-    async def create_my_media(self, principal: Principal, media_type: str, request_id: str) -> Record:
+    async def create_my_media(self, principal: Principal, media_type: str, request_id: str) -> MediaRecord:
         v = Violations()
         check_request_id(v, request_id)
         v.raise_if_any()
 
-        async def create(uow: UnitOfWork) -> Record:
+        async def create(uow: UnitOfWork) -> MediaRecord:
             # One statement finds the caller's device and inserts the media (a read-only row).
             media = await uow.media.add_for_device(principal.access_id, media_type, utcnow())
             if media is None:
@@ -75,11 +76,13 @@ class MediaService:
         )
         return media
 
-    async def get_media(self, principal: Principal, media_id: int) -> Record:
+    async def get_media(self, principal: Principal, media_id: int) -> MediaRecord:
         async with self._uow() as uow:
             return await visible(uow.media, "media", media_id, principal)
 
-    async def list_media(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+    async def list_media(
+        self, principal: Principal, page: PageRequest, group_id: int | None = None
+    ) -> Page[MediaRecord]:
         async with self._uow() as uow:
             return await uow.media.list_media(page, group_id=principal.group_filter, only_group_id=group_id)
 
@@ -98,34 +101,35 @@ class MediaService:
 
     # --- content -----------------------------------------------------------------------
 
-    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
+    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> MediaRecord:
         return await self._uploader.upload(principal, header, chunks)
 
-    async def download(self, principal: Principal, media_id: int) -> tuple[Record, AsyncGenerator[bytes, None]]:
+    async def download(self, principal: Principal, media_id: int) -> tuple[MediaRecord, AsyncGenerator[bytes, None]]:
         """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""
-        media = await self._uploaded(principal, media_id)
-        return media, self._content(media)
+        media, key = await self._uploaded(principal, media_id)
+        return media, self._content(media.id, key)
 
     async def get_media_url(self, principal: Principal, media_id: int) -> tuple[str, datetime]:
-        media = await self._uploaded(principal, media_id)
+        _, key = await self._uploaded(principal, media_id)
         expire_time = datetime.now(UTC) + self._url_lifetime
         try:
-            url = await self._storage.presigned_url(media.bucket_key, self._url_lifetime)
+            url = await self._storage.presigned_url(key, self._url_lifetime)
         except PresignNotSupported:
             raise FailedPrecondition("media URLs need S3 storage; use DownloadMedia") from None
         return url, expire_time
 
-    async def _uploaded(self, principal: Principal, media_id: int) -> Record:
+    async def _uploaded(self, principal: Principal, media_id: int) -> tuple[MediaRecord, str]:
+        """The media, if the caller may see it and it is uploaded, and its storage key."""
         async with self._uow() as uow:
             media = await visible(uow.media, "media", media_id, principal)
         if media.bucket_key is None:
             raise FailedPrecondition(f"media {media_id} is not uploaded yet")
-        return media
+        return media, media.bucket_key
 
-    async def _content(self, media: Record) -> AsyncGenerator[bytes, None]:
-        async with contextlib.aclosing(self._storage.read(media.bucket_key, DOWNLOAD_CHUNK_BYTES)) as chunks:
+    async def _content(self, media_id: int, key: str) -> AsyncGenerator[bytes, None]:
+        async with contextlib.aclosing(self._storage.read(key, DOWNLOAD_CHUNK_BYTES)) as chunks:
             try:
                 async for chunk in chunks:
                     yield chunk
             except ObjectNotFound:
-                raise NotFound("stored content of media", media.id) from None
+                raise NotFound("stored content of media", media_id) from None

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from .alert_webhooks import CREATE_ALERT
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWorkFactory
+from .ports import UnitOfWorkFactory
+from .records import RecipientRecord, WebhookRecord
 from .rows import apply_changes, existing
 from .templates import validate_template
 from .validation import Violations, check_name, check_text
@@ -83,7 +84,7 @@ class WebhookService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_webhook(self, callback: str, url: str) -> Record:
+    async def create_webhook(self, callback: str, url: str) -> WebhookRecord:
         v = Violations()
         check_webhook(v, {"callback": callback, "url": url})
         v.raise_if_any()
@@ -92,15 +93,15 @@ class WebhookService:
             await uow.commit()
         return webhook
 
-    async def get_webhook(self, webhook_id: int) -> Record:
+    async def get_webhook(self, webhook_id: int) -> WebhookRecord:
         async with self._uow() as uow:
             return await existing(uow.webhooks, "webhook", webhook_id)
 
-    async def list_webhooks(self, page: PageRequest) -> Page[Record]:
+    async def list_webhooks(self, page: PageRequest) -> Page[WebhookRecord]:
         async with self._uow() as uow:
             return await uow.webhooks.list(page)
 
-    async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> WebhookRecord:
         v = Violations()
         check_webhook(v, changes, prefix="webhook.")
         v.raise_if_any()
@@ -120,7 +121,7 @@ class RecipientService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_recipient(self, group_id: int, fields: Mapping[str, Any]) -> Record:
+    async def create_recipient(self, group_id: int, fields: Mapping[str, Any]) -> RecipientRecord:
         """`fields`: notification_type (None when unspecified), address, subject_template, message_template."""
         v = Violations()
         v.check(group_id > 0, "group_id", "is required")
@@ -132,20 +133,20 @@ class RecipientService:
             await uow.commit()
         return recipient
 
-    async def get_recipient(self, recipient_id: int) -> Record:
+    async def get_recipient(self, recipient_id: int) -> RecipientRecord:
         async with self._uow() as uow:
             return await existing(uow.recipients, "recipient", recipient_id)
 
-    async def list_recipients(self, page: PageRequest) -> Page[Record]:
+    async def list_recipients(self, page: PageRequest) -> Page[RecipientRecord]:
         async with self._uow() as uow:
             return await uow.recipients.list(page)
 
-    async def list_group_recipients(self, group_id: int, page: PageRequest) -> Page[Record]:
+    async def list_group_recipients(self, group_id: int, page: PageRequest) -> Page[RecipientRecord]:
         async with self._uow() as uow:
             await existing(uow.groups, "group", group_id)
             return await uow.recipients.list(page, group_id=group_id)
 
-    async def update_recipient(self, recipient_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_recipient(self, recipient_id: int, changes: Mapping[str, Any]) -> RecipientRecord:
         v = Violations()
         check_recipient(v, changes, prefix="recipient.")
         v.raise_if_any()

@@ -18,15 +18,24 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .errors import FailedPrecondition, NotFound, Unavailable
 from .paging import MAX_PAGE_SIZE, Page, PageRequest
-from .ports import BackgroundJobs, DeliveryError, MessageSender, Record, Repository, UnitOfWorkFactory
+from .ports import BackgroundJobs, DeliveryError, MessageSender, Repository, UnitOfWorkFactory
 from .read_models import Alert
+from .records import NotificationRecord, RecipientRecord
 from .templates import render_template
 
 logger = logging.getLogger("pyrogrpc.notifications")
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Identified)
 
 TELEGRAM = "telegram"
 # How long a replica reuses the webhooks and recipients it loaded. Changes made through this
@@ -40,10 +49,10 @@ def iso_utc(value: datetime, timespec: str = "auto") -> str:
 
 
 async def all_rows(
-    repository: Repository, *, where: Mapping[str, Any] | None = None, group_id: int | None = None
-) -> list[Record]:
+    repository: Repository[R], *, where: Mapping[str, Any] | None = None, group_id: int | None = None
+) -> list[R]:
     """Every row matching `where`, page by page (recipients, webhooks: a handful)."""
-    rows: list = []
+    rows: list[R] = []
     page = PageRequest(size=MAX_PAGE_SIZE)
     while True:
         result = await repository.list(page, where=where, group_id=group_id)
@@ -102,7 +111,7 @@ class RenderedMessage:
         return f"{self.subject}\n{self.message}"
 
 
-def render(recipient: Record, alert: Alert, device_name: str) -> RenderedMessage:
+def render(recipient: RecipientRecord, alert: Alert, device_name: str) -> RenderedMessage:
     """The recipient's templates filled for `alert`; ValueError for a broken template."""
     values = {
         "alert_id": alert.id,
@@ -124,7 +133,7 @@ class _Delivery:
         uow: UnitOfWorkFactory,
         telegram: MessageSender,
         alert_id: int,
-        recipient: Record,
+        recipient: RecipientRecord,
         rendered: RenderedMessage,
     ):
         self._uow = uow
@@ -152,7 +161,7 @@ class _Delivery:
 
 async def log_notification(
     uow_factory: UnitOfWorkFactory, alert_id: int, recipient_id: int, rendered: RenderedMessage
-) -> Record:
+) -> NotificationRecord:
     async with uow_factory() as uow:
         row = await uow.notifications.create(
             alert_id=alert_id, recipient_id=recipient_id, subject=rendered.subject, message=rendered.message
@@ -181,7 +190,7 @@ class NewEventNotifier:
         # Even the recipients query happens off the request path.
         self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
 
-    async def _load_recipients(self, group_id: int) -> list[Record]:
+    async def _load_recipients(self, group_id: int) -> list[RecipientRecord]:
         async with self._uow() as uow:
             return await all_rows(uow.recipients, group_id=group_id)
 
@@ -210,7 +219,7 @@ class NotificationService:
         self._uow = uow
         self._telegram = telegram
 
-    async def send_notification(self, alert_id: int, recipient_id: int) -> Record:
+    async def send_notification(self, alert_id: int, recipient_id: int) -> NotificationRecord:
         async with self._uow() as uow:
             alert = await uow.alerts.get(alert_id)
             if alert is None:
@@ -238,14 +247,14 @@ class NotificationService:
             raise Unavailable(f"Telegram is unreachable, retry later: {error}") from None
         return await log_notification(self._uow, alert_id, recipient_id, rendered)
 
-    async def get_notification(self, notification_id: int) -> Record:
+    async def get_notification(self, notification_id: int) -> NotificationRecord:
         async with self._uow() as uow:
             notification = await uow.notifications.get(notification_id)
         if notification is None:
             raise NotFound("notification", notification_id)
         return notification
 
-    async def list_notifications(self, page: PageRequest) -> Page[Record]:
+    async def list_notifications(self, page: PageRequest) -> Page[NotificationRecord]:
         async with self._uow() as uow:
             return await uow.notifications.list(page)
 

@@ -19,7 +19,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 _TOKEN_PREFIX = "v1:"
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)  # a frozen page of records is a page of their Protocol
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ implementations in. Nothing here knows SQL, HTTP or gRPC, so `tests/unit` runs t
 cases against in-memory fakes of the same Protocols.
 
 Records. Repositories of the CRUD resources (groups, accesses, users, devices, sites,
-installations, webhooks, recipients, events, media, notifications) hand back *records*:
-objects whose attributes are the resource's fields, named as in the API. A use case may
+installations, webhooks, recipients, events, media, notifications) hand back *records*
+(records.py: a Protocol per resource, attributes named as the API's fields). A use case may
 change a record's attributes; the unit of work's `commit()` stores the change. Alerts, the
 hot path, come back as the immutable `read_models.Alert`.
 
@@ -21,51 +21,67 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from .clock import monotonic
 from .paging import Page, PageRequest
 from .read_models import Alert, AlertOfDevice, DeviceForAlert
+from .records import (
+    AccessRecord,
+    DeviceRecord,
+    EventRecord,
+    GroupRecord,
+    InstallationRecord,
+    MediaRecord,
+    NotificationRecord,
+    RecipientRecord,
+    SiteRecord,
+    UserRecord,
+    WebhookRecord,
+)
 
 Record = Any
-"""A resource's row: attributes named as the API's fields (see the module docstring)."""
+"""A row with no record Protocol of its own (e.g. a heartbeat's device with its login)."""
+
+R = TypeVar("R", covariant=True)
 
 
 # --- repositories ---------------------------------------------------------------------
 
 
-class Repository(Protocol):
-    """What every repository offers; `group_id=None` means no group filter (admins)."""
+class Repository(Protocol[R]):
+    """What every repository offers, for records of type R (records.py); `group_id=None`
+    means no group filter (admins)."""
 
-    async def get(self, row_id: int, *, group_id: int | None = None, for_update: bool = False) -> Record | None: ...
+    async def get(self, row_id: int, *, group_id: int | None = None, for_update: bool = False) -> R | None: ...
 
     async def list(
         self, page: PageRequest, *, where: Mapping[str, Any] | None = None, group_id: int | None = None
-    ) -> Page[Record]: ...
+    ) -> Page[R]: ...
 
-    async def create(self, **fields: Any) -> Record:
+    async def create(self, **fields: Any) -> R:
         """Insert a row with these fields, flushed so it has its id."""
         ...
 
-    async def delete(self, row: Record) -> None:
+    async def delete(self, row: Any) -> None:
         """Delete now (flushed): a row still referenced raises FailedPrecondition here."""
         ...
 
 
-class GroupRepository(Repository, Protocol):
-    async def get_by_name(self, name: str) -> Record | None: ...
+class GroupRepository(Repository[GroupRecord], Protocol):
+    async def get_by_name(self, name: str) -> GroupRecord | None: ...
 
 
-class AccessRepository(Repository, Protocol):
-    async def get_by_login(self, login: str) -> Record | None: ...
+class AccessRepository(Repository[AccessRecord], Protocol):
+    async def get_by_login(self, login: str) -> AccessRecord | None: ...
 
     async def scopes_and_groups(self, access_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
         """access id -> (scope, group_id) of those of `access_ids` that exist, in one query."""
         ...
 
 
-class UserRepository(Repository, Protocol):
-    async def get_by_access_id(self, access_id: int) -> Record | None: ...
+class UserRepository(Repository[UserRecord], Protocol):
+    async def get_by_access_id(self, access_id: int) -> UserRecord | None: ...
 
 
 class IdempotencyRepository(Protocol):
@@ -74,8 +90,8 @@ class IdempotencyRepository(Protocol):
     async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None: ...
 
 
-class DeviceRepository(Repository, Protocol):
-    async def get_by_access_id(self, access_id: int) -> Record | None: ...
+class DeviceRepository(Repository[DeviceRecord], Protocol):
+    async def get_by_access_id(self, access_id: int) -> DeviceRecord | None: ...
 
     async def ping(self, access_id: int, now: datetime) -> Record | None:
         """Set last_ping_time of the device of `access_id`; the device's fields and its `login`."""
@@ -87,33 +103,35 @@ class DeviceRepository(Repository, Protocol):
         """The device (by id or by its access), locked until the commit, with the media to attach."""
         ...
 
-    async def list_installed_at(self, site_id: int, now: datetime, page: PageRequest) -> Page[Record]: ...
+    async def list_installed_at(self, site_id: int, now: datetime, page: PageRequest) -> Page[DeviceRecord]: ...
 
 
-class EventRepository(Repository, Protocol):
+class EventRepository(Repository[EventRecord], Protocol):
     async def insert(self, **values: Any) -> int:
         """Insert one event; its id (no record built: the alert path only needs the id)."""
         ...
 
-    async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Record]: ...
+    async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[EventRecord]: ...
 
-    async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[Record]: ...
+    async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[EventRecord]: ...
 
 
-class MediaRepository(Repository, Protocol):
+class MediaRepository(Repository[MediaRecord], Protocol):
     async def list_media(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
-    ) -> Page[Record]: ...
+    ) -> Page[MediaRecord]: ...
 
-    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> Record | None: ...
+    async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> MediaRecord | None: ...
 
-    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Record | None: ...
+    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Record | None:
+        """The media (its fields and `keys_in_use`: whether any media has one of `keys`)."""
+        ...
 
-    async def set_content(self, media_id: int, **content: Any) -> Record | None: ...
+    async def set_content(self, media_id: int, **content: Any) -> MediaRecord | None: ...
 
     async def key_in_use(self, bucket_key: str) -> bool: ...
 
-    async def get_row(self, row_id: int, *, group_id: int | None = None) -> Record | None:
+    async def get_row(self, row_id: int, *, group_id: int | None = None) -> MediaRecord | None:
         """As get(), read-only (no tracked record): for hot paths."""
         ...
 
@@ -179,16 +197,16 @@ class UnitOfWork(Protocol):
     def devices(self) -> DeviceRepository: ...
 
     @property
-    def sites(self) -> Repository: ...
+    def sites(self) -> Repository[SiteRecord]: ...
 
     @property
-    def installations(self) -> Repository: ...
+    def installations(self) -> Repository[InstallationRecord]: ...
 
     @property
-    def webhooks(self) -> Repository: ...
+    def webhooks(self) -> Repository[WebhookRecord]: ...
 
     @property
-    def recipients(self) -> Repository: ...
+    def recipients(self) -> Repository[RecipientRecord]: ...
 
     @property
     def events(self) -> EventRepository: ...
@@ -200,7 +218,7 @@ class UnitOfWork(Protocol):
     def alerts(self) -> AlertRepository: ...
 
     @property
-    def notifications(self) -> Repository: ...
+    def notifications(self) -> Repository[NotificationRecord]: ...
 
     @property
     def alert_horizon(self) -> CommitHorizon: ...

@@ -15,8 +15,9 @@ from typing import Any
 from .clock import utcnow
 from .errors import AlreadyExists, FailedPrecondition, PermissionDenied
 from .paging import Page, PageRequest
-from .ports import Record, UnitOfWork, UnitOfWorkFactory
+from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
+from .records import InstallationRecord, SiteRecord
 from .rows import apply_changes, existing, visible
 from .validation import Violations, check_name, check_position
 
@@ -46,7 +47,7 @@ class SiteService:
     def __init__(self, uow: UnitOfWorkFactory):
         self._uow = uow
 
-    async def create_site(self, fields: Mapping[str, Any], group_id: int) -> Record:
+    async def create_site(self, fields: Mapping[str, Any], group_id: int) -> SiteRecord:
         """Admin: any type, any group. `fields`: name, lat, lon, country, geocode, type."""
         v = Violations()
         check_site(v, fields)
@@ -58,7 +59,7 @@ class SiteService:
             await uow.commit()
         return site
 
-    async def create_no_alert_site(self, principal: Principal, fields: Mapping[str, Any]) -> Record:
+    async def create_no_alert_site(self, principal: Principal, fields: Mapping[str, Any]) -> SiteRecord:
         """Admin or user: type no_alert, in the caller's group, whatever else is asked."""
         fields = {**fields, "type": "no_alert"}
         v = Violations()
@@ -69,16 +70,18 @@ class SiteService:
             await uow.commit()
         return site
 
-    async def get_site(self, principal: Principal, site_id: int) -> Record:
+    async def get_site(self, principal: Principal, site_id: int) -> SiteRecord:
         async with self._uow() as uow:
             return await visible(uow.sites, "site", site_id, principal)
 
-    async def list_sites(self, principal: Principal, page: PageRequest, group_id: int | None = None) -> Page[Record]:
+    async def list_sites(
+        self, principal: Principal, page: PageRequest, group_id: int | None = None
+    ) -> Page[SiteRecord]:
         where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
             return await uow.sites.list(page, where=where, group_id=principal.group_filter)
 
-    async def update_site(self, principal: Principal, site_id: int, changes: Mapping[str, Any]) -> Record:
+    async def update_site(self, principal: Principal, site_id: int, changes: Mapping[str, Any]) -> SiteRecord:
         if "type" in changes and not principal.is_admin:
             # Asked of the request, not of the row: the answer leaks nothing about other groups.
             raise PermissionDenied("only an admin may change the type of a site")
@@ -102,7 +105,7 @@ class SiteService:
             await uow.commit()
 
 
-async def _add(uow: UnitOfWork, fields: Mapping[str, Any]) -> Record:
+async def _add(uow: UnitOfWork, fields: Mapping[str, Any]) -> SiteRecord:
     taken = AlreadyExists(f"group {fields['group_id']} already has a site named {fields.get('name')!r}")
     try:
         return await uow.sites.create(**fields)
@@ -110,7 +113,7 @@ async def _add(uow: UnitOfWork, fields: Mapping[str, Any]) -> Record:
         raise taken from None
 
 
-async def _flush_site(uow: UnitOfWork, site: Record) -> None:
+async def _flush_site(uow: UnitOfWork, site: SiteRecord) -> None:
     taken = _name_taken(site)
     try:
         await uow.flush()
@@ -118,7 +121,7 @@ async def _flush_site(uow: UnitOfWork, site: Record) -> None:
         raise taken from None
 
 
-def _name_taken(site: Record) -> AlreadyExists:
+def _name_taken(site: SiteRecord) -> AlreadyExists:
     """Built before the flush: a failed flush expires the row's attributes."""
     return AlreadyExists(f"group {site.group_id} already has a site named {site.name!r}")
 
@@ -129,7 +132,7 @@ class InstallationService:
 
     async def create_installation(
         self, device_id: int, site_id: int, start_time: datetime | None, end_time: datetime | None, is_trustworthy: bool
-    ) -> Record:
+    ) -> InstallationRecord:
         v = Violations()
         v.check(device_id > 0, "device_id", "is required")
         v.check(site_id > 0, "site_id", "is required")
@@ -153,20 +156,20 @@ class InstallationService:
             await uow.commit()
         return installation
 
-    async def get_installation(self, principal: Principal, installation_id: int) -> Record:
+    async def get_installation(self, principal: Principal, installation_id: int) -> InstallationRecord:
         async with self._uow() as uow:
             return await visible(uow.installations, "installation", installation_id, principal)
 
     async def list_installations(
         self, principal: Principal, page: PageRequest, group_id: int | None = None
-    ) -> Page[Record]:
+    ) -> Page[InstallationRecord]:
         where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
             return await uow.installations.list(page, where=where, group_id=principal.group_filter)
 
     async def update_installation(
         self, principal: Principal, installation_id: int, changes: Mapping[str, Any]
-    ) -> Record:
+    ) -> InstallationRecord:
         async with self._uow() as uow:
             installation = await visible(uow.installations, "installation", installation_id, principal, for_update=True)
             # The period is checked as it will be: changed values over the stored ones.
