@@ -246,8 +246,11 @@ async def test_request_id_makes_a_retry_return_the_first_alert(server, admin):
     camera = await new_camera(admin)
     request_id = str(uuid.uuid4())
     first = await my_alert(camera.device, request_id=request_id)
-    retry = await my_alert(camera.device, request_id=request_id, azimuth=5.0)
+    retry = await my_alert(camera.device, request_id=request_id)
     assert retry == first
+    # Another request under the same request_id is refused (tests/test_request_ids.py).
+    await expect_status(camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(request_id=request_id, azimuth=5.0)),
+                        Code.ALREADY_EXISTS)
     concurrent = await asyncio.gather(*(my_alert(camera.device, request_id="parallel") for _ in range(4)))
     assert len({alert.id for alert in concurrent}) == 1
     assert len((await admin.detection.ListAlerts(pb.ListAlertsRequest())).alerts) == 2

@@ -13,7 +13,7 @@ again for an idempotent replay.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -119,7 +119,11 @@ class AlertService:
             )
             return Alert(id=await uow.alerts.insert(**fields), **fields)
 
-        alert, created = await create_once(self._uow, principal, operation, new.request_id, create, _load_alert)
+        # What a retry must repeat: every field but request_id (and the target device, for admins).
+        request = {name: value for name, value in asdict(new).items() if name != "request_id"}
+        if device_id is not None:
+            request["device_id"] = device_id
+        alert, created = await create_once(self._uow, principal, operation, new.request_id, request, create, _load_alert)
         if created:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
