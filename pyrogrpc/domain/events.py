@@ -52,7 +52,8 @@ class EventService:
             event = Event(group_id=target_group, type=type, lat=lat, lon=lon, start_time=start_time or utcnow())
             return await uow.events.add(event)
 
-        event, _ = await create_once(self._uow, principal, "CreateEvent", request_id, create, _load_event)
+        request = {"group_id": group_id, "type": type, "lat": lat, "lon": lon, "start_time": start_time}
+        event, _ = await create_once(self._uow, principal, "CreateEvent", request_id, request, create, _load_event)
         return event
 
     async def get_event(self, principal: Principal, event_id: int) -> Event:

@@ -67,8 +67,8 @@ class MediaService:
 
         # Without a request_id the create is one statement; with one, it also reads and writes the key.
         media, _ = await create_once(
-            self._uow if request_id else self._single, principal, "CreateMyMedia", request_id, create,
-            lambda uow, media_id: uow.media.get(media_id),
+            self._uow if request_id else self._single, principal, "CreateMyMedia", request_id, {"type": media_type},
+            create, lambda uow, media_id: uow.media.get(media_id),
         )
         return media
 

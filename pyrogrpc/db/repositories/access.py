@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, Row, insert, select
 
 from ..models import Access, Group, IdempotencyKey, User, utcnow
 from ..errors import translated_errors
@@ -52,18 +52,20 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
 
     model = IdempotencyKey
 
-    async def find(self, access_id: int, operation: str, request_id: str) -> int | None:
-        query = select(IdempotencyKey.resource_id).where(
+    async def find(self, access_id: int, operation: str, request_id: str) -> Row | None:
+        """The key's `resource_id` and `request_digest` (None for keys older than digests)."""
+        query = select(IdempotencyKey.resource_id, IdempotencyKey.request_digest).where(
             IdempotencyKey.access_id == access_id,
             IdempotencyKey.operation == operation,
             IdempotencyKey.request_id == request_id,
         )
-        return (await self.session.execute(query)).scalar_one_or_none()
+        return (await self.session.execute(query)).one_or_none()
 
-    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
+    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int, request_digest: str) -> None:
         # Core insert: no ORM flush on the create paths that carry a request_id.
         query = insert(IdempotencyKey.__table__).values(
-            access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id, create_time=utcnow()
+            access_id=access_id, operation=operation, request_id=request_id, resource_id=resource_id,
+            request_digest=request_digest, create_time=utcnow(),
         )
         async with translated_errors():
             await self.session.execute(query)
