@@ -33,7 +33,9 @@ async def seed(admin: Api, owner_id: int, alerts: int, cameras: int = 8) -> None
 
     async def send(client: Api, count: int) -> None:
         for _ in range(count):
-            await client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(localization="[[0.1,0.1,0.2,0.2]]"))
+            await client.detection.CreateMyAlert(
+                detection_pb.CreateMyAlertRequest(localization="[[0.1,0.1,0.2,0.2,0.9]]")
+            )
 
     share = alerts // cameras
     await asyncio.gather(*(send(c, share + (1 if i < alerts % cameras else 0)) for i, c in enumerate(clients)))

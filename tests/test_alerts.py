@@ -118,6 +118,48 @@ INVALID_ALERTS = [
 ]
 
 
+# Issue 13 item 7: deep nesting made json.loads raise RecursionError (INTERNAL).
+BAD_LOCALIZATIONS = {
+    "nested 1000 deep": "[" * 1000 + "]" * 1000,
+    "nested 100000 deep": "[" * 100_000 + "]" * 100_000,
+    "nested objects": '{"a":' * 900 + "1" + "}" * 900,
+    "nested in a box": "[[" + "[" * 500 + "0" + "]" * 500 + ",0,1,1,1]]",
+    "an object": '{"boxes": [[0.1, 0.2, 0.3, 0.4, 0.9]]}',
+    "a bare box": "[0.1, 0.2, 0.3, 0.4, 0.9]",
+    "four numbers": "[[0.1, 0.2, 0.3, 0.4]]",
+    "six numbers": "[[0.1, 0.2, 0.3, 0.4, 0.9, 1]]",
+    "a string in a box": '[["0.1", 0.2, 0.3, 0.4, 0.9]]',
+    "absolute pixels": "[[10, 20, 300, 400, 0.9]]",
+    "overflowing number": "[[1e400, 0.2, 0.3, 0.4, 0.9]]",
+    "negative": "[[-0.1, 0.2, 0.3, 0.4, 0.9]]",
+    "xmin past xmax": "[[0.5, 0.2, 0.3, 0.4, 0.9]]",
+    "six boxes": "[" + ",".join(["[0.1, 0.2, 0.3, 0.4, 0.9]"] * 6) + "]",
+    "NaN": "[[NaN, 0.2, 0.3, 0.4, 0.9]]",
+    "trailing comma": "[[0.1, 0.2, 0.3, 0.4, 0.9],]",
+    "too long": "[[0.1, 0.2, 0.3, 0.4, 0.9]]" + " " * 2_000,
+}
+GOOD_LOCALIZATIONS = ["", "[]", "[[0,0,1,1,1]]", " [ [0.1 , 0.2,0.3,0.4, 9e-1] ,\n[0.5,0.5,0.75,0.75,0.25] ] "]
+
+
+@pytest.mark.parametrize("rpc", ["CreateMyAlert", "CreateAlert"])
+async def test_localization_must_be_a_list_of_boxes(admin, rpc):
+    camera = await new_camera(admin)
+
+    def create(localization: str):
+        if rpc == "CreateMyAlert":
+            return camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(localization=localization))
+        return admin.detection.CreateAlert(
+            pb.CreateAlertRequest(device_id=camera.device_row.id, localization=localization)
+        )
+
+    for name, localization in BAD_LOCALIZATIONS.items():
+        error = await expect_status(create(localization), Code.INVALID_ARGUMENT)
+        assert violated_fields(error) == {"localization"}, name
+    assert (await admin.detection.ListAlerts(pb.ListAlertsRequest())).alerts == []
+    for localization in GOOD_LOCALIZATIONS:
+        assert (await create(localization)).alert.localization == localization  # stored as sent
+
+
 async def test_invalid_alert_fields_are_named(admin):
     camera = await new_camera(admin)
     for fields, violated in INVALID_ALERTS:
@@ -216,8 +258,13 @@ async def test_request_id_makes_a_retry_return_the_first_alert(server, admin):
     camera = await new_camera(admin)
     request_id = str(uuid.uuid4())
     first = await my_alert(camera.device, request_id=request_id)
-    retry = await my_alert(camera.device, request_id=request_id, azimuth=5.0)
+    retry = await my_alert(camera.device, request_id=request_id)
     assert retry == first
+    # Another request under the same request_id is refused (tests/test_request_ids.py).
+    await expect_status(
+        camera.device.detection.CreateMyAlert(pb.CreateMyAlertRequest(request_id=request_id, azimuth=5.0)),
+        Code.ALREADY_EXISTS,
+    )
     concurrent = await asyncio.gather(*(my_alert(camera.device, request_id="parallel") for _ in range(4)))
     assert len({alert.id for alert in concurrent}) == 1
     assert len((await admin.detection.ListAlerts(pb.ListAlertsRequest())).alerts) == 2

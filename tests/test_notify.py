@@ -74,7 +74,7 @@ class FakeServer:
                     answer = fake.answers.pop(0) if fake.answers else fake.default
                 if answer.delay:
                     time.sleep(answer.delay)
-                data = json.dumps(answer.body).encode()
+                data = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
                 try:
                     self.send_response(answer.status)
                     self.send_header("Content-Type", "application/json")
@@ -464,6 +464,18 @@ async def test_telegram_200_without_ok_is_an_error(server):
         await sender.send_message("42", "hi")
     await sender.aclose()
     assert info.value.permanent is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [200, 400])
+async def test_telegram_deeply_nested_json_answer_is_a_delivery_error(server, status):
+    # json.loads raises RecursionError (not a ValueError) on deep nesting: it must not escape.
+    server.default = Answer(status, b"[" * 100_000 + b"]" * 100_000)
+    sender = TelegramSender(TOKEN, base_url=server.url)
+    with pytest.raises(DeliveryError) as info:
+        await sender.send_message("42", "hi")
+    await sender.aclose()
+    assert info.value.permanent is (status == 400)
 
 
 @pytest.mark.asyncio

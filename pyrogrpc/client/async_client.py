@@ -251,7 +251,9 @@ class AsyncPyroClient:
 
         Each step's request_id derives from one id per alert (`request_id`, a new UUID
         unless given): calling `send_alert` again with the same `request_id` after any
-        failure finishes the same alert instead of creating a second media or alert.
+        failure finishes the same alert instead of creating a second media or alert. Only
+        with the same arguments: another picture or position under that `request_id` is
+        refused (ALREADY_EXISTS, reason REQUEST_ID_REUSED).
         """
         source = await load_source(image)  # before any RPC: a missing file creates nothing
         alert_id = request_id or str(uuid.uuid4())

@@ -24,7 +24,10 @@ def add_parsers(commands) -> None:
     parser.add_argument("--lat", type=float, help="latitude (default: the camera's)")
     parser.add_argument("--lon", type=float, help="longitude (default: the camera's)")
     parser.add_argument(
-        "--localization", default="", metavar="JSON", help="bounding boxes of the detection, as JSON text"
+        "--localization",
+        default="",
+        metavar="JSON",
+        help="bounding boxes of the detection relative to the picture: [[xmin, ymin, xmax, ymax, confidence], ...]",
     )
     parser.add_argument("--event-id", type=int, help="event to attach the alert to (default: the server groups alerts)")
     parser.add_argument("--request-id", help="idempotency key of this alert (default: a new UUID)")

@@ -192,6 +192,8 @@ class Media(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(100))
     upload_request_id: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 of the upload header that succeeded (domain/upload.py); a retry must match it.
+    upload_request_digest: Mapped[str | None] = mapped_column(String(64))
     create_time: Mapped[datetime] = _create_time()
 
 
@@ -259,6 +261,8 @@ class IdempotencyKey(Base):
     operation: Mapped[str] = mapped_column(String(64), nullable=False)
     request_id: Mapped[str] = mapped_column(String(128), nullable=False)
     resource_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # SHA-256 of the first request (domain/idempotency.py); NULL on keys stored before it existed.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
     create_time: Mapped[datetime] = _create_time()
 
 

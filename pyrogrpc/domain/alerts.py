@@ -12,15 +12,15 @@ again for an idempotent replay.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .clock import utcnow
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .idempotency import create_once
+from .localization import check_localization
 from .paging import Page, PageRequest
 from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal
@@ -29,7 +29,6 @@ from .validation import Violations, check_azimuth, check_position, check_request
 
 logger = logging.getLogger("pyrogrpc.alerts")
 
-MAX_LOCALIZATION_LENGTH = 100_000
 NEW_EVENT_TYPE = "wildfire"
 
 
@@ -133,7 +132,13 @@ class AlertService:
             )
             return Alert(id=await uow.alerts.insert(**fields), **fields)
 
-        alert, created = await create_once(self._uow, principal, operation, new.request_id, create, _load_alert)
+        # What a retry must repeat: every field but request_id (and the target device, for admins).
+        request = {name: value for name, value in asdict(new).items() if name != "request_id"}
+        if device_id is not None:
+            request["device_id"] = device_id
+        alert, created = await create_once(
+            self._uow, principal, operation, new.request_id, request, create, _load_alert
+        )
         if created:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
@@ -178,13 +183,7 @@ def _validate(new: NewAlert) -> None:
     check_azimuth(v, new.azimuth)
     check_position(v, new.lat, new.lon)
     check_request_id(v, new.request_id)
-    if len(new.localization) > MAX_LOCALIZATION_LENGTH:
-        v.check(False, "localization", f"must be at most {MAX_LOCALIZATION_LENGTH} characters")
-    elif new.localization:
-        try:
-            json.loads(new.localization)
-        except ValueError:
-            v.check(False, "localization", "must be JSON text (or empty)")
+    check_localization(v, new.localization)
     v.raise_if_any()
 
 

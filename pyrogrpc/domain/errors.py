@@ -31,6 +31,12 @@ class AlreadyExists(DomainError):
     pass
 
 
+class RequestIdReused(AlreadyExists):
+    """A request_id already served a different request (ErrorInfo reason REQUEST_ID_REUSED).
+
+    Answering with the first result would tell the client its new request was done."""
+
+
 class FailedPrecondition(DomainError):
     pass
 

@@ -56,7 +56,8 @@ class EventService:
                 group_id=target_group, type=type, lat=lat, lon=lon, start_time=start_time or utcnow()
             )
 
-        event, _ = await create_once(self._uow, principal, "CreateEvent", request_id, create, _load_event)
+        request = {"group_id": group_id, "type": type, "lat": lat, "lon": lon, "start_time": start_time}
+        event, _ = await create_once(self._uow, principal, "CreateEvent", request_id, request, create, _load_event)
         return event
 
     async def get_event(self, principal: Principal, event_id: int) -> EventRecord:

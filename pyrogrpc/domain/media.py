@@ -71,6 +71,7 @@ class MediaService:
             principal,
             "CreateMyMedia",
             request_id,
+            {"type": media_type},
             create,
             lambda uow, media_id: uow.media.get(media_id),
         )

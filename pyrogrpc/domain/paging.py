@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,19 +52,35 @@ class Page(Generic[T]):
     next_page_token: str = ""
 
 
+# Ids are BIGINT (signed 64-bit) in every table: a larger id in a token can match no row and
+# would overflow the query parameter (INTERNAL) on both databases.
+MAX_ID = 2**63 - 1
+# The longest token encode_page_token makes (the largest id); anything longer is refused
+# before it is decoded.
+MAX_TOKEN_LENGTH = len(base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{MAX_ID}".encode()).rstrip(b"="))
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
 def encode_page_token(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{last_id}".encode()).decode().rstrip("=")
 
 
 def decode_page_token(token: str) -> int | None:
+    """The id in a token made by `encode_page_token`; anything else is INVALID_ARGUMENT.
+
+    Only the exact text this API hands out is accepted (no padding, no sign, no leading
+    zeros, no spaces): one id has one token, and garbage never reaches the database.
+    """
     if not token:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if raw.startswith(_TOKEN_PREFIX):
-            value = int(raw[len(_TOKEN_PREFIX) :])
-            if value > 0:
+    if len(token) <= MAX_TOKEN_LENGTH:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raw = ""
+        digits = raw.removeprefix(_TOKEN_PREFIX)
+        if raw.startswith(_TOKEN_PREFIX) and _CANONICAL_ID.fullmatch(digits):
+            value = int(digits)
+            if value <= MAX_ID and encode_page_token(value) == token:
                 return value
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
     raise InvalidArgument("is not a token returned by this API", field="page_token")

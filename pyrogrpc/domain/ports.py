@@ -25,7 +25,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from .clock import monotonic
 from .paging import Page, PageRequest
-from .read_models import Alert, AlertOfDevice, DeviceForAlert
+from .read_models import Alert, AlertOfDevice, DeviceForAlert, StoredRequest
 from .records import (
     AccessRecord,
     DeviceRecord,
@@ -84,10 +84,19 @@ class UserRepository(Repository[UserRecord], Protocol):
     async def get_by_access_id(self, access_id: int) -> UserRecord | None: ...
 
 
-class IdempotencyRepository(Protocol):
-    async def find(self, access_id: int, operation: str, request_id: str) -> int | None: ...
+class Identified(Protocol):
+    """Anything with an id (records, read models)."""
 
-    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None: ...
+    @property
+    def id(self) -> int: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def find(self, access_id: int, operation: str, request_id: str) -> StoredRequest | None: ...
+
+    async def remember(
+        self, access_id: int, operation: str, request_id: str, resource_id: int, request_digest: str
+    ) -> None: ...
 
 
 class DeviceRepository(Repository[DeviceRecord], Protocol):

@@ -49,3 +49,12 @@ class DeviceForAlert:
     media_id: int | None
     media_device_id: int | None
     media_bucket_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """An idempotency key's first result, and the digest of the request that made it (None
+    for keys stored before digests existed)."""
+
+    resource_id: int
+    request_digest: str | None

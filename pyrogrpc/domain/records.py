@@ -100,6 +100,7 @@ class MediaRecord(Protocol):
     sha256: str | None
     content_type: str | None
     upload_request_id: str | None
+    upload_request_digest: str | None
     create_time: datetime
 
 

@@ -9,7 +9,8 @@ message) and an async iterator of the content's bytes (every later message), the
 2. The media is looked up: the caller's group only, and a device only its own media
    (another device's media is NOT_FOUND, as another group's: existence is not leaked).
    An uploaded media answers at once: the request_id of the upload that succeeded replays
-   it as it is, anything else is FAILED_PRECONDITION. For a device, the same statement
+   it as it is (if the header is the same, else REQUEST_ID_REUSED), anything else is
+   FAILED_PRECONDITION. For a device, the same statement
    checks the storage keys the upload may take (one per accepted extension) are free.
 3. The first bytes are sniffed (JPEG/PNG/WebP for image media, MP4 for video media); the
    header's content_type is not trusted.
@@ -40,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .idempotency import check_same_request, request_digest
 from .media_types import JPEG, MP4, PNG, SNIFF_BYTES, WEBP, SniffedType, sniff_media_type
 from .ports import MediaStore, ObjectWriter, Record, StorageError, UnitOfWorkFactory
 from .principal import Principal, Scope
@@ -175,6 +177,7 @@ class MediaUploader:
                     sha256=header.sha256,
                     content_type=sniffed.content_type,
                     upload_request_id=header.request_id or None,
+                    upload_request_digest=_request_digest(header) if header.request_id else None,
                 )
                 await uow.commit()  # a no-op in autocommit; SQLite's unit is a transaction
         except Exception as error:
@@ -224,9 +227,24 @@ class MediaUploader:
 
 
 def _replayed(media: Record, header: UploadHeader) -> Record:
+    """An uploaded media: the first result for a retry of the upload that stored it (same
+    request_id, same header), refused otherwise, before any byte is read."""
     if header.request_id and media.upload_request_id == header.request_id:
+        check_same_request(media.upload_request_digest, _request_digest(header), "UploadMedia")
         return media
     raise FailedPrecondition(f"media {media.id} is already uploaded")
+
+
+def _request_digest(header: UploadHeader) -> str:
+    """What identifies an upload's content: the header without its request_id."""
+    return request_digest(
+        {
+            "media_id": header.media_id,
+            "size_bytes": header.size_bytes,
+            "sha256": header.sha256,
+            "content_type": header.content_type,
+        }
+    )
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:

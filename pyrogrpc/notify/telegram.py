@@ -77,7 +77,7 @@ class TelegramSender:
         )
         try:
             ok = response.json().get("ok")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: absurdly nested JSON
             ok = None
         if ok is not True:
             # Telegram reports its errors with non-2xx codes, so this is a proxy

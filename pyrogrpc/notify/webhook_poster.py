@@ -92,7 +92,7 @@ def _error_detail(response: httpx.Response) -> str:
     """A short reason from the body: Telegram's "description", else the text."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         body = None
     if isinstance(body, dict) and body.get("description"):
         return str(body["description"])

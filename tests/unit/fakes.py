@@ -17,7 +17,7 @@ from typing import Any
 from pyrogrpc.domain.errors import AlreadyExists
 from pyrogrpc.domain.paging import Page, PageRequest, encode_page_token
 from pyrogrpc.domain.ports import Checkpoint
-from pyrogrpc.domain.read_models import Alert, AlertOfDevice, DeviceForAlert
+from pyrogrpc.domain.read_models import Alert, AlertOfDevice, DeviceForAlert, StoredRequest
 
 
 def _page(rows: list[Any], page: PageRequest) -> Page[Any]:
@@ -170,15 +170,17 @@ class FakeUserRepository(FakeRepository):
 
 class FakeIdempotencyRepository:
     def __init__(self) -> None:
-        self.keys: dict[tuple[int, str, str], int] = {}
+        self.keys: dict[tuple[int, str, str], StoredRequest] = {}
 
-    async def find(self, access_id: int, operation: str, request_id: str) -> int | None:
+    async def find(self, access_id: int, operation: str, request_id: str) -> StoredRequest | None:
         return self.keys.get((access_id, operation, request_id))
 
-    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
+    async def remember(
+        self, access_id: int, operation: str, request_id: str, resource_id: int, request_digest: str
+    ) -> None:
         if (access_id, operation, request_id) in self.keys:
             raise AlreadyExists("a resource with the same unique field already exists")
-        self.keys[(access_id, operation, request_id)] = resource_id
+        self.keys[(access_id, operation, request_id)] = StoredRequest(resource_id, request_digest)
 
 
 class FakeCommitHorizon:

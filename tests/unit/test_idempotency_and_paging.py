@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pyrogrpc.domain.alerts import AlertService, NewAlert
-from pyrogrpc.domain.errors import AlreadyExists, InvalidArgument, NotFound
-from pyrogrpc.domain.idempotency import create_once
+from pyrogrpc.domain.errors import AlreadyExists, InvalidArgument, NotFound, RequestIdReused
+from pyrogrpc.domain.idempotency import create_once, request_digest
 from pyrogrpc.domain.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest, encode_page_token
 from pyrogrpc.domain.principal import Principal, Scope
 from tests.unit.conftest import ADMIN
 from tests.unit.fakes import FakeRepository, FakeStore, FakeUnitOfWork
+
+REQUEST = {"name": "g"}  # the request's fields but request_id
 
 
 async def _load(uow, row_id):
@@ -23,12 +25,22 @@ async def test_a_request_id_creates_once_and_replays_the_first_result(store, uow
     async def create(u):
         return await u.groups.create(name="g")
 
-    first, created = await create_once(uow, ADMIN, "CreateGroup", "req-1", create, _load)
-    again, created_again = await create_once(uow, ADMIN, "CreateGroup", "req-1", create, _load)
+    first, created = await create_once(uow, ADMIN, "CreateGroup", "req-1", REQUEST, create, _load)
+    again, created_again = await create_once(uow, ADMIN, "CreateGroup", "req-1", REQUEST, create, _load)
     assert (created, created_again) == (True, False)
     assert again is first and len(store.groups.rows) == 1
-    other, _ = await create_once(uow, ADMIN, "CreateGroup", "req-2", create, _load)
+    other, _ = await create_once(uow, ADMIN, "CreateGroup", "req-2", REQUEST, create, _load)
     assert other.id != first.id
+
+
+async def test_a_request_id_reused_for_another_request_is_refused(store, uow):
+    async def create(u):
+        return await u.groups.create(name="g")
+
+    await create_once(uow, ADMIN, "CreateGroup", "req", REQUEST, create, _load)
+    with pytest.raises(RequestIdReused):
+        await create_once(uow, ADMIN, "CreateGroup", "req", {"name": "other"}, create, _load)
+    assert len(store.groups.rows) == 1
 
 
 async def test_keys_are_per_caller_and_per_operation(store, uow):
@@ -36,9 +48,9 @@ async def test_keys_are_per_caller_and_per_operation(store, uow):
         return await u.groups.create(name="g")
 
     someone = Principal(access_id=2, scope=Scope.ADMIN, group_id=1)
-    await create_once(uow, ADMIN, "CreateGroup", "same", create, _load)
-    await create_once(uow, someone, "CreateGroup", "same", create, _load)
-    await create_once(uow, ADMIN, "CreateSite", "same", create, _load)
+    await create_once(uow, ADMIN, "CreateGroup", "same", REQUEST, create, _load)
+    await create_once(uow, someone, "CreateGroup", "same", REQUEST, create, _load)
+    await create_once(uow, ADMIN, "CreateSite", "same", REQUEST, create, _load)
     assert len(store.groups.rows) == 3
 
 
@@ -47,7 +59,7 @@ async def test_without_a_request_id_every_call_creates(store, uow):
         return await u.groups.create(name="g")
 
     for _ in range(2):
-        await create_once(uow, ADMIN, "CreateGroup", "", create, _load)
+        await create_once(uow, ADMIN, "CreateGroup", "", REQUEST, create, _load)
     assert len(store.groups.rows) == 2 and not store.idempotency.keys
 
 
@@ -56,10 +68,10 @@ async def test_a_concurrent_retry_that_committed_first_is_answered_with_its_row(
 
     async def create(u):
         # The other call commits between our replay check and our insert: our insert collides.
-        await store.idempotency.remember(ADMIN.access_id, "CreateGroup", "race", winner.id)
+        await store.idempotency.remember(ADMIN.access_id, "CreateGroup", "race", winner.id, request_digest(REQUEST))
         raise AlreadyExists("duplicate")
 
-    row, created = await create_once(uow, ADMIN, "CreateGroup", "race", create, _load)
+    row, created = await create_once(uow, ADMIN, "CreateGroup", "race", REQUEST, create, _load)
     assert (row, created) == (winner, False)
 
 
@@ -67,10 +79,10 @@ async def test_a_replayed_result_deleted_since_is_not_found(store, uow):
     async def create(u):
         return await u.groups.create(name="g")
 
-    row, _ = await create_once(uow, ADMIN, "CreateGroup", "gone", create, _load)
+    row, _ = await create_once(uow, ADMIN, "CreateGroup", "gone", REQUEST, create, _load)
     del store.groups.rows[row.id]
     with pytest.raises(NotFound):
-        await create_once(uow, ADMIN, "CreateGroup", "gone", create, _load)
+        await create_once(uow, ADMIN, "CreateGroup", "gone", REQUEST, create, _load)
 
 
 async def test_an_alert_replay_tells_no_listener_again(store: FakeStore, uow):

@@ -298,9 +298,10 @@ class DetectionServiceServicer:
         from size_bytes, or the sha256 differs; FAILED_PRECONDITION when the
         media is already uploaded, unless the header carries the request_id of
         the upload that succeeded, in which case the first result is returned
-        (the server may answer right after the header); NOT_FOUND for the media,
-        also when a device names another device's media (even one of its own
-        group).
+        (the server may answer right after the header); ALREADY_EXISTS (reason
+        REQUEST_ID_REUSED) when that request_id comes with another header (other
+        content); NOT_FOUND for the media, also when a device names another
+        device's media (even one of its own group).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

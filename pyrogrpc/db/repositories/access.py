@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, Select, insert, select
 
+from ...domain.read_models import StoredRequest
 from ..errors import translated_errors
 from ..models import Access, Group, IdempotencyKey, User, table_of, utcnow
 from .base import Repository
@@ -52,21 +53,26 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
 
     model = IdempotencyKey
 
-    async def find(self, access_id: int, operation: str, request_id: str) -> int | None:
-        query = select(IdempotencyKey.resource_id).where(
+    async def find(self, access_id: int, operation: str, request_id: str) -> StoredRequest | None:
+        """The key's `resource_id` and `request_digest` (None for keys older than digests)."""
+        query = select(IdempotencyKey.resource_id, IdempotencyKey.request_digest).where(
             IdempotencyKey.access_id == access_id,
             IdempotencyKey.operation == operation,
             IdempotencyKey.request_id == request_id,
         )
-        return (await self.session.execute(query)).scalar_one_or_none()
+        row = (await self.session.execute(query)).one_or_none()
+        return None if row is None else StoredRequest(row.resource_id, row.request_digest)
 
-    async def remember(self, access_id: int, operation: str, request_id: str, resource_id: int) -> None:
+    async def remember(
+        self, access_id: int, operation: str, request_id: str, resource_id: int, request_digest: str
+    ) -> None:
         # Core insert: no ORM flush on the create paths that carry a request_id.
         query = insert(table_of(IdempotencyKey)).values(
             access_id=access_id,
             operation=operation,
             request_id=request_id,
             resource_id=resource_id,
+            request_digest=request_digest,
             create_time=utcnow(),
         )
         async with translated_errors():
