@@ -30,6 +30,7 @@ from .api.auth import AuthInterceptor
 from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
+from .api.observe import CallObserver, ObserveInterceptor
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
@@ -51,6 +52,7 @@ from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
 from .notify import BackgroundQueue
+from .metrics import LiveSources, ServerMetrics
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
 
@@ -75,6 +77,12 @@ _SERVER_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 ]
+
+
+def _checked_out(engine) -> int:
+    """Connections of an async engine's pool lent out right now (0 for pools that do not count)."""
+    checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
 
 
 def build_storage(settings: Settings) -> MediaStorage:
@@ -171,11 +179,32 @@ class PyroServer:
         self.detection_services["watch"] = self.watch_hub
         self.health = health.aio.HealthServicer()
         self.calls = CallsInFlight()
+        # Metrics (when METRICS_PORT is set) and the access log, fed by ObserveInterceptor.
+        self.metrics = ServerMetrics() if settings.metrics_port else None
+        if self.metrics is not None:
+            self.metrics.watch(self._live_metric_sources())
+        self.call_observer = CallObserver(self.metrics)
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
         self._health_task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
+
+    def _live_metric_sources(self) -> LiveSources:
+        engines = {"main": self.engine}
+        if self._autocommit_engine is not self.engine:
+            engines["autocommit"] = self._autocommit_engine
+        return LiveSources(
+            pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
+            watchers=lambda: self.watch_hub.watcher_count,
+            notification_queue_depth=lambda: self.queue.depth,
+            notification_jobs=lambda: {
+                "succeeded": self.queue.stats.succeeded,
+                "failed": self.queue.stats.failed,
+                "retried": self.queue.stats.retried,
+                "dropped": self.queue.stats.dropped,
+            },
+        )
 
     def _on_commit(self, tables) -> None:
         for changed in self._tables_changed:
@@ -194,7 +223,12 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)], options=_SERVER_OPTIONS
+            interceptors=[
+                ObserveInterceptor(self.call_observer),  # outermost: sees every call's final status
+                ErrorInterceptor(self.calls),
+                AuthInterceptor(self.tokens, self.access_check),
+            ],
+            options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)
@@ -206,6 +240,15 @@ class PyroServer:
         if not self.port:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
+        if self.metrics is not None:
+            try:
+                self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            except OSError as error:
+                await self._server.stop(0)
+                raise RuntimeError(
+                    f"cannot expose metrics on {self.settings.metrics_host}:{self.settings.metrics_port} ({error}); "
+                    "set METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from None
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
@@ -270,6 +313,8 @@ class PyroServer:
             # (an upload finishing its commit): the storage and the database stay open for them.
             if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
                 logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
+        if self.metrics is not None:
+            self.metrics.close()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()

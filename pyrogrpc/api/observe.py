@@ -1,0 +1,197 @@
+"""Per-call metrics and the access log.
+
+`CallObserver` is the transport-neutral part: `started(method, kind)` when a call begins
+and `finished(CallRecord(...))` when its status is known. Another listener (an HTTP or
+Connect endpoint) records its calls by calling those two methods with the gRPC method
+path and status name, so its calls show up in the same metrics and access log.
+
+`ObserveInterceptor` is the gRPC side: the outermost interceptor, it sees the final
+status of every call (the error interceptor inside it has already mapped exceptions),
+for streams too (recorded when the stream ends).
+
+The access log has one line per call on the `pyrogrpc.access` logger: method, status,
+duration, the caller's access id, scope and group, and the peer. It never carries a
+request field or a metadata value, with one exception: the login name of a Login call
+(not its password), so failed logins can be traced to the account under attack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_interceptor import AsyncServerInterceptor
+
+from ..domain.principal import Principal
+from ..metrics import ServerMetrics
+from .auth import principal_or_none
+
+access_logger = logging.getLogger("pyrogrpc.access")
+
+LOGIN_METHOD = "/pyronear.v1.AccessService/Login"
+UPLOAD_METHOD = "/pyronear.v1.DetectionService/UploadMedia"
+# A login name is at most 100 characters (domain/validation.py); longer input is cut.
+_MAX_LOGIN_LOGGED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One finished call, whatever the transport."""
+
+    method: str  # gRPC path: "/pyronear.v1.AccessService/Login"
+    code: str  # status name: "OK", "UNAUTHENTICATED", ...
+    duration: float  # seconds
+    principal: Principal | None
+    peer: str
+    kind: str = "unary"  # unary, client_stream, server_stream, bidi_stream
+    login: str | None = None  # the login name a Login call tried
+
+
+def split_method(method: str) -> tuple[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+class CallObserver:
+    """Records calls into the metrics (when enabled) and the access log."""
+
+    def __init__(self, metrics: ServerMetrics | None):
+        self.metrics = metrics
+
+    def started(self, method: str, kind: str = "unary") -> None:
+        if self.metrics is not None:
+            self.metrics.started.labels(kind, *split_method(method)).inc()
+
+    def finished(self, call: CallRecord) -> None:
+        service, name = split_method(call.method)
+        if self.metrics is not None:
+            self.metrics.handled.labels(call.kind, service, name, call.code).inc()
+            self.metrics.handling_seconds.labels(call.kind, service, name).observe(call.duration)
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        principal = call.principal
+        fields: dict[str, Any] = {
+            "method": call.method,
+            "code": call.code,
+            "duration_ms": round(call.duration * 1000, 3),
+            "principal_id": principal.access_id if principal else None,
+            "scope": principal.scope.value if principal else None,
+            "group_id": principal.group_id if principal else None,
+            "peer": call.peer,
+        }
+        text = (
+            f"{name} {call.code} {fields['duration_ms']}ms principal={fields['principal_id'] or '-'} "
+            f"scope={fields['scope'] or '-'} group={fields['group_id'] or '-'} peer={call.peer}"
+        )
+        if call.login is not None:
+            fields["login"] = call.login[:_MAX_LOGIN_LOGGED]
+            text += f" login={fields['login']!r}"  # repr: a hostile name cannot forge log lines
+        access_logger.info(text, extra=fields)
+
+
+def _kind(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+def _code_name(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):  # grpc.aio reports the raw number
+        for status in grpc.StatusCode:
+            if status.value[0] == code:
+                return status.name
+    return default.name
+
+
+class ObserveInterceptor(AsyncServerInterceptor):
+    """Outermost interceptor: metrics and one access-log line per call."""
+
+    def __init__(self, observer: CallObserver):
+        self._observer = observer
+        self._kinds: dict[str, str] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await super().intercept_service(continuation, handler_call_details)
+        if handler is not None:
+            self._kinds[handler_call_details.method] = _kind(handler)
+        return handler
+
+    async def intercept(self, method, request_or_iterator, context, method_name):
+        kind = self._kinds.get(method_name, "unary")
+        self._observer.started(method_name, kind)
+        start = time.perf_counter()
+        login = getattr(request_or_iterator, "login", None) if method_name == LOGIN_METHOD else None
+        uploads = self._observer.metrics if method_name == UPLOAD_METHOD else None
+        if uploads is not None:
+            request_or_iterator = _counted_upload(request_or_iterator, uploads)
+            uploads.uploads_in_flight.inc()
+        code = grpc.StatusCode.OK.name
+        try:
+            response = method(request_or_iterator, context)
+            if hasattr(response, "__aiter__"):
+                return self._stream(response, context, method_name, kind, start)
+            return await response
+        except grpc.aio.AbortError:
+            code = _code_name(context, grpc.StatusCode.UNKNOWN)
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED.name
+            raise
+        except Exception:
+            code = grpc.StatusCode.UNKNOWN.name
+            raise
+        finally:
+            if uploads is not None:
+                uploads.uploads_in_flight.dec()
+            if kind not in ("server_stream", "bidi_stream"):
+                self._finish(method_name, code, start, context, kind, login)
+
+    async def _stream(self, responses, context, method_name: str, kind: str, start: float) -> AsyncIterator[Any]:
+        code = grpc.StatusCode.OK.name
+        try:
+            async for response in responses:
+                yield response
+        except grpc.aio.AbortError:
+            code = _code_name(context, grpc.StatusCode.UNKNOWN)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = grpc.StatusCode.CANCELLED.name
+            raise
+        except Exception:
+            code = grpc.StatusCode.UNKNOWN.name
+            raise
+        finally:
+            self._finish(method_name, code, start, context, kind, None)
+
+    def _finish(self, method_name, code, start, context, kind, login) -> None:
+        self._observer.finished(
+            CallRecord(
+                method=method_name,
+                code=code,
+                duration=time.perf_counter() - start,
+                principal=principal_or_none(),
+                peer=context.peer(),
+                kind=kind,
+                login=login if isinstance(login, str) else None,
+            )
+        )
+
+
+async def _counted_upload(requests: AsyncIterator[Any], metrics: ServerMetrics) -> AsyncIterator[Any]:
+    async for request in requests:
+        size = len(getattr(request, "chunk", b""))
+        if size:
+            metrics.upload_bytes.inc(size)
+        yield request
