@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from pyronear.v1 import (
     access_service_pb2,
     access_service_pb2_grpc,
@@ -31,6 +30,7 @@ from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
 from .api.observe import CallObserver, ObserveInterceptor
+from .api.reflection import reflection_handlers
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
@@ -233,9 +233,8 @@ class PyroServer:
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        # Reflection v1 and v1alpha, serving the protos' comments (see api/reflection.py).
+        services.add_generic_rpc_handlers(reflection_handlers((*SERVICE_NAMES, health.SERVICE_NAME)))
         self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         if not self.port:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
