@@ -132,6 +132,9 @@ class ObserveInterceptor(AsyncServerInterceptor):
         kind = self._kinds.get(method_name, "unary")
         self._observer.started(method_name, kind)
         start = time.perf_counter()
+        # Read now: a stream's generator may be finalized after grpc freed the call, and
+        # calling into its context then crashes the process (seen: SIGSEGV in peer()).
+        peer = context.peer()
         login = getattr(request_or_iterator, "login", None) if method_name == LOGIN_METHOD else None
         uploads = self._observer.metrics if method_name == UPLOAD_METHOD else None
         if uploads is not None:
@@ -141,7 +144,7 @@ class ObserveInterceptor(AsyncServerInterceptor):
         try:
             response = method(request_or_iterator, context)
             if hasattr(response, "__aiter__"):
-                return self._stream(response, context, method_name, kind, start)
+                return self._stream(response, context, method_name, kind, start, peer)
             return await response
         except grpc.aio.AbortError:
             code = _code_name(context, grpc.StatusCode.UNKNOWN)
@@ -156,9 +159,9 @@ class ObserveInterceptor(AsyncServerInterceptor):
             if uploads is not None:
                 uploads.uploads_in_flight.dec()
             if kind not in ("server_stream", "bidi_stream"):
-                self._finish(method_name, code, start, context, kind, login)
+                self._finish(method_name, code, start, peer, kind, login)
 
-    async def _stream(self, responses, context, method_name: str, kind: str, start: float) -> AsyncIterator[Any]:
+    async def _stream(self, responses, context, method_name: str, kind: str, start: float, peer: str) -> AsyncIterator[Any]:
         code = grpc.StatusCode.OK.name
         try:
             async for response in responses:
@@ -173,16 +176,16 @@ class ObserveInterceptor(AsyncServerInterceptor):
             code = grpc.StatusCode.UNKNOWN.name
             raise
         finally:
-            self._finish(method_name, code, start, context, kind, None)
+            self._finish(method_name, code, start, peer, kind, None)
 
-    def _finish(self, method_name, code, start, context, kind, login) -> None:
+    def _finish(self, method_name: str, code: str, start: float, peer: str, kind: str, login: object) -> None:
         self._observer.finished(
             CallRecord(
                 method=method_name,
                 code=code,
                 duration=time.perf_counter() - start,
                 principal=principal_or_none(),
-                peer=context.peer(),
+                peer=peer,
                 kind=kind,
                 login=login if isinstance(login, str) else None,
             )
