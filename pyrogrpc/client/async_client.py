@@ -202,8 +202,8 @@ class AsyncPyroClient:
     async def create_group(self, name: str) -> resources_pb2.Group:
         return (await self.call(self.access.CreateGroup, access_pb.CreateGroupRequest(name=name))).group
 
-    def list_users(self, *, group_id: int = 0, page_size: int = 0) -> AsyncIterator[resources_pb2.User]:
-        request = access_pb.ListUsersRequest(group_id=group_id, page_size=page_size)
+    def list_users(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.User]:
+        request = access_pb.ListUsersRequest(page_size=page_size, **_given(group_id=group_id))
         return self.pages(self.access.ListUsers, request, "users")
 
     async def get_user(self, user_id: int) -> resources_pb2.User:
@@ -230,8 +230,8 @@ class AsyncPyroClient:
     async def get_device(self, device_id: int) -> resources_pb2.Device:
         return (await self.call(self.setup.GetDevice, setup_pb.GetDeviceRequest(device_id=device_id))).device
 
-    def list_devices(self, *, group_id: int = 0, page_size: int = 0) -> AsyncIterator[resources_pb2.Device]:
-        request = setup_pb.ListDevicesRequest(group_id=group_id, page_size=page_size)
+    def list_devices(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.Device]:
+        request = setup_pb.ListDevicesRequest(page_size=page_size, **_given(group_id=group_id))
         return self.pages(self.setup.ListDevices, request, "devices")
 
     def list_my_devices(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Device]:
@@ -253,8 +253,8 @@ class AsyncPyroClient:
     async def get_site(self, site_id: int) -> resources_pb2.Site:
         return (await self.call(self.setup.GetSite, setup_pb.GetSiteRequest(site_id=site_id))).site
 
-    def list_sites(self, *, group_id: int = 0, page_size: int = 0) -> AsyncIterator[resources_pb2.Site]:
-        return self.pages(self.setup.ListSites, setup_pb.ListSitesRequest(group_id=group_id, page_size=page_size), "sites")
+    def list_sites(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.Site]:
+        return self.pages(self.setup.ListSites, setup_pb.ListSitesRequest(page_size=page_size, **_given(group_id=group_id)), "sites")
 
     async def update_site(self, site_id: int, **changes: Any) -> resources_pb2.Site:
         """Change the given Site fields (proto names, e.g. name=..., lat=...); others stay."""
@@ -272,8 +272,8 @@ class AsyncPyroClient:
         request = setup_pb.GetInstallationRequest(installation_id=installation_id)
         return (await self.call(self.setup.GetInstallation, request)).installation
 
-    def list_installations(self, *, group_id: int = 0, page_size: int = 0) -> AsyncIterator[resources_pb2.Installation]:
-        request = setup_pb.ListInstallationsRequest(group_id=group_id, page_size=page_size)
+    def list_installations(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.Installation]:
+        request = setup_pb.ListInstallationsRequest(page_size=page_size, **_given(group_id=group_id))
         return self.pages(self.setup.ListInstallations, request, "installations")
 
     async def update_installation(self, installation_id: int, **changes: Any) -> resources_pb2.Installation:
