@@ -71,7 +71,10 @@ def open_client(args: argparse.Namespace) -> AsyncPyroClient:
             raise UsageError("--root-certs needs --secure")
         root_certificates = args.root_certs.read_bytes()
     login = getattr(args, "login", None) or os.environ.get("PYRO_LOGIN")
-    password = getattr(args, "password", None) or os.environ.get("PYRO_PASSWORD")
+    password = getattr(args, "password", None)
+    if password is None and login == os.environ.get("PYRO_LOGIN"):
+        # PYRO_PASSWORD belongs to PYRO_LOGIN: never sent for another --login.
+        password = os.environ.get("PYRO_PASSWORD")
     if hasattr(args, "login") and login and not password:
         password = read_password(f"password of {login}: ")
     return AsyncPyroClient(
