@@ -51,7 +51,9 @@ class _LiveCollector(Collector):
             pools.add_metric([pool], in_use)
         yield pools
         yield GaugeMetricFamily(
-            "pyrogrpc_watchers_connected", "WatchAlerts streams open on this server", value=self._read(self._sources.watchers, 0)
+            "pyrogrpc_watchers_connected",
+            "WatchAlerts streams open on this server",
+            value=self._read(self._sources.watchers, 0),
         )
         yield GaugeMetricFamily(
             "pyrogrpc_notification_queue_depth",
@@ -59,7 +61,9 @@ class _LiveCollector(Collector):
             value=self._read(self._sources.notification_queue_depth, 0),
         )
         jobs = CounterMetricFamily(
-            "pyrogrpc_notification_jobs", "Notification jobs by outcome (failed = gave up after retries)", labels=["outcome"]
+            "pyrogrpc_notification_jobs",
+            "Notification jobs by outcome (failed = gave up after retries)",
+            labels=["outcome"],
         )
         for outcome, total in self._read(self._sources.notification_jobs, {}).items():
             jobs.add_metric([outcome], total)
@@ -69,7 +73,7 @@ class _LiveCollector(Collector):
     def _read(source, default):
         try:
             return source()
-        except Exception:  # noqa: BLE001 - a scrape must never fail because one source did
+        except Exception:
             logger.warning("metrics source %s failed", getattr(source, "__name__", source), exc_info=True)
             return default
 
@@ -80,9 +84,14 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ["grpc_type", "grpc_service", "grpc_method"]
-        self.started = Counter("grpc_server_started_total", "RPCs started on the server", labels, registry=self.registry)
+        self.started = Counter(
+            "grpc_server_started_total", "RPCs started on the server", labels, registry=self.registry
+        )
         self.handled = Counter(
-            "grpc_server_handled_total", "RPCs completed on the server, by status code", [*labels, "grpc_code"], registry=self.registry
+            "grpc_server_handled_total",
+            "RPCs completed on the server, by status code",
+            [*labels, "grpc_code"],
+            registry=self.registry,
         )
         self.handling_seconds = Histogram(
             "grpc_server_handling_seconds",
@@ -92,9 +101,13 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.upload_bytes = Counter(
-            "pyrogrpc_upload_received_bytes_total", "Media bytes received by UploadMedia (failed uploads too)", registry=self.registry
+            "pyrogrpc_upload_received_bytes_total",
+            "Media bytes received by UploadMedia (failed uploads too)",
+            registry=self.registry,
         )
-        self.uploads_in_flight = Gauge("pyrogrpc_uploads_in_flight", "UploadMedia streams in progress", registry=self.registry)
+        self.uploads_in_flight = Gauge(
+            "pyrogrpc_uploads_in_flight", "UploadMedia streams in progress", registry=self.registry
+        )
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None

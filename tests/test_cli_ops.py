@@ -9,7 +9,7 @@ import getpass
 import io
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -78,15 +78,30 @@ async def test_groups_users_devices(server, capsys, prompts):
 
     answers.append(USER_PASSWORD)
     code, out, err = await cli(
-        capsys, "device", "create", "cam-1", "--owner-id", alice["id"], "--lat", "44.5", "--lon", "4.2", "--azimuth", "90",
-        *admin, "-o", "json",
+        capsys,
+        "device",
+        "create",
+        "cam-1",
+        "--owner-id",
+        alice["id"],
+        "--lat",
+        "44.5",
+        "--lon",
+        "4.2",
+        "--azimuth",
+        "90",
+        *admin,
+        "-o",
+        "json",
     )
     assert code == 0, err
     device = json.loads(out)
     assert device["group_id"] == group["id"] and device["azimuth"] == 90.0
     # alice logs in with a prompt for her own password too.
     answers.append(USER_PASSWORD)
-    code, out, err = await cli(capsys, "device", "list", "--mine", "--server", f"127.0.0.1:{server.port}", "--login", "alice", "-o", "json")
+    code, out, err = await cli(
+        capsys, "device", "list", "--mine", "--server", f"127.0.0.1:{server.port}", "--login", "alice", "-o", "json"
+    )
     assert code == 0, err
     assert [d["login"] for d in json_lines(out)] == ["cam-1"] and shown[-1] == "password of alice: "
     code, out, _ = await cli(capsys, "device", "list", *admin, "--group-id", group["id"], "-o", "table")
@@ -120,7 +135,7 @@ async def test_alerts_and_events_lists_paging_and_acknowledge(server, capsys, al
     code, out, _ = await cli(capsys, "alert", "list", *me, "-o", "table")
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["ID", "EVENT_ID", "DEVICE_ID"] and len(lines) == 4
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     code, out, _ = await cli(capsys, "alert", "list", *me, "--since", future, "-o", "table")
     assert code == 0 and out.strip() == "(none)"
     code, out, _ = await cli(capsys, "alert", "list", *me, "--ongoing", "-o", "json")
@@ -177,7 +192,13 @@ async def test_media_download_get_and_url(server, capsys, alerts_sent, tmp_path)
 
 async def test_media_url_on_s3(server_factory, admin_factory, capsys, moto_s3_endpoint):
     env = s3_env(moto_s3_endpoint)
-    s3 = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     await asyncio.to_thread(s3.create_bucket, Bucket=env["BUCKET_NAME"])
     server = await server_factory(**env)
     admin = await admin_factory(server)
@@ -210,10 +231,12 @@ async def admin_factory():
 async def test_export_alerts_and_events_as_csv(server, capsys, alerts_sent, tmp_path):
     user, alerts, _ = alerts_sent
     me = as_user(server, user)
-    since = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    until = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     target = tmp_path / "alerts.csv"
-    code, out, err = await cli(capsys, "export", "alerts", "--since", since, "--until", until, "--file", str(target), *me)
+    code, out, err = await cli(
+        capsys, "export", "alerts", "--since", since, "--until", until, "--file", str(target), *me
+    )
     assert code == 0, err
     rows = list(csv.DictReader(target.open()))
     assert [int(row["id"]) for row in rows] == [a.id for a in reversed(alerts)]
@@ -224,18 +247,39 @@ async def test_export_alerts_and_events_as_csv(server, capsys, alerts_sent, tmp_
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [row["id"] for row in rows] == [str(alerts[0].event_id)] and rows[0]["type"] == "wildfire"
-    code, out, _ = await cli(capsys, "export", "alerts", "--since", until, "--until", (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(), *me)
+    code, out, _ = await cli(
+        capsys,
+        "export",
+        "alerts",
+        "--since",
+        until,
+        "--until",
+        (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
+        *me,
+    )
     assert code == 0 and out.splitlines()[0].startswith("id,device_id") and len(out.splitlines()) == 1
 
     code, _, err = await cli(capsys, "export", "alerts", *me)
     assert code == 2 and "--since" in err  # the range is required
-    code, _, err = await cli(capsys, "export", "alerts", "--since", since, "--until", until, "--file", str(tmp_path / "nope" / "a.csv"), *me)
+    code, _, err = await cli(
+        capsys, "export", "alerts", "--since", since, "--until", until, "--file", str(tmp_path / "nope" / "a.csv"), *me
+    )
     assert code == 2 and err.strip() == f"error: file not found: {tmp_path / 'nope' / 'a.csv'}"
 
 
 async def test_unreachable_server_is_one_line_and_exit_3(capsys):
     code, out, err = await cli(
-        capsys, "alert", "list", "--server", f"127.0.0.1:{free_port()}", "--login", "x", "--password", "y", "--connect-timeout", "0.3",
+        capsys,
+        "alert",
+        "list",
+        "--server",
+        f"127.0.0.1:{free_port()}",
+        "--login",
+        "x",
+        "--password",
+        "y",
+        "--connect-timeout",
+        "0.3",
     )
     assert code == 3 and out == "" and len(err.strip().splitlines()) == 1 and "cannot reach the server" in err
 
@@ -246,8 +290,18 @@ async def test_alert_watch_reconnects_with_one_line_and_no_traceback(server, adm
     user, alerts, _ = alerts_sent
     port = server.port
     watcher = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pyrogrpc", "alert", "watch", *as_user(server, user), "--after-alert-id", str(alerts[-1].id),
-        "--count", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "pyrogrpc",
+        "alert",
+        "watch",
+        *as_user(server, user),
+        "--after-alert-id",
+        str(alerts[-1].id),
+        "--count",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         deadline = asyncio.get_running_loop().time() + WATCH_TIMEOUT

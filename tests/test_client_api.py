@@ -4,12 +4,10 @@ download_media, typed errors with google.rpc details, and which calls retry."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from pyronear.v1 import detection_service_pb2 as detection_pb
-from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 
 from pyrogrpc.client import (
     AsyncPyroClient,
@@ -22,6 +20,8 @@ from pyrogrpc.client import (
     Unauthenticated,
     Unavailable,
 )
+from pyronear.v1 import detection_service_pb2 as detection_pb
+from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, tiny_jpeg
 
@@ -41,7 +41,7 @@ async def camera_and_user(admin):
 async def test_pagers_walk_every_page_in_order_and_filter_by_time(server, admin):
     user, device = await camera_and_user(admin)
     async with connect(server, user.login) as client, connect(server, device.login) as camera:
-        before = datetime.now(timezone.utc) - timedelta(seconds=1)
+        before = datetime.now(UTC) - timedelta(seconds=1)
         sent = [await camera.send_alert(tiny_jpeg()) for _ in range(5)]
         pages: list[str] = []
         real_list = client.detection.ListAlerts
@@ -55,11 +55,15 @@ async def test_pagers_walk_every_page_in_order_and_filter_by_time(server, admin)
         assert [alert.id for alert in alerts] == [alert.id for alert in reversed(sent)]  # newest first
         assert len(pages) == 3 and pages[0] == "" and all(pages[1:])  # 2 + 2 + 1
 
-        assert [a.id async for a in client.list_alerts(created_after=before, page_size=2)] == [a.id for a in reversed(sent)]
+        assert [a.id async for a in client.list_alerts(created_after=before, page_size=2)] == [
+            a.id for a in reversed(sent)
+        ]
         assert [a async for a in client.list_alerts(created_before=before)] == []
         events = [event async for event in client.list_events()]
         assert len(events) == 1 and events[0].id == sent[0].event_id  # grouped into one event
-        assert [a.id async for a in client.list_event_alerts(events[0].id, page_size=3)] == [a.id for a in reversed(sent)]
+        assert [a.id async for a in client.list_event_alerts(events[0].id, page_size=3)] == [
+            a.id for a in reversed(sent)
+        ]
         assert [d.id async for d in client.list_devices()] == [device.id]
         assert [e.id async for e in client.list_unacknowledged_events()] == [events[0].id]
         acknowledged = await client.acknowledge_event(events[0].id)

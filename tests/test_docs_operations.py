@@ -17,7 +17,7 @@ NEW_PASSWORD = "a-long-password-1"  # answered at every prompt (alice, cam-1)
 
 def walkthrough() -> list[str]:
     text = DOC.read_text()
-    section = text[text.index("## The `pyrogrpc` command line"):]
+    section = text[text.index("## The `pyrogrpc` command line") :]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block is not None
     return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
@@ -38,8 +38,15 @@ async def test_operations_walkthrough_runs_as_written(server_factory, tmp_path):
             env.update(dict(assignment.split("=", 1) for assignment in shlex.split(line)[1:]))
             continue
         process = await asyncio.create_subprocess_exec(
-            "bash", "-c", line, cwd=tmp_path, env=env, start_new_session=True,  # no terminal: prompts read stdin
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "bash",
+            "-c",
+            line,
+            cwd=tmp_path,
+            env=env,
+            start_new_session=True,  # no terminal: prompts read stdin
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(f"{NEW_PASSWORD}\n".encode()), 60)
         assert process.returncode == 0, f"{line}\n{err.decode()}"

@@ -15,10 +15,10 @@ import grpc
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pyronear.v1 import access_service_pb2 as access_pb
-from pyronear.v1 import detection_service_pb2 as detection_pb
 
 from pyrogrpc.logs import json_formatter
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as detection_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import JWT_SECRET, USER_PASSWORD, Api, expect_status, tiny_jpeg, upload_media
 
@@ -69,7 +69,9 @@ async def test_metrics_count_real_calls_by_method_and_code(metrics_server, serve
     port = metrics_server.metrics.port
     async with Api.connect(metrics_server.port) as api:
         admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-        await expect_status(api.access.Login(access_pb.LoginRequest(login=ADMIN_LOGIN, password="wrong-password")), Code.UNAUTHENTICATED)
+        await expect_status(
+            api.access.Login(access_pb.LoginRequest(login=ADMIN_LOGIN, password="wrong-password")), Code.UNAUTHENTICATED
+        )
         await admin.access.GetMyUser(access_pb.GetMyUserRequest())
         user_api, user = await admin.new_user()
         device_api, _ = await admin.new_device(user.id, lat=44.0, lon=4.0, azimuth=10.0)
@@ -80,10 +82,16 @@ async def test_metrics_count_real_calls_by_method_and_code(metrics_server, serve
         login = {"grpc_type": "unary", "grpc_service": "pyronear.v1.AccessService", "grpc_method": "Login"}
         assert sample(samples, "grpc_server_handled_total", **login, grpc_code="UNAUTHENTICATED") == 1
         assert sample(samples, "grpc_server_handled_total", **login, grpc_code="OK") >= 3  # admin, user, device
-        assert sample(samples, "grpc_server_started_total", **login) == sample(samples, "grpc_server_handling_seconds_count", **login)
+        assert sample(samples, "grpc_server_started_total", **login) == sample(
+            samples, "grpc_server_handling_seconds_count", **login
+        )
         get_my_user = {"grpc_type": "unary", "grpc_service": "pyronear.v1.AccessService", "grpc_method": "GetMyUser"}
         assert sample(samples, "grpc_server_handled_total", **get_my_user, grpc_code="OK") == 1
-        upload = {"grpc_type": "client_stream", "grpc_service": "pyronear.v1.DetectionService", "grpc_method": "UploadMedia"}
+        upload = {
+            "grpc_type": "client_stream",
+            "grpc_service": "pyronear.v1.DetectionService",
+            "grpc_method": "UploadMedia",
+        }
         assert sample(samples, "grpc_server_handled_total", **upload, grpc_code="OK") == 1
         assert sample(samples, "pyrogrpc_upload_received_bytes_total") == len(image)
         assert sample(samples, "pyrogrpc_uploads_in_flight") == 0
@@ -98,7 +106,11 @@ async def test_metrics_count_real_calls_by_method_and_code(metrics_server, serve
         assert await eventually(lambda: _watchers_is(port, 1))
         call.cancel()
         assert await eventually(lambda: _watchers_is(port, 0))
-        watch = {"grpc_type": "server_stream", "grpc_service": "pyronear.v1.DetectionService", "grpc_method": "WatchAlerts"}
+        watch = {
+            "grpc_type": "server_stream",
+            "grpc_service": "pyronear.v1.DetectionService",
+            "grpc_method": "WatchAlerts",
+        }
 
         async def watch_recorded():
             return sample(await scrape(port), "grpc_server_handled_total", **watch, grpc_code="CANCELLED") == 1
@@ -128,7 +140,9 @@ async def test_metrics_off_with_port_zero(server):
 
 async def test_access_log_one_line_per_call_without_secrets(server, api, caplog):
     caplog.set_level(logging.INFO)
-    await expect_status(api.access.Login(access_pb.LoginRequest(login="mallory", password="guessed-password-1")), Code.UNAUTHENTICATED)
+    await expect_status(
+        api.access.Login(access_pb.LoginRequest(login="mallory", password="guessed-password-1")), Code.UNAUTHENTICATED
+    )
     response = await api.access.Login(access_pb.LoginRequest(login=ADMIN_LOGIN, password=ADMIN_PASSWORD))
     admin = api.with_token(response.access_token)
     await admin.access.GetMyUser(access_pb.GetMyUserRequest())
@@ -153,7 +167,14 @@ async def test_access_log_one_line_per_call_without_secrets(server, api, caplog)
     assert line["method"] == "/pyronear.v1.AccessService/Login" and line["code"] == "UNAUTHENTICATED"
     assert line["login"] == "mallory" and line["principal_id"] is None
     everything = "\n".join(json_formatter().format(record) for record in caplog.records)
-    for secret in ("guessed-password-1", ADMIN_PASSWORD, USER_PASSWORD, response.access_token, user_api.token, JWT_SECRET):
+    for secret in (
+        "guessed-password-1",
+        ADMIN_PASSWORD,
+        USER_PASSWORD,
+        response.access_token,
+        user_api.token,
+        JWT_SECRET,
+    ):
         assert secret not in everything
 
 
@@ -172,17 +193,29 @@ async def test_serve_with_log_format_json_writes_only_json_lines(tmp_path):
     for name in ("DATABASE_URL", "S3_ENDPOINT_URL", "BUCKET_NAME", "JWT_SECRET"):
         env.pop(name, None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pyrogrpc", "--env-file", "/nonexistent", "serve", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "pyrogrpc",
+        "--env-file",
+        "/nonexistent",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with Api.connect(port) as api:
             await asyncio.wait_for(api.channel.channel_ready(), DEADLINE)
-            await expect_status(api.access.Login(access_pb.LoginRequest(login="eve", password="secret-attempt-9")), Code.UNAUTHENTICATED)
+            await expect_status(
+                api.access.Login(access_pb.LoginRequest(login="eve", password="secret-attempt-9")), Code.UNAUTHENTICATED
+            )
     finally:
         process.terminate()
         _, stderr = await asyncio.wait_for(process.communicate(), DEADLINE)
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.strip()]
     assert any(line["logger"] == "pyrogrpc.server" and "serving on port" in line["message"] for line in lines)
-    assert any(line["logger"] == "pyrogrpc.access" and line["login"] == "eve" and line["code"] == "UNAUTHENTICATED" for line in lines)
+    assert any(
+        line["logger"] == "pyrogrpc.access" and line["login"] == "eve" and line["code"] == "UNAUTHENTICATED"
+        for line in lines
+    )
     assert "secret-attempt-9" not in stderr.decode()

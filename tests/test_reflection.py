@@ -51,8 +51,12 @@ async def test_grpcurl_lists_both_reflection_versions(server):
     result = await grpcurl(server, "list")
     assert result.returncode == 0, result.stderr
     assert {
-        "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", "grpc.health.v1.Health",
-        "pyronear.v1.AccessService", "pyronear.v1.SetupService", "pyronear.v1.DetectionService",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.health.v1.Health",
+        "pyronear.v1.AccessService",
+        "pyronear.v1.SetupService",
+        "pyronear.v1.DetectionService",
     } <= set(result.stdout.split())
 
 
@@ -60,8 +64,17 @@ async def test_grpcurl_lists_both_reflection_versions(server):
 async def test_reflection_v1_through_buf_curl(server, caplog):
     caplog.set_level(logging.INFO, logger="pyrogrpc.access")
     result = await run(
-        NPX, "--yes", "@bufbuild/buf@1.75", "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-        "--reflect-protocol", "grpc-v1", "--list-methods", f"http://127.0.0.1:{server.port}",
+        NPX,
+        "--yes",
+        "@bufbuild/buf@1.75",
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "--reflect-protocol",
+        "grpc-v1",
+        "--list-methods",
+        f"http://127.0.0.1:{server.port}",
     )
     assert result.returncode == 0, result.stderr
     assert "pyronear.v1.AccessService/Login" in result.stdout.split()
@@ -79,10 +92,14 @@ async def test_v1alpha_file_response_keeps_source_info(server):
         responses = [response async for response in stub.ServerReflectionInfo(iter([request]))]
     files = {
         file.name: file
-        for file in map(descriptor_pb2.FileDescriptorProto.FromString, responses[0].file_descriptor_response.file_descriptor_proto)
+        for file in map(
+            descriptor_pb2.FileDescriptorProto.FromString, responses[0].file_descriptor_response.file_descriptor_proto
+        )
     }
     assert {"pyronear/v1/setup_service.proto", "pyronear/v1/resources.proto"} <= set(files)
-    comments = [location.leading_comments for location in files["pyronear/v1/setup_service.proto"].source_code_info.location]
+    comments = [
+        location.leading_comments for location in files["pyronear/v1/setup_service.proto"].source_code_info.location
+    ]
     assert any("Heartbeat" in comment or "heartbeat" in comment for comment in comments)
 
 

@@ -161,7 +161,9 @@ class ObserveInterceptor(AsyncServerInterceptor):
             if kind not in ("server_stream", "bidi_stream"):
                 self._finish(method_name, code, start, peer, kind, login)
 
-    async def _stream(self, responses, context, method_name: str, kind: str, start: float, peer: str) -> AsyncIterator[Any]:
+    async def _stream(
+        self, responses, context, method_name: str, kind: str, start: float, peer: str
+    ) -> AsyncIterator[Any]:
         code = grpc.StatusCode.OK.name
         try:
             async for response in responses:

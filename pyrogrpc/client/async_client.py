@@ -278,9 +278,10 @@ class AsyncPyroClient:
 
     async def update_installation(self, installation_id: int, **changes: Any) -> resources_pb2.Installation:
         """Change the given Installation fields (proto names); others stay."""
+        fields: dict[str, Any] = {k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()}
         request = setup_pb.UpdateInstallationRequest(
             installation_id=installation_id,
-            installation=resources_pb2.Installation(**{k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()}),
+            installation=resources_pb2.Installation(**fields),
             update_mask=field_mask_pb2.FieldMask(paths=list(changes)),
         )
         return (await self.call(self.setup.UpdateInstallation, request)).installation
@@ -331,15 +332,16 @@ class AsyncPyroClient:
         request_id: str = "",
     ) -> resources_pb2.Event:
         """Cameras and admins; an empty request_id gets a fresh one (safe to retry)."""
-        request = detection_pb.CreateEventRequest(
-            group_id=group_id, type=_enum(resources_pb2.EventType, "EVENT_TYPE", event_type), lat=lat, lon=lon,
-            request_id=request_id, **_given(start_time=_timestamp(start_time)),
-        )
+        request = detection_pb.CreateEventRequest(group_id=group_id, lat=lat, lon=lon, request_id=request_id)
+        request.type = _enum(resources_pb2.EventType, "EVENT_TYPE", event_type)  # type: ignore[assignment]
+        if start_time is not None:
+            request.start_time.FromDatetime(start_time if start_time.tzinfo else start_time.replace(tzinfo=timezone.utc))
         return (await self.call(self.detection.CreateEvent, request)).event
 
     async def update_event(self, event_id: int, **changes: Any) -> resources_pb2.Event:
         """Change the given Event fields (proto names; datetimes for times); others stay."""
-        event = resources_pb2.Event(**{k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()})
+        fields: dict[str, Any] = {k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()}
+        event = resources_pb2.Event(**fields)
         request = detection_pb.UpdateEventRequest(
             event_id=event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=list(changes))
         )

@@ -32,12 +32,16 @@ class PyroError(grpc.aio.AioRpcError):
 
     def __init__(self, error: grpc.aio.AioRpcError):
         super().__init__(
-            error.code(), error.initial_metadata(), error.trailing_metadata(), error.details(), error.debug_error_string()
+            error.code(),
+            error.initial_metadata(),
+            error.trailing_metadata(),
+            error.details(),
+            error.debug_error_string(),
         )
         self.reason: str | None = None
         self.domain: str | None = None
         self.field_violations: list[FieldViolation] = []
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]  # AioRpcError has the same accessors
+        status = rpc_status.from_call(error)  # AioRpcError has the call's accessors
         for detail in status.details if status is not None else ():
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()

@@ -129,10 +129,13 @@ class PyroClient:
     send_alert = _blocking(AsyncPyroClient.send_alert)
 
     def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        async def next_item() -> T:
+            return await items.__anext__()
+
         try:
             while True:
                 try:
-                    yield self._run(items.__anext__())
+                    yield self._run(next_item())
                 except StopAsyncIteration:
                     return
         finally:

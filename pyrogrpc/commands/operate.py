@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,8 +44,10 @@ def timestamp(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r} (e.g. 2026-07-14 or 2026-07-14T08:30Z)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date or time: {text!r} (e.g. 2026-07-14 or 2026-07-14T08:30Z)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def positive(text: str) -> int:
@@ -74,11 +76,23 @@ def add_parsers(commands) -> None:
 
     def paging(parser: argparse.ArgumentParser) -> None:
         amount = parser.add_mutually_exclusive_group()
-        amount.add_argument("--limit", type=positive, default=DEFAULT_LIMIT, metavar="N", help=f"show at most N rows (default {DEFAULT_LIMIT})")
+        amount.add_argument(
+            "--limit",
+            type=positive,
+            default=DEFAULT_LIMIT,
+            metavar="N",
+            help=f"show at most N rows (default {DEFAULT_LIMIT})",
+        )
         amount.add_argument("--all", action="store_true", help="show every row (pages are fetched as needed)")
 
     def time_range(parser: argparse.ArgumentParser, required: bool = False) -> None:
-        parser.add_argument("--since", type=timestamp, required=required, metavar="TIME", help="created at or after TIME (ISO 8601, UTC unless a zone is given)")
+        parser.add_argument(
+            "--since",
+            type=timestamp,
+            required=required,
+            metavar="TIME",
+            help="created at or after TIME (ISO 8601, UTC unless a zone is given)",
+        )
         parser.add_argument("--until", type=timestamp, required=required, metavar="TIME", help="created before TIME")
         parser.add_argument("--group-id", type=int, metavar="ID", help="only this group (admins)")
 
@@ -100,9 +114,13 @@ def add_parsers(commands) -> None:
     paging(parser)
 
     devices = noun("device", "create and list cameras")
-    parser = verb(devices, "create", "create a camera owned by a user (admins; users: pyrogrpc register-device)", _device_create)
+    parser = verb(
+        devices, "create", "create a camera owned by a user (admins; users: pyrogrpc register-device)", _device_create
+    )
     parser.add_argument("device_login", metavar="LOGIN", help="login of the camera")
-    parser.add_argument("--owner-id", type=int, required=True, help="id of the user who owns it (it joins the owner's group)")
+    parser.add_argument(
+        "--owner-id", type=int, required=True, help="id of the user who owns it (it joins the owner's group)"
+    )
     parser.add_argument("--device-password", help="password of the camera (default: asked with a prompt)")
     parser.add_argument("--specs", default="", help="free-text hardware description")
     for name, meaning in POSITION:
@@ -115,7 +133,9 @@ def add_parsers(commands) -> None:
     events = noun("event", "list, show and acknowledge events")
     parser = verb(events, "list", "list events, newest first", _event_list)
     time_range(parser)
-    parser.add_argument("--unacknowledged", action="store_true", help="only events nobody acknowledged yet (no time filter)")
+    parser.add_argument(
+        "--unacknowledged", action="store_true", help="only events nobody acknowledged yet (no time filter)"
+    )
     paging(parser)
     parser = verb(events, "get", "show one event", _event_get)
     parser.add_argument("event_id", type=int, metavar="ID")
@@ -132,8 +152,12 @@ def add_parsers(commands) -> None:
     paging(parser)
     parser = verb(alerts, "get", "show one alert", _alert_get)
     parser.add_argument("alert_id", type=int, metavar="ID")
-    parser = verb(alerts, "watch", "print alerts live as JSON lines; reconnects by itself", watch_alerts_command, output=False)
-    parser.add_argument("--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)")
+    parser = verb(
+        alerts, "watch", "print alerts live as JSON lines; reconnects by itself", watch_alerts_command, output=False
+    )
+    parser.add_argument(
+        "--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)"
+    )
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
 
     media = noun("media", "show, download or link a media (a camera's picture)")
@@ -147,7 +171,9 @@ def add_parsers(commands) -> None:
 
     export = noun("export", "export alerts or events of a time range as CSV")
     for kind in ("alerts", "events"):
-        parser = verb(export, kind, f"write the {kind} created in [--since, --until) as CSV, every field", _export, output=False)
+        parser = verb(
+            export, kind, f"write the {kind} created in [--since, --until) as CSV, every field", _export, output=False
+        )
         time_range(parser, required=True)
         parser.add_argument("--file", type=Path, metavar="PATH", help="CSV file to write (default: standard output)")
         parser.set_defaults(kind=kind)
@@ -182,7 +208,9 @@ def _client_command(body: Callable[[argparse.Namespace, AsyncPyroClient], Any]) 
     return run
 
 
-def _list(source: Callable[[argparse.Namespace, AsyncPyroClient], AsyncIterator[Any]]) -> Callable[[argparse.Namespace], int]:
+def _list(
+    source: Callable[[argparse.Namespace, AsyncPyroClient], AsyncIterator[Any]],
+) -> Callable[[argparse.Namespace], int]:
     async def body(args: argparse.Namespace, client: AsyncPyroClient) -> None:
         print_messages(args, await take(source(args, client), args))
 
@@ -225,7 +253,9 @@ _user_list = _list(lambda args, client: client.list_users(group_id=args.group_id
 async def _device_create(args, client):
     password = args.device_password or read_password(f"password of the camera {args.device_login}: ")
     position = {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name, _ in POSITION}
-    print_one(args, await client.create_device(args.device_login, password, args.owner_id, specs=args.specs, **position))
+    print_one(
+        args, await client.create_device(args.device_login, password, args.owner_id, specs=args.specs, **position)
+    )
 
 
 def _devices(args, client):
@@ -290,14 +320,17 @@ async def _media_download(args, client):
     if args.file.is_dir():
         raise UsageError(f"{args.file} is a folder; give a file name")
     media = await client.download_media(args.media_id, args.file)
-    print(f"saved media {media.id} ({media.size_bytes} bytes, {media.content_type or 'unknown type'}) to {args.file}", file=sys.stderr)
+    print(
+        f"saved media {media.id} ({media.size_bytes} bytes, {media.content_type or 'unknown type'}) to {args.file}",
+        file=sys.stderr,
+    )
 
 
 @_client_command
 async def _media_url(args, client):
     response = await client.get_media_url(args.media_id)
     print(response.url, flush=True)
-    expire = response.expire_time.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expire = response.expire_time.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"(valid until {expire})", file=sys.stderr)
 
 

@@ -32,7 +32,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--output", "-o", choices=["table", "json"], default=None,
+        "--output",
+        "-o",
+        choices=["table", "json"],
+        default=None,
         help="table (default on a terminal) or json: one object per line (default otherwise)",
     )
 
@@ -69,9 +72,10 @@ def cell(message: Message, field: FieldDescriptor) -> str:
 
 
 def _fields(message: Message, columns: Sequence[str] | None) -> list[FieldDescriptor]:
-    by_name = message.DESCRIPTOR.fields_by_name
+    by_name: Any = message.DESCRIPTOR.fields_by_name  # upb's and the pure-Python descriptor types differ
     names = columns if columns is not None else [field.name for field in message.DESCRIPTOR.fields]
-    return [by_name[name] for name in names]
+    fields: list[FieldDescriptor] = [by_name[name] for name in names]
+    return fields
 
 
 def print_table(messages: Sequence[Message], stream: IO[str] | None = None) -> None:
@@ -84,7 +88,7 @@ def print_table(messages: Sequence[Message], stream: IO[str] | None = None) -> N
     rows += [[cell(message, field) for field in fields] for message in messages]
     widths = [max(len(row[i]) for row in rows) for i in range(len(fields))]
     for row in rows:
-        print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip(), file=stream)
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip(), file=stream)
     stream.flush()
 
 
