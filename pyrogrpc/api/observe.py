@@ -58,20 +58,39 @@ def split_method(method: str) -> tuple[str, str]:
 
 
 class CallObserver:
-    """Records calls into the metrics (when enabled) and the access log."""
+    """Records calls into the metrics (when enabled) and the access log.
+
+    Callers pass only methods the server really serves (label values stay bounded)."""
 
     def __init__(self, metrics: ServerMetrics | None):
         self.metrics = metrics
+        # Label children by key: prometheus-client's labels() validates and locks on every call.
+        self._started: dict[tuple[str, str], Any] = {}
+        self._handled: dict[tuple[str, str, str], Any] = {}
+        self._seconds: dict[tuple[str, str], Any] = {}
 
     def started(self, method: str, kind: str = "unary") -> None:
-        if self.metrics is not None:
-            self.metrics.started.labels(kind, *split_method(method)).inc()
+        if self.metrics is None:
+            return
+        child = self._started.get((kind, method))
+        if child is None:
+            child = self._started[(kind, method)] = self.metrics.started.labels(kind, *split_method(method))
+        child.inc()
 
     def finished(self, call: CallRecord) -> None:
         service, name = split_method(call.method)
         if self.metrics is not None:
-            self.metrics.handled.labels(call.kind, service, name, call.code).inc()
-            self.metrics.handling_seconds.labels(call.kind, service, name).observe(call.duration)
+            handled = self._handled.get((call.kind, call.method, call.code))
+            if handled is None:
+                handled = self.metrics.handled.labels(call.kind, service, name, call.code)
+                self._handled[(call.kind, call.method, call.code)] = handled
+            handled.inc()
+            seconds = self._seconds.get((call.kind, call.method))
+            if seconds is None:
+                seconds = self._seconds[(call.kind, call.method)] = self.metrics.handling_seconds.labels(
+                    call.kind, service, name
+                )
+            seconds.observe(call.duration)
         if not access_logger.isEnabledFor(logging.INFO):
             return
         principal = call.principal
