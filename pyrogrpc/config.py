@@ -62,6 +62,7 @@ class Settings:
     metrics_port: int = 9464
     metrics_host: str = "0.0.0.0"
     log_format: str = "text"
+    otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: tracing on (the `tracing` extra)
 
     @property
     def is_sqlite(self) -> bool:
@@ -226,6 +227,7 @@ def _parse(values: Mapping[str, str]) -> Settings:
         metrics_port=_int(values, "METRICS_PORT", 9464, 0, 65535),
         metrics_host=_get(values, "METRICS_HOST") or "0.0.0.0",
         log_format=_log_format(values),
+        otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
 
 

@@ -55,6 +55,7 @@ from .notify import BackgroundQueue
 from .metrics import LiveSources, ServerMetrics
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
+from .tracing import init_tracing
 
 logger = logging.getLogger("pyrogrpc.server")
 
@@ -103,7 +104,14 @@ def build_storage(settings: Settings) -> MediaStorage:
 class PyroServer:
     """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
 
-    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        health_interval_seconds: float = 5.0,
+        access_recheck_seconds: float = 10.0,
+        span_exporter: object | None = None,
+    ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self.engine = create_engine(settings.database_url)
@@ -184,6 +192,10 @@ class PyroServer:
         if self.metrics is not None:
             self.metrics.watch(self._live_metric_sources())
         self.call_observer = CallObserver(self.metrics)
+        # Spans per RPC and per SQL statement when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test
+        # passes an exporter); None otherwise, and then nothing of OpenTelemetry is imported.
+        engines = [self.engine] if self._autocommit_engine is self.engine else [self.engine, self._autocommit_engine]
+        self.tracing = init_tracing(settings.otel_endpoint, engines, exporter=span_exporter)
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
@@ -224,7 +236,7 @@ class PyroServer:
         await self.watch_hub.start()
         self._server = grpc.aio.server(
             interceptors=[
-                ObserveInterceptor(self.call_observer),  # outermost: sees every call's final status
+                ObserveInterceptor(self.call_observer, self.tracing),  # outermost: sees every call's final status
                 ErrorInterceptor(self.calls),
                 AuthInterceptor(self.tokens, self.access_check),
             ],
@@ -317,6 +329,8 @@ class PyroServer:
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # flushes the spans still batched
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()

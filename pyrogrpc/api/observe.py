@@ -18,6 +18,7 @@ request field or a metadata value, with one exception: the login name of a Login
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from grpc_interceptor import AsyncServerInterceptor
 
 from ..domain.principal import Principal
 from ..metrics import ServerMetrics
+from ..tracing import Tracing
 from .auth import principal_or_none
 
 access_logger = logging.getLogger("pyrogrpc.access")
@@ -137,8 +139,9 @@ def _code_name(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> s
 class ObserveInterceptor(AsyncServerInterceptor):
     """Outermost interceptor: metrics and one access-log line per call."""
 
-    def __init__(self, observer: CallObserver):
+    def __init__(self, observer: CallObserver, tracing: Tracing | None = None):
         self._observer = observer
+        self._tracing = tracing
         self._kinds: dict[str, str] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -154,17 +157,20 @@ class ObserveInterceptor(AsyncServerInterceptor):
         # Read now: a stream's generator may be finalized after grpc freed the call, and
         # calling into its context then crashes the process (seen: SIGSEGV in peer()).
         peer = context.peer()
+        span = self._tracing.start_rpc_span(method_name, context.invocation_metadata()) if self._tracing else None
         login = getattr(request_or_iterator, "login", None) if method_name == LOGIN_METHOD else None
         uploads = self._observer.metrics if method_name == UPLOAD_METHOD else None
         if uploads is not None:
             request_or_iterator = _counted_upload(request_or_iterator, uploads)
             uploads.uploads_in_flight.inc()
         code = grpc.StatusCode.OK.name
+        streaming = kind in ("server_stream", "bidi_stream")
         try:
-            response = method(request_or_iterator, context)
-            if hasattr(response, "__aiter__"):
-                return self._stream(response, context, method_name, kind, start, peer)
-            return await response
+            with self._tracing.current(span) if self._tracing else contextlib.nullcontext():
+                response = method(request_or_iterator, context)
+                if hasattr(response, "__aiter__"):
+                    return self._stream(response, context, _Call(method_name, kind, start, peer, span))
+                return await response
         except grpc.aio.AbortError:
             code = _code_name(context, grpc.StatusCode.UNKNOWN)
             raise
@@ -177,12 +183,10 @@ class ObserveInterceptor(AsyncServerInterceptor):
         finally:
             if uploads is not None:
                 uploads.uploads_in_flight.dec()
-            if kind not in ("server_stream", "bidi_stream"):
-                self._finish(method_name, code, start, peer, kind, login)
+            if not streaming:
+                self._finish(_Call(method_name, kind, start, peer, span), code, login)
 
-    async def _stream(
-        self, responses, context, method_name: str, kind: str, start: float, peer: str
-    ) -> AsyncIterator[Any]:
+    async def _stream(self, responses, context, call: _Call) -> AsyncIterator[Any]:
         code = grpc.StatusCode.OK.name
         try:
             async for response in responses:
@@ -197,20 +201,34 @@ class ObserveInterceptor(AsyncServerInterceptor):
             code = grpc.StatusCode.UNKNOWN.name
             raise
         finally:
-            self._finish(method_name, code, start, peer, kind, None)
+            self._finish(call, code, None)
 
-    def _finish(self, method_name: str, code: str, start: float, peer: str, kind: str, login: object) -> None:
+    def _finish(self, call: _Call, code: str, login: object) -> None:
+        principal = principal_or_none()
         self._observer.finished(
             CallRecord(
-                method=method_name,
+                method=call.method,
                 code=code,
-                duration=time.perf_counter() - start,
-                principal=principal_or_none(),
-                peer=peer,
-                kind=kind,
+                duration=time.perf_counter() - call.start,
+                principal=principal,
+                peer=call.peer,
+                kind=call.kind,
                 login=login if isinstance(login, str) else None,
             )
         )
+        if self._tracing is not None and call.span is not None:
+            self._tracing.end_rpc_span(call.span, code, grpc.StatusCode[code].value[0], principal)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What the end of a call needs to know about its start."""
+
+    method: str
+    kind: str
+    start: float
+    peer: str
+    span: Any
 
 
 async def _counted_upload(requests: AsyncIterator[Any], metrics: ServerMetrics) -> AsyncIterator[Any]:
