@@ -3,6 +3,7 @@ SQL statement spans as its children, status codes, and no secret in any span."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 import grpc
@@ -42,7 +43,13 @@ async def test_rpc_spans_continue_the_callers_trace_with_sql_children(traced):
             access_pb.GetMyUserRequest(), metadata=(*traceparent, ("authorization", f"Bearer {admin.token}"))
         )
 
-    spans = exporter.get_finished_spans()
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:  # a span ends when the handler returns, maybe just after the client's answer
+        spans = exporter.get_finished_spans()
+        if any(span.name == "pyronear.v1.AccessService/GetMyUser" for span in spans):
+            break
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
     rpc = next(span for span in spans if span.name == "pyronear.v1.AccessService/GetMyUser")
     assert rpc.kind == SpanKind.SERVER and format(rpc.context.trace_id, "032x") == TRACE_ID
     assert format(rpc.parent.span_id, "016x") == CALLER_SPAN
