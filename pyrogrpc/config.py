@@ -58,6 +58,11 @@ class Settings:
     sentry_dsn: str | None = None
     sentry_server_name: str | None = None
     posthog_key: str | None = None
+    # Operations: Prometheus endpoint (METRICS_PORT 0 = off) and log line format.
+    metrics_port: int = 9464
+    metrics_host: str = "0.0.0.0"
+    log_format: str = "text"
+    otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: tracing on (the `tracing` extra)
 
     @property
     def is_sqlite(self) -> bool:
@@ -218,4 +223,19 @@ def _parse(values: Mapping[str, str]) -> Settings:
         sentry_dsn=_get(values, "SENTRY_DSN"),
         sentry_server_name=_get(values, "SENTRY_SERVER_NAME"),
         posthog_key=_get(values, "POSTHOG_KEY"),
+        # Operations: metrics endpoint and log format.
+        metrics_port=_int(values, "METRICS_PORT", 9464, 0, 65535),
+        metrics_host=_get(values, "METRICS_HOST") or "0.0.0.0",
+        log_format=_log_format(values),
+        otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(values: Mapping[str, str]) -> str:
+    value = (_get(values, "LOG_FORMAT") or "text").lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value

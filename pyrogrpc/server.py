@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from pyronear.v1 import (
     access_service_pb2,
     access_service_pb2_grpc,
@@ -30,6 +29,8 @@ from .api.auth import AuthInterceptor
 from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
+from .api.observe import CallObserver, ObserveInterceptor
+from .api.reflection import reflection_handlers
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
@@ -51,8 +52,10 @@ from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
 from .notify import BackgroundQueue
+from .metrics import LiveSources, ServerMetrics
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
+from .tracing import init_tracing
 
 logger = logging.getLogger("pyrogrpc.server")
 
@@ -77,6 +80,12 @@ _SERVER_OPTIONS = [
 ]
 
 
+def _checked_out(engine) -> int:
+    """Connections of an async engine's pool lent out right now (0 for pools that do not count)."""
+    checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
+
+
 def build_storage(settings: Settings) -> MediaStorage:
     if settings.s3 is None:
         return LocalStorage(settings.media_dir, media_folder=settings.media_folder)
@@ -95,7 +104,14 @@ def build_storage(settings: Settings) -> MediaStorage:
 class PyroServer:
     """One pyrogrpc server process: `await start()`, then `port`, then `await stop()`."""
 
-    def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        health_interval_seconds: float = 5.0,
+        access_recheck_seconds: float = 10.0,
+        span_exporter: object | None = None,
+    ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
         self.engine = create_engine(settings.database_url)
@@ -171,11 +187,36 @@ class PyroServer:
         self.detection_services["watch"] = self.watch_hub
         self.health = health.aio.HealthServicer()
         self.calls = CallsInFlight()
+        # Metrics (when METRICS_PORT is set) and the access log, fed by ObserveInterceptor.
+        self.metrics = ServerMetrics() if settings.metrics_port else None
+        if self.metrics is not None:
+            self.metrics.watch(self._live_metric_sources())
+        self.call_observer = CallObserver(self.metrics)
+        # Spans per RPC and per SQL statement when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test
+        # passes an exporter); None otherwise, and then nothing of OpenTelemetry is imported.
+        engines = [self.engine] if self._autocommit_engine is self.engine else [self.engine, self._autocommit_engine]
+        self.tracing = init_tracing(settings.otel_endpoint, engines, exporter=span_exporter)
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
         self._health_task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
+
+    def _live_metric_sources(self) -> LiveSources:
+        engines = {"main": self.engine}
+        if self._autocommit_engine is not self.engine:
+            engines["autocommit"] = self._autocommit_engine
+        return LiveSources(
+            pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
+            watchers=lambda: self.watch_hub.watcher_count,
+            notification_queue_depth=lambda: self.queue.depth,
+            notification_jobs=lambda: {
+                "succeeded": self.queue.stats.succeeded,
+                "failed": self.queue.stats.failed,
+                "retried": self.queue.stats.retried,
+                "dropped": self.queue.stats.dropped,
+            },
+        )
 
     def _on_commit(self, tables) -> None:
         for changed in self._tables_changed:
@@ -194,18 +235,31 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)], options=_SERVER_OPTIONS
+            interceptors=[
+                ObserveInterceptor(self.call_observer, self.tracing),  # outermost: sees every call's final status
+                ErrorInterceptor(self.calls),
+                AuthInterceptor(self.tokens, self.access_check),
+            ],
+            options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
         self._add_servicers(services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        # Reflection v1 and v1alpha, serving the protos' comments (see api/reflection.py).
+        services.add_generic_rpc_handlers(reflection_handlers((*SERVICE_NAMES, health.SERVICE_NAME)))
         self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         if not self.port:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
+        if self.metrics is not None:
+            try:
+                self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            except OSError as error:
+                await self._server.stop(0)
+                raise RuntimeError(
+                    f"cannot expose metrics on {self.settings.metrics_host}:{self.settings.metrics_port} ({error}); "
+                    "set METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from None
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
@@ -270,9 +324,13 @@ class PyroServer:
             # (an upload finishing its commit): the storage and the database stay open for them.
             if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
                 logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
+        if self.metrics is not None:
+            self.metrics.close()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # flushes the spans still batched
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()
