@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 
 import grpc
@@ -19,7 +20,8 @@ from pyronear.v1 import (
 USER_PASSWORD = "user-password-1"
 ADMIN_LOGIN = "superadmin"
 ADMIN_PASSWORD = "superadmin-password"
-JWT_SECRET = "test-secret-" + "x" * 40
+# Drawn per run: a secret written in the repository is refused by the server (config.py).
+JWT_SECRET = secrets.token_hex(32)
 
 
 def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
