@@ -50,6 +50,7 @@ from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
+from . import log_safety
 from .notify import BackgroundQueue
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
@@ -98,6 +99,7 @@ class PyroServer:
     def __init__(self, settings: Settings, *, health_interval_seconds: float = 5.0, access_recheck_seconds: float = 10.0):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
+        log_safety.install()  # before any component can log a URL, a row or a statement
         self.engine = create_engine(settings.database_url)
         # Units of work of one statement: autocommit on PostgreSQL (see db/session.py); SQLite
         # keeps its transactions (BEGIN IMMEDIATE), so there they share the one engine.
