@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import uuid
@@ -135,6 +136,20 @@ async def expect_status(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
         assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
         return error
     raise AssertionError(f"expected {code.name}, the call succeeded")
+
+
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.05):
+    """Await `check()` until it returns a truthy value (returned) or `timeout` seconds pass
+    (AssertionError). A condition polled with a generous deadline, never a fixed sleep."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        await asyncio.sleep(interval)
 
 
 def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
