@@ -221,8 +221,6 @@ async def upload_media(
 
 # --- faults (issue 8): a TCP proxy the test can cut ----------------------------------------
 
-import asyncio  # noqa: E402  (appended section)
-
 
 class TcpProxy:
     """A loopback TCP proxy the test can cut, standing in for a PostgreSQL (or an S3) that goes away.

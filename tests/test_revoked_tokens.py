@@ -4,8 +4,6 @@ and within `access_recheck_seconds` on the others."""
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
