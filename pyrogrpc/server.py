@@ -51,6 +51,7 @@ from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
+from . import log_safety
 from .notify import BackgroundQueue
 from .metrics import LiveSources, ServerMetrics
 from .observability import init_observability
@@ -114,6 +115,7 @@ class PyroServer:
     ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
+        log_safety.install()  # before any component can log a URL, a row or a statement
         self.engine = create_engine(settings.database_url)
         # Units of work of one statement: autocommit on PostgreSQL (see db/session.py); SQLite
         # keeps its transactions (BEGIN IMMEDIATE), so there they share the one engine.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import secrets
 import uuid
 
 import grpc
@@ -19,7 +21,8 @@ from pyronear.v1 import (
 USER_PASSWORD = "user-password-1"
 ADMIN_LOGIN = "superadmin"
 ADMIN_PASSWORD = "superadmin-password"
-JWT_SECRET = "test-secret-" + "x" * 40
+# Drawn per run: a secret written in the repository is refused by the server (config.py).
+JWT_SECRET = secrets.token_hex(32)
 
 
 def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
@@ -136,6 +139,20 @@ async def expect_status(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     raise AssertionError(f"expected {code.name}, the call succeeded")
 
 
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.05):
+    """Await `check()` until it returns a truthy value (returned) or `timeout` seconds pass
+    (AssertionError). A condition polled with a generous deadline, never a fixed sleep."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        await asyncio.sleep(interval)
+
+
 def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
@@ -204,8 +221,6 @@ async def upload_media(
 
 
 # --- faults (issue 8): a TCP proxy the test can cut ----------------------------------------
-
-import asyncio  # noqa: E402  (appended section)
 
 
 class TcpProxy:
