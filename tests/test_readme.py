@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VOLATILE = ("access_token", "expire_time", "create_time")
+VOLATILE = ("accessToken", "expireTime", "createTime")
 SERVER_LINE = "make run &"  # the test starts the server itself, with the same variables
 
 
