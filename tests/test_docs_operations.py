@@ -7,6 +7,7 @@ import asyncio
 import csv
 import os
 import re
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -24,9 +25,11 @@ def walkthrough() -> list[str]:
 
 
 async def test_operations_walkthrough_runs_as_written(server_factory, tmp_path):
-    server = await server_factory(SUPERADMIN_PASSWORD="change-me-please")
+    superadmin_password = secrets.token_hex(12)
+    server = await server_factory(SUPERADMIN_PASSWORD=superadmin_password)
     env = {
         **os.environ,
+        "SUPERADMIN_PASSWORD": superadmin_password,
         "PYRO_SERVER": f"127.0.0.1:{server.port}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -35,7 +38,9 @@ async def test_operations_walkthrough_runs_as_written(server_factory, tmp_path):
     outputs: dict[str, str] = {}
     for line in walkthrough():
         if line.startswith("export "):
-            env.update(dict(assignment.split("=", 1) for assignment in shlex.split(line)[1:]))
+            for assignment in shlex.split(line)[1:]:
+                name, value = assignment.split("=", 1)
+                env[name] = value.replace("$SUPERADMIN_PASSWORD", env["SUPERADMIN_PASSWORD"])
             continue
         process = await asyncio.create_subprocess_exec(
             "bash",
