@@ -9,16 +9,20 @@ BUF ?= npx --yes @bufbuild/buf@1.75
 PROTO_DIR := protos
 PROTO_FILES := $(sort $(wildcard $(PROTO_DIR)/pyronear/v1/*.proto))
 GENERATED_DIR := generated
+DESCRIPTOR_SET := descriptor_set.binpb
 # Lines of generated code that only record which protoc/grpcio-tools release wrote them;
 # check-generated ignores them so a patch release of the tools is not "stale" stubs.
 VERSION_BANNERS := -I '^\# Protobuf Python Version: ' -I '^GRPC_GENERATED_VERSION = ' -I '^    [0-9]+,$$'
 
 # $(call protoc,OUT_DIR): generate the Python messages, typed stubs and gRPC
 # stubs into OUT_DIR, plus the empty __init__.py files that make
-# OUT_DIR/pyronear/v1 an importable package (pyronear.v1.*).
+# OUT_DIR/pyronear/v1 an importable package (pyronear.v1.*), and the descriptor
+# set WITH the protos' comments (source info) that the reflection service serves
+# (so `grpcurl describe` shows who may call an RPC and its errors).
 define protoc
 	mkdir -p $(1)
 	$(PYTHON) -m grpc_tools.protoc -I $(PROTO_DIR) --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES)
+	$(PYTHON) -m grpc_tools.protoc -I $(PROTO_DIR) --include_imports --include_source_info --descriptor_set_out=$(1)/pyronear/v1/$(DESCRIPTOR_SET) $(PROTO_FILES)
 	touch $(1)/pyronear/__init__.py $(1)/pyronear/v1/__init__.py
 endef
 

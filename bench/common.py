@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
@@ -63,7 +64,8 @@ __all__ = [
 POSTGRES_ADMIN_URL = os.environ.get("PYROGRPC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_LOGIN = "superadmin"
 ADMIN_PASSWORD = "bench-superadmin-password"
-JWT_SECRET = "bench-secret-" + "x" * 40
+# Drawn per run: a secret written in the repository is refused by the server (config.py).
+JWT_SECRET = secrets.token_hex(32)
 
 # Figures of the REST original (pyro-api) measured on this machine class.
 REST_ORIGINAL = {"workflows_per_s": 43.8, "logins_per_s": 5.6, "list_1000_alerts_req_per_s": 35.0}
@@ -167,6 +169,7 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": str(port),
+        "METRICS_PORT": str(free_port()),  # metrics on, as in production, on a port of its own
         **env,
     }
     process = subprocess.Popen(

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from .commands import CLIENT_COMMAND_MODULES
 from .commands.common import EXIT_CONFIG, EXIT_OK
 from .config import ConfigError, Settings
+from .logs import configure_logging
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from .db.migrate import SchemaOutdated
     from .server import serve
 
+    configure_logging(args.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except (SchemaOutdated, ConfigError) as error:  # ConfigError: e.g. SENTRY_DSN set without sentry-sdk
@@ -77,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # --help (0) or a usage error (2, message already on stderr)
         return exit.code if isinstance(exit.code, int) else EXIT_CONFIG
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(args.log_level)
     return args.handler(args)
 
 

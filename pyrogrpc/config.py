@@ -8,8 +8,10 @@ so the process stops at start instead of failing on the first request.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,28 @@ class ConfigError(ValueError):
 
 
 MIN_JWT_SECRET_LENGTH = 32
+# Estimated entropy a JWT_SECRET needs (see `estimated_entropy_bits`). A random secret of 32
+# hex characters (128 bits) estimates at 96-125 bits; `openssl rand -hex 32` at ~240.
+MIN_JWT_SECRET_BITS = 90
+
+# Values shipped in this repository (examples, docs, test and bench fixtures), now or in the
+# past: anyone can read them, so a server configured with one would accept forged admin
+# tokens or an attacker's superadmin login. tests/test_shipped_secrets.py scans the repository
+# and fails when a shipped value is missing here.
+SHIPPED_PLACEHOLDERS = frozenset(
+    {
+        "change-me-to-a-long-random-string-of-48-characters",  # .env.example until issue 13
+        "0123456789abcdef0123456789abcdef0123456789abcdef",  # docs/deployment.md until issue 13
+        "test-secret-" + "x" * 40,  # tests/helpers.py until issue 13
+        "bench-secret-" + "x" * 40,  # bench/common.py until issue 13
+        "change-me-superadmin",  # .env.example and docs/deployment.md until issue 13
+        "change-me-please",  # README's grpcurl session until issue 13
+        "change-me-postgres",
+        "change-me-minio",
+    }
+)
+# Settings that must never hold a shipped value (they give access to the API or its data).
+_NO_PLACEHOLDER = ("JWT_SECRET", "SUPERADMIN_PASSWORD", "POSTGRES_PASSWORD", "S3_SECRET_KEY")
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,11 @@ class Settings:
     sentry_dsn: str | None = None
     sentry_server_name: str | None = None
     posthog_key: str | None = None
+    # Operations: Prometheus endpoint (METRICS_PORT 0 = off) and log line format.
+    metrics_port: int = 9464
+    metrics_host: str = "0.0.0.0"
+    log_format: str = "text"
+    otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: tracing on (the `tracing` extra)
 
     @property
     def is_sqlite(self) -> bool:
@@ -163,11 +192,53 @@ def _s3(values: Mapping[str, str]) -> S3Settings | None:
     )
 
 
+def estimated_entropy_bits(secret: str) -> float:
+    """Length x Shannon entropy of the secret's own character frequencies: an upper bound of
+    what the string can carry, low for repeated or padded text ("test-secret-xxxx...": 70)."""
+    counts = Counter(secret)
+    return -sum(n * math.log2(n / len(secret)) for n in counts.values())
+
+
+def check_jwt_secret(secret: str, source: str = "JWT_SECRET") -> None:
+    """Refuse a key anyone could guess: a value shipped in the repository, fewer than 32
+    characters, or an estimated entropy under 90 bits. `source` names it in the error."""
+    advice = "generate one with: openssl rand -hex 32"
+    if secret in SHIPPED_PLACEHOLDERS:
+        raise ConfigError(f"{source} is a placeholder published in the pyrogrpc repository: {advice}")
+    if len(secret) < MIN_JWT_SECRET_LENGTH:
+        raise ConfigError(f"{source} must be at least {MIN_JWT_SECRET_LENGTH} characters long: {advice}")
+    bits = estimated_entropy_bits(secret)
+    if bits < MIN_JWT_SECRET_BITS:
+        raise ConfigError(
+            f"{source} looks guessable (about {bits:.0f} bits of entropy, {MIN_JWT_SECRET_BITS} needed): {advice}"
+        )
+
+
+def _refuse_placeholders(values: Mapping[str, str]) -> None:
+    for name in _NO_PLACEHOLDER:
+        if _get(values, name) in SHIPPED_PLACEHOLDERS:
+            raise ConfigError(f"{name} is a placeholder published in the pyrogrpc repository: choose your own value")
+
+
+def _superadmin_password(values: Mapping[str, str]) -> str | None:
+    """Checked here, not at the first request: the superadmin is created at start (bcrypt
+    takes at most 72 bytes and stops at a NUL, so neither is ever accepted)."""
+    from .domain.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
+
+    password = _get(values, "SUPERADMIN_PASSWORD")
+    if password is not None and not (
+        len(password) >= MIN_PASSWORD_LENGTH and len(password.encode()) <= MAX_PASSWORD_BYTES and "\x00" not in password
+    ):
+        raise ConfigError(
+            f"SUPERADMIN_PASSWORD must be {MIN_PASSWORD_LENGTH} characters to {MAX_PASSWORD_BYTES} bytes, without NUL"
+        )
+    return password
+
+
 def _jwt_secret(values: Mapping[str, str], data_dir: Path, embedded: bool) -> str:
     secret = _get(values, "JWT_SECRET")
     if secret:
-        if len(secret) < MIN_JWT_SECRET_LENGTH:
-            raise ConfigError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long")
+        check_jwt_secret(secret)
         return secret
     if not embedded:
         # Replicas must share one key, so a server on PostgreSQL never invents its own.
@@ -182,8 +253,10 @@ def load_or_create_secret(path: Path) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         secret = path.read_text().strip()
-        if len(secret) < MIN_JWT_SECRET_LENGTH:
-            raise ConfigError(f"{path} holds no usable JWT key: delete it or set JWT_SECRET") from None
+        try:
+            check_jwt_secret(secret, source=f"the JWT key in {path}")
+        except ConfigError as error:
+            raise ConfigError(f"{error} (or delete the file, or set JWT_SECRET)") from None
         return secret
     secret = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w") as handle:
@@ -192,6 +265,7 @@ def load_or_create_secret(path: Path) -> str:
 
 
 def _parse(values: Mapping[str, str]) -> Settings:
+    _refuse_placeholders(values)
     data_dir = Path(_get(values, "PYROGRPC_DATA_DIR") or ".pyrogrpc").expanduser().resolve()
     database_url = _database_url(values, data_dir)
     embedded = database_url.startswith("sqlite")
@@ -209,7 +283,7 @@ def _parse(values: Mapping[str, str]) -> Settings:
         grpc_port=_int(values, "GRPC_PORT", 50051, 0, 65535),
         grpc_host=_get(values, "GRPC_HOST") or "[::]",
         superadmin_login=_get(values, "SUPERADMIN_LOGIN") or "superadmin",
-        superadmin_password=_get(values, "SUPERADMIN_PASSWORD"),
+        superadmin_password=_superadmin_password(values),
         superadmin_group=_get(values, "SUPERADMIN_GROUP") or "admins",
         bcrypt_rounds=_int(values, "BCRYPT_ROUNDS", 12, 4, 16),
         user_token_minutes=_int(values, "JWT_USER_EXPIRE_MINUTES", 60, 1),
@@ -222,4 +296,19 @@ def _parse(values: Mapping[str, str]) -> Settings:
         sentry_dsn=_get(values, "SENTRY_DSN"),
         sentry_server_name=_get(values, "SENTRY_SERVER_NAME"),
         posthog_key=_get(values, "POSTHOG_KEY"),
+        # Operations: metrics endpoint and log format.
+        metrics_port=_int(values, "METRICS_PORT", 9464, 0, 65535),
+        metrics_host=_get(values, "METRICS_HOST") or "0.0.0.0",
+        log_format=_log_format(values),
+        otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(values: Mapping[str, str]) -> str:
+    value = (_get(values, "LOG_FORMAT") or "text").lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value

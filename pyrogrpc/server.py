@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from pyronear.v1 import (
     access_service_pb2,
@@ -28,11 +27,14 @@ from pyronear.v1 import (
     setup_service_pb2_grpc,
 )
 
+from . import log_safety
 from .api.access import AccessServicer
 from .api.auth import AuthInterceptor
 from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
+from .api.observe import CallObserver, ObserveInterceptor
+from .api.reflection import reflection_handlers
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import Settings
@@ -53,10 +55,12 @@ from .domain.notifications import NewEventNotifier, NotificationService
 from .domain.security import PasswordHasher, TokenService
 from .domain.sites import InstallationService, SiteService
 from .domain.watch import AlertWatchHub, WatchTuning
+from .metrics import LiveSources, ServerMetrics
 from .notify import BackgroundQueue
 from .notify.channels import Channels
 from .observability import init_observability
 from .storage import LocalStorage, MediaStorage, S3Storage
+from .tracing import init_tracing
 
 logger = logging.getLogger("pyrogrpc.server")
 
@@ -79,6 +83,12 @@ _SERVER_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 ]
+
+
+def _checked_out(engine) -> int:
+    """Connections of an async engine's pool lent out right now (0 for pools that do not count)."""
+    checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
 
 
 def build_storage(settings: Settings) -> MediaStorage:
@@ -106,12 +116,15 @@ class PyroServer:
         health_interval_seconds: float = 5.0,
         access_recheck_seconds: float = 10.0,
         watch_tuning: WatchTuning = WatchTuning(),
+        span_exporter: object | None = None,
     ):
         self.settings = settings
         self.health_interval_seconds = health_interval_seconds
+        log_safety.install()  # before any component can log a URL, a row or a statement
         self._build_database(settings)
         self._build_adapters(settings)
         self._build_use_cases(settings, access_recheck_seconds, watch_tuning)
+        self._build_observation(settings, span_exporter)
         # gRPC surface: the server itself is built by start().
         self.health = health.aio.HealthServicer()
         self.calls = CallsInFlight()
@@ -198,6 +211,33 @@ class PyroServer:
             alert_webhooks.tables_changed,
         ]
 
+    def _build_observation(self, settings: Settings, span_exporter: object | None) -> None:
+        """Metrics (when METRICS_PORT is set), the access log and tracing, fed by ObserveInterceptor."""
+        self.metrics = ServerMetrics() if settings.metrics_port else None
+        if self.metrics is not None:
+            self.metrics.watch(self._live_metric_sources())
+        self.call_observer = CallObserver(self.metrics)
+        # Spans per RPC and per SQL statement when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test
+        # passes an exporter); None otherwise, and then nothing of OpenTelemetry is imported.
+        engines = [self.engine] if self._autocommit_engine is self.engine else [self.engine, self._autocommit_engine]
+        self.tracing = init_tracing(settings.otel_endpoint, engines, exporter=span_exporter)
+
+    def _live_metric_sources(self) -> LiveSources:
+        engines = {"main": self.engine}
+        if self._autocommit_engine is not self.engine:
+            engines["autocommit"] = self._autocommit_engine
+        return LiveSources(
+            pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
+            watchers=lambda: self.watch_hub.watcher_count,
+            notification_queue_depth=lambda: self.queue.depth,
+            notification_jobs=lambda: {
+                "succeeded": self.queue.stats.succeeded,
+                "failed": self.queue.stats.failed,
+                "retried": self.queue.stats.retried,
+                "dropped": self.queue.stats.dropped,
+            },
+        )
+
     def _servicers(self) -> list[tuple[Callable[[Any, Any], None], object]]:
         """Each gRPC service's registration function and its servicer, given the use cases it calls."""
         setup = SetupServicer(
@@ -237,20 +277,32 @@ class PyroServer:
         await self.queue.start()
         await self.watch_hub.start()
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.calls), AuthInterceptor(self.tokens, self.access_check)],
+            interceptors=[
+                ObserveInterceptor(self.call_observer, self.tracing),  # outermost: sees every call's final status
+                ErrorInterceptor(self.calls),
+                AuthInterceptor(self.tokens, self.access_check),
+            ],
             options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
         for add_to_server, servicer in self._servicers():
             add_to_server(servicer, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        # Reflection v1 and v1alpha, serving the protos' comments (see api/reflection.py).
+        services.add_generic_rpc_handlers(reflection_handlers((*SERVICE_NAMES, health.SERVICE_NAME)))
         self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         if not self.port:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
+        if self.metrics is not None:
+            try:
+                self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            except OSError as error:
+                await self._server.stop(0)
+                raise RuntimeError(
+                    f"cannot expose metrics on {self.settings.metrics_host}:{self.settings.metrics_port} ({error}); "
+                    "set METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from None
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
@@ -310,9 +362,13 @@ class PyroServer:
             # (an upload finishing its commit): the storage and the database stay open for them.
             if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
                 logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
+        if self.metrics is not None:
+            self.metrics.close()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # flushes the spans still batched
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()

@@ -60,6 +60,10 @@ def _truncate_postgres(url: str) -> None:
 
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path) -> str:
+    if request.param not in DATABASES:
+        # A test pinned to one database (`parametrize("database_url", ["postgresql"], indirect=True)`)
+        # is skipped, not errored, when PYROGRPC_TEST_DATABASES leaves that database out.
+        pytest.skip(f"{request.param} is not in PYROGRPC_TEST_DATABASES={','.join(DATABASES)}")
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_database")
         _truncate_postgres(url)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import secrets
 import uuid
 
 import grpc
@@ -24,7 +26,8 @@ from pyronear.v1 import (
 USER_PASSWORD = "user-password-1"
 ADMIN_LOGIN = "superadmin"
 ADMIN_PASSWORD = "superadmin-password"
-JWT_SECRET = "test-secret-" + "x" * 40
+# Drawn per run: a secret written in the repository is refused by the server (config.py).
+JWT_SECRET = secrets.token_hex(32)
 
 
 def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]:
@@ -36,6 +39,7 @@ def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]
         "BCRYPT_ROUNDS": "4",
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": "0",
+        "METRICS_PORT": "0",  # off: tests that scrape pass a free port
         "SUPERADMIN_LOGIN": ADMIN_LOGIN,
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         **extra,
@@ -146,6 +150,20 @@ async def expect_status(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     raise AssertionError(f"expected {code.name}, the call succeeded")
 
 
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.05):
+    """Await `check()` until it returns a truthy value (returned) or `timeout` seconds pass
+    (AssertionError). A condition polled with a generous deadline, never a fixed sleep."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        await asyncio.sleep(interval)
+
+
 def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
@@ -223,8 +241,6 @@ async def upload_media(
 
 
 # --- faults (issue 8): a TCP proxy the test can cut ----------------------------------------
-
-import asyncio  # noqa: E402  (appended section)
 
 
 class TcpProxy:

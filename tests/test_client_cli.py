@@ -470,10 +470,18 @@ async def test_service_config_retries_unary_calls_and_not_uploads():
             assert down_detection.uploads == 2
     finally:
         await fake.stop(0)
-    not_retried = [
-        name for entry in SERVICE_CONFIG["methodConfig"] if "retryPolicy" not in entry for name in entry["name"]
-    ]
-    assert {name["method"] for name in not_retried} == {"UploadMedia", "WatchAlerts"}
+    retried = {name["method"] for entry in SERVICE_CONFIG["methodConfig"] for name in entry["name"]}
+    assert {"Check", "ListAlerts", "GetMedia", "Heartbeat", "CreateMyAlert", "AcknowledgeEvent"} <= retried
+    # Streams restart themselves; creates without a request_id, deletes and password changes never retry.
+    assert not retried & {
+        "UploadMedia",
+        "WatchAlerts",
+        "CreateUser",
+        "CreateGroup",
+        "DeleteAlert",
+        "UpdateMyPassword",
+        "SendNotification",
+    }
 
 
 # --- client: watch ------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from pyrogrpc.config import ConfigError, Settings
 
-SECRET = "s" * 40
+SECRET = secrets.token_hex(32)
 
 
 def settings(tmp_path, **env) -> Settings:

@@ -28,7 +28,7 @@ from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
 from tests.fixtures_s3 import s3_env, start_moto
-from tests.helpers import Api, TcpProxy, expect_status, tiny_jpeg, upload_requests
+from tests.helpers import Api, TcpProxy, eventually, expect_status, tiny_jpeg, upload_requests
 
 Code = grpc.StatusCode
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -42,7 +42,7 @@ async def _health(port: int) -> int:
         return (await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)).status
 
 
-async def _wait_health(port: int, status: int, seconds: float = 10) -> None:
+async def _wait_health(port: int, status: int, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await _health(port) == status:
@@ -200,13 +200,20 @@ async def test_unreachable_database_under_load_then_back(server_factory, databas
                 before = load.codes.get("UNAVAILABLE", 0)
                 await proxy.cut()
                 await _wait_health(server.port, NOT_SERVING)
-                await asyncio.sleep(1.0)
+
+                async def some_unavailable() -> bool:  # polled: calls may take their connect timeout
+                    return load.codes.get("UNAVAILABLE", 0) > before
+
+                await eventually(some_unavailable)
                 unavailable_during_cut = load.codes.get("UNAVAILABLE", 0) - before
                 await proxy.start()
                 await _wait_health(server.port, SERVING)
                 ok_before = load.codes.get("OK", 0)
-                await asyncio.sleep(1.0)
-                assert load.codes.get("OK", 0) > ok_before, "no call succeeded after the database came back"
+
+                async def some_ok() -> bool:
+                    return load.codes.get("OK", 0) > ok_before
+
+                await eventually(some_ok)  # a call succeeded after the database came back
 
             await load.run(4, outage)
             assert unavailable_during_cut > 0, "calls kept succeeding without a database?"

@@ -24,7 +24,7 @@ from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.helpers import Api, expect_status
+from tests.helpers import JWT_SECRET, Api, expect_status
 from tests.test_alerts import my_alert, new_camera
 
 Code = grpc.StatusCode
@@ -299,7 +299,7 @@ async def test_notifications_paging(server_factory, fake_http):
 
 
 def _settings(tmp_path, **env) -> Settings:
-    return Settings.from_env({"PYROGRPC_DATA_DIR": str(tmp_path), "JWT_SECRET": "s" * 40, **env}, env_file=None)
+    return Settings.from_env({"PYROGRPC_DATA_DIR": str(tmp_path), "JWT_SECRET": JWT_SECRET, **env}, env_file=None)
 
 
 @pytest.mark.parametrize("variable, module", [("SENTRY_DSN", "sentry_sdk"), ("POSTHOG_KEY", "posthog")])

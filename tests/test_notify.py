@@ -30,6 +30,9 @@ from pyrogrpc.notify import (
 )
 
 TOKEN = "123456789:AAH-secret_token_XYZ"
+# Deadline of waits for a condition (a queue drained, a job started): generous, so a loaded
+# machine never fails them; they return as soon as the condition holds.
+WAIT = 30
 
 
 # --------------------------------------------------------------------------- fake HTTP server
@@ -160,10 +163,10 @@ async def test_submit_returns_immediately_and_job_runs_off_the_caller():
     t0 = time.monotonic()
     assert queue.submit(slow_job, name="slow") is True
     assert time.monotonic() - t0 < 0.05
-    await asyncio.wait_for(started.wait(), 1)
+    await asyncio.wait_for(started.wait(), WAIT)
     assert not done.is_set()  # the caller is free while the job is still running
     release.set()
-    await asyncio.wait_for(queue.join(), 1)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert done.is_set()
     assert queue.stats.succeeded == 1
     await queue.stop()
@@ -175,7 +178,7 @@ async def test_retries_with_exponential_backoff_then_succeeds():
     await queue.start()
     job = Flaky(failures=2)
     queue.submit(job, name="flaky")
-    await asyncio.wait_for(queue.join(), 2)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert len(job.calls) == 3
     first_gap, second_gap = job.calls[1] - job.calls[0], job.calls[2] - job.calls[1]
     assert first_gap >= 0.045
@@ -191,7 +194,7 @@ async def test_permanent_delivery_error_is_not_retried(caplog):
     job = Flaky(failures=99, error=DeliveryError("chat not found", permanent=True))
     with caplog.at_level(logging.ERROR, logger="pyrogrpc.notify"):
         queue.submit(job, name="tg")
-        await asyncio.wait_for(queue.join(), 1)
+        await asyncio.wait_for(queue.join(), WAIT)
     assert len(job.calls) == 1
     assert (queue.stats.failed, queue.stats.retried) == (1, 0)
     assert "chat not found" in caplog.text and "'tg'" in caplog.text
@@ -205,7 +208,7 @@ async def test_transient_delivery_error_is_retried_up_to_max_attempts(caplog):
     job = Flaky(failures=99, error=DeliveryError("HTTP 503"))
     with caplog.at_level(logging.WARNING, logger="pyrogrpc.notify"):
         queue.submit(job, name="tg")
-        await asyncio.wait_for(queue.join(), 1)
+        await asyncio.wait_for(queue.join(), WAIT)
     assert len(job.calls) == 3
     assert (queue.stats.failed, queue.stats.retried, queue.stats.succeeded) == (1, 2, 0)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "pyrogrpc.notify"]
@@ -224,7 +227,7 @@ async def test_failing_job_counted_as_failed_and_later_jobs_still_run():
 
     queue.submit(Flaky(failures=99), name="bad")
     queue.submit(lambda: ok("after"), name="good")
-    await asyncio.wait_for(queue.join(), 1)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert ran == ["after"]
     assert (queue.stats.failed, queue.stats.succeeded) == (1, 1)
     await queue.stop()
@@ -244,14 +247,14 @@ async def test_full_queue_refuses_without_blocking(caplog):
         pass
 
     assert queue.submit(blocker, name="blocker")
-    await asyncio.wait_for(started.wait(), 1)  # the worker holds it; the queue is empty again
+    await asyncio.wait_for(started.wait(), WAIT)  # the worker holds it; the queue is empty again
     assert queue.submit(noop, name="a") and queue.submit(noop, name="b")
     with caplog.at_level(logging.WARNING, logger="pyrogrpc.notify"):
         assert queue.submit(noop, name="overflow") is False
     assert queue.stats.dropped == 1
     assert "overflow" in caplog.text and "full" in caplog.text
     release.set()
-    await asyncio.wait_for(queue.join(), 1)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert queue.stats.succeeded == 3
     await queue.stop()
 
@@ -299,11 +302,11 @@ async def test_stop_cancels_after_drain_timeout():
     await asyncio.sleep(0.01)
     t0 = time.monotonic()
     await queue.stop(drain_timeout_seconds=0.2)
-    assert 0.15 <= time.monotonic() - t0 < 1.0
+    assert 0.15 <= time.monotonic() - t0 < 5.0  # the drain timeout, plus a loaded machine's slack
     assert cancelled.is_set()
     assert queue.stats.dropped == 2  # the in-flight job and the queued one
     assert queue.stats.succeeded == queue.stats.failed == 0
-    await asyncio.wait_for(queue.join(), 0.5)  # nothing left unaccounted for
+    await asyncio.wait_for(queue.join(), WAIT)  # nothing left unaccounted for
 
 
 @pytest.mark.asyncio
@@ -324,7 +327,7 @@ async def test_hung_attempt_is_cut_at_timeout_and_retried():
 
     t0 = time.monotonic()
     queue.submit(hangs_once, name="hangs-once")
-    await asyncio.wait_for(queue.join(), 2)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert time.monotonic() - t0 < 1.0
     assert cancelled.is_set()
     assert len(calls) == 2
@@ -344,7 +347,7 @@ async def test_always_hanging_job_fails_after_max_attempts(caplog):
 
     with caplog.at_level(logging.ERROR, logger="pyrogrpc.notify"):
         queue.submit(hang, name="hang")
-        await asyncio.wait_for(queue.join(), 2)
+        await asyncio.wait_for(queue.join(), WAIT)
     assert len(calls) == 2
     assert (queue.stats.failed, queue.stats.retried) == (1, 1)
     assert "timed out after 0.05s" in caplog.text
@@ -379,7 +382,7 @@ async def test_exceptions_never_escape_a_worker():
     for i, job in enumerate([not_a_coroutine, raises_on_call, leaks_cancelled, raises_key_error]):
         assert queue.submit(job, name=f"bad{i}")
     queue.submit(last, name="last")
-    await asyncio.wait_for(queue.join(), 1)
+    await asyncio.wait_for(queue.join(), WAIT)
     assert ran.is_set()
     assert (queue.stats.failed, queue.stats.succeeded) == (4, 1)
     assert all(not task.done() for task in queue._workers)  # the worker survived
@@ -484,8 +487,8 @@ async def test_telegram_token_masked_in_httpx_log(server, caplog):
     with caplog.at_level(logging.INFO, logger="httpx"):
         await sender.send_message("42", "hi")
     await sender.aclose()
-    assert "sendMessage" in caplog.text  # httpx did log the request...
-    assert TOKEN not in caplog.text  # ...without the token
+    assert "HTTP Request: POST " + server.url in caplog.text  # httpx did log the request...
+    assert TOKEN not in caplog.text and "sendMessage" not in caplog.text  # ...with scheme and host only
 
 
 @pytest.mark.asyncio

@@ -19,7 +19,7 @@ from pyrogrpc.server import SERVICE_NAMES, PyroServer
 from pyronear.v1 import access_service_pb2, detection_service_pb2, setup_service_pb2
 from pyronear.v1 import access_service_pb2 as access_pb
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.helpers import Api, TcpProxy, expect_status
+from tests.helpers import Api, TcpProxy, eventually, expect_status
 
 SERVICES = [
     access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
@@ -122,18 +122,15 @@ async def test_database_down_gives_unavailable_and_not_serving_then_recovers(ser
         error = await expect_status(admin.access.ListGroups(access_pb.ListGroupsRequest()), grpc.StatusCode.UNAVAILABLE)
         assert asyncio.get_running_loop().time() - started < 10, "a dead database must fail fast, not hang"
         assert "database" in error.details()
-        for _ in range(50):
-            if await _health(server.port, "") == health_pb2.HealthCheckResponse.NOT_SERVING:
-                break
-            await asyncio.sleep(0.1)
+
+        async def health_is(status) -> bool:
+            return await _health(server.port, "") == status
+
+        await eventually(lambda: health_is(health_pb2.HealthCheckResponse.NOT_SERVING))
         assert await _health(server.port, SERVICE_NAMES[0]) == health_pb2.HealthCheckResponse.NOT_SERVING
         # The database comes back on the same address: the server recovers by itself.
         await proxy.start()
-        for _ in range(50):
-            if await _health(server.port, "") == health_pb2.HealthCheckResponse.SERVING:
-                break
-            await asyncio.sleep(0.1)
-        assert await _health(server.port, "") == health_pb2.HealthCheckResponse.SERVING
+        await eventually(lambda: health_is(health_pb2.HealthCheckResponse.SERVING))
         assert (await admin.access.ListGroups(access_pb.ListGroupsRequest())).groups
     await proxy.cut()
 

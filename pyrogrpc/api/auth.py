@@ -27,6 +27,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def principal_or_none() -> Principal | None:
+    """The verified caller of this call, None for a public RPC or a refused token (access log)."""
+    return _principal.get()
+
+
 def bearer_token(metadata) -> str:
     for key, value in metadata or ():
         if key == "authorization":
@@ -51,11 +56,11 @@ class AuthInterceptor(AsyncServerInterceptor):
             if allowed is not PUBLIC:
                 principal = self._tokens.verify(bearer_token(context.invocation_metadata()))
                 await self._accounts.confirm(principal)
+                _principal.set(principal)  # before the scope check: the access log names who was refused
                 if principal.scope not in allowed:
                     raise PermissionDenied(
                         f"scope {principal.scope.value} may not call {method_name.rsplit('/', 1)[-1]}"
                     )
-                _principal.set(principal)
         response = method(request_or_iterator, context)
         if hasattr(response, "__aiter__"):
             return response

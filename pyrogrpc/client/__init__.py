@@ -7,29 +7,59 @@
         for alert in client.watch_alerts():
             print(alert.id)
 
-Module map: channel.py (keepalive and retry settings), tokens.py (login, refresh),
+Module map: channel.py (keepalive, the one backoff policy, which calls retry),
+errors.py (typed exceptions with the google.rpc details), tokens.py (login, refresh),
 upload.py (UploadMedia stream), watch.py (auto-resuming WatchAlerts iterator),
 async_client.py and sync_client.py (the two faces of the client).
 """
 
 from .async_client import AsyncPyroClient, ServerUnreachable
-from .channel import CHANNEL_OPTIONS, DEFAULT_SERVER, SERVICE_CONFIG, open_channel
+from .channel import BACKOFF, CHANNEL_OPTIONS, DEFAULT_SERVER, SERVICE_CONFIG, Backoff, is_idempotent, open_channel
+from .errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PyroError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    typed_error,
+)
 from .sync_client import PyroClient
 from .tokens import MissingCredentials, TokenKeeper
 from .upload import CHUNK_SIZE, MediaSource
 from .watch import watch_alerts
 
 __all__ = [
+    "BACKOFF",
     "CHANNEL_OPTIONS",
     "CHUNK_SIZE",
     "DEFAULT_SERVER",
     "SERVICE_CONFIG",
+    "AlreadyExists",
     "AsyncPyroClient",
+    "Backoff",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "FieldViolation",
+    "InvalidArgument",
     "MediaSource",
     "MissingCredentials",
+    "NotFound",
+    "PermissionDenied",
     "PyroClient",
+    "PyroError",
+    "ResourceExhausted",
     "ServerUnreachable",
     "TokenKeeper",
+    "Unauthenticated",
+    "Unavailable",
+    "is_idempotent",
     "open_channel",
+    "typed_error",
     "watch_alerts",
 ]

@@ -1,10 +1,12 @@
 """`AsyncPyroClient`: typed asyncio client over the generated stubs.
 
-One channel (keepalive + retry service config, see channel.py), one token keeper
-(login and refresh, see tokens.py). Camera calls (`heartbeat`, `send_alert`) and the
-few admin/user calls the CLI needs are methods; anything else goes through
-`call(client.setup.GetDevice, request)`, which adds the token and re-logs in once on
-UNAUTHENTICATED.
+One channel (keepalive + retry of idempotent calls, see channel.py), one token keeper
+(login and refresh, see tokens.py). Every RPC a user or a camera calls has a method
+(plus the admin calls an operator needs daily: groups, users, devices); lists are async
+pagers (`async for alert in client.list_alerts(created_after=...)`), which fetch the
+next page as the loop reaches it. Failures raise the typed exceptions of errors.py.
+Anything else goes through `call(client.setup.GetWebhook, request)`, which adds the token,
+fills in an empty request_id and logs in again once on UNAUTHENTICATED.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pyronear.v1 import (
@@ -34,12 +40,14 @@ from pyronear.v1 import (
     setup_service_pb2 as setup_pb,
 )
 
-from .channel import DEFAULT_SERVER, open_channel
+from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
+from .errors import typed_error
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, upload_requests
 from .watch import watch_alerts
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 _CLIENT_TIMEOUT: Any = object()  # "use the client's timeout"
 
 DEFAULT_TIMEOUT = 30.0
@@ -54,6 +62,24 @@ def _enum(enum_type: Any, prefix: str, value: int | str) -> Any:  # a generated 
     if isinstance(value, int):
         return value
     return enum_type.Value(f"{prefix}_{value.upper()}")
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return stamp
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _fill_request_id(request: Any) -> None:
+    """Creates that take a request_id get a fresh one when empty, so retrying them is safe."""
+    if type(request).__name__.removesuffix("Request") in REQUEST_ID_CREATES and not request.request_id:
+        request.request_id = str(uuid.uuid4())
 
 
 class AsyncPyroClient:
@@ -74,11 +100,13 @@ class AsyncPyroClient:
         root_certificates: bytes | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         upload_attempts: int = UPLOAD_ATTEMPTS,
+        page_size: int = 100,
     ):
         self.server = server
         self.channel = open_channel(server, secure=secure, root_certificates=root_certificates)
         self.timeout = timeout
         self.upload_attempts = upload_attempts
+        self.page_size = page_size
         self.tokens = TokenKeeper(self.channel, login, password, token=token, timeout=timeout)
         self.access = access_service_pb2_grpc.AccessServiceStub(self.channel)
         self.setup = setup_service_pb2_grpc.SetupServiceStub(self.channel)
@@ -112,16 +140,32 @@ class AsyncPyroClient:
         must be rebuilt when the call is repeated.
         """
         timeout = self.timeout if timeout is _CLIENT_TIMEOUT else timeout
+        if isinstance(request, Message):
+            _fill_request_id(request)
         build = request if callable(request) else (lambda: request)
         metadata = await self.tokens.metadata()
         try:
             return await rpc(build(), metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNAUTHENTICATED:
-                raise
+                raise typed_error(error) from None
             if not await self.tokens.refresh_after_refusal(metadata[0][1].removeprefix("Bearer ")):
-                raise
-        return await rpc(build(), metadata=await self.tokens.metadata(), timeout=timeout)
+                raise typed_error(error) from None
+        try:
+            return await rpc(build(), metadata=await self.tokens.metadata(), timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            raise typed_error(error) from None
+
+    async def pages(self, rpc: Callable[..., Awaitable[Any]], request: M, field: str) -> AsyncIterator[Any]:
+        """Every item of a List RPC, page after page (the next page is fetched when needed)."""
+        request.page_size = request.page_size or self.page_size  # type: ignore[attr-defined]
+        while True:
+            page = await self.call(rpc, request)
+            for item in getattr(page, field):
+                yield item
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token  # type: ignore[attr-defined]
 
     async def login(self, login: str | None = None, password: str | None = None) -> access_pb.LoginResponse:
         """Log in now (with new credentials if given, kept for later refreshes)."""
@@ -132,26 +176,45 @@ class AsyncPyroClient:
     async def health(self, service: str = "") -> int:
         """The server's health status for `service` ("" = the whole server); no token needed."""
         request = health_pb2.HealthCheckRequest(service=service)
-        return (await self.health_stub.Check(request, timeout=self.timeout)).status
+        try:
+            return (await self.health_stub.Check(request, timeout=self.timeout)).status
+        except grpc.aio.AioRpcError as error:
+            raise typed_error(error) from None
 
-    # --- accounts and devices (users, admins) --------------------------------------
+    # --- groups, users (users, admins) ----------------------------------------------
 
     async def get_my_user(self) -> resources_pb2.User:
         return (await self.call(self.access.GetMyUser, access_pb.GetMyUserRequest())).user
 
+    async def update_my_user(self, *, login: str) -> resources_pb2.User:
+        request = access_pb.UpdateMyUserRequest(
+            user=resources_pb2.User(login=login), update_mask=field_mask_pb2.FieldMask(paths=["login"])
+        )
+        return (await self.call(self.access.UpdateMyUser, request)).user
+
+    async def update_my_password(self, current_password: str, new_password: str) -> resources_pb2.User:
+        """Change the caller's password; the client logs in with the new one from then on."""
+        request = access_pb.UpdateMyPasswordRequest(current_password=current_password, new_password=new_password)
+        user = (await self.call(self.access.UpdateMyPassword, request)).user
+        if self.tokens.login_name:
+            self.tokens.set_credentials(self.tokens.login_name, new_password)
+        return user
+
+    async def get_group(self, group_id: int) -> resources_pb2.Group:
+        return (await self.call(self.access.GetGroup, access_pb.GetGroupRequest(group_id=group_id))).group
+
+    def list_groups(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Group]:
+        return self.pages(self.access.ListGroups, access_pb.ListGroupsRequest(page_size=page_size), "groups")
+
     async def create_group(self, name: str) -> resources_pb2.Group:
         return (await self.call(self.access.CreateGroup, access_pb.CreateGroupRequest(name=name))).group
 
-    async def list_groups(self) -> AsyncIterator[resources_pb2.Group]:
-        token = ""
-        while True:
-            page = await self.call(
-                self.access.ListGroups, access_pb.ListGroupsRequest(page_size=1000, page_token=token)
-            )
-            for group in page.groups:
-                yield group
-            if not (token := page.next_page_token):
-                return
+    def list_users(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.User]:
+        request = access_pb.ListUsersRequest(page_size=page_size, **_given(group_id=group_id))
+        return self.pages(self.access.ListUsers, request, "users")
+
+    async def get_user(self, user_id: int) -> resources_pb2.User:
+        return (await self.call(self.access.GetUser, access_pb.GetUserRequest(user_id=user_id))).user
 
     async def create_user(
         self, login: str, password: str, group_id: int, scope: int | str = "user"
@@ -161,16 +224,250 @@ class AsyncPyroClient:
         )
         return (await self.call(self.access.CreateUser, request)).user
 
+    # --- devices (users, admins) ------------------------------------------------------
+
     async def register_device(self, login: str, password: str, **fields: Any) -> resources_pb2.Device:
         """Register a camera owned by the caller; `fields`: specs, lat, lon, azimuth, ... (proto names)."""
-        fields = {name: value for name, value in fields.items() if value is not None}
-        request = setup_pb.RegisterDeviceRequest(login=login, password=password, **fields)
+        request = setup_pb.RegisterDeviceRequest(login=login, password=password, **_given(**fields))
         return (await self.call(self.setup.RegisterDevice, request)).device
+
+    async def create_device(self, login: str, password: str, owner_id: int, **fields: Any) -> resources_pb2.Device:
+        """Admins: create a camera owned by user `owner_id`; `fields` as in `register_device`."""
+        request = setup_pb.CreateDeviceRequest(login=login, password=password, owner_id=owner_id, **_given(**fields))
+        return (await self.call(self.setup.CreateDevice, request)).device
+
+    async def get_device(self, device_id: int) -> resources_pb2.Device:
+        return (await self.call(self.setup.GetDevice, setup_pb.GetDeviceRequest(device_id=device_id))).device
+
+    def list_devices(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.Device]:
+        request = setup_pb.ListDevicesRequest(page_size=page_size, **_given(group_id=group_id))
+        return self.pages(self.setup.ListDevices, request, "devices")
+
+    def list_my_devices(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Device]:
+        return self.pages(self.setup.ListMyDevices, setup_pb.ListMyDevicesRequest(page_size=page_size), "devices")
+
+    async def update_device_location(self, device_id: int, **position: float | None) -> resources_pb2.Device:
+        """`position`: lat, lon, elevation, azimuth, pitch (those given are changed)."""
+        request = setup_pb.UpdateDeviceLocationRequest(device_id=device_id, **_given(**position))
+        return (await self.call(self.setup.UpdateDeviceLocation, request)).device
+
+    # --- sites and installations (users, admins) ------------------------------------
+
+    async def create_no_alert_site(
+        self, name: str, lat: float, lon: float, *, country: str = "", geocode: str = ""
+    ) -> resources_pb2.Site:
+        request = setup_pb.CreateNoAlertSiteRequest(name=name, lat=lat, lon=lon, country=country, geocode=geocode)
+        return (await self.call(self.setup.CreateNoAlertSite, request)).site
+
+    async def get_site(self, site_id: int) -> resources_pb2.Site:
+        return (await self.call(self.setup.GetSite, setup_pb.GetSiteRequest(site_id=site_id))).site
+
+    def list_sites(self, *, group_id: int | None = None, page_size: int = 0) -> AsyncIterator[resources_pb2.Site]:
+        return self.pages(
+            self.setup.ListSites, setup_pb.ListSitesRequest(page_size=page_size, **_given(group_id=group_id)), "sites"
+        )
+
+    async def update_site(self, site_id: int, **changes: Any) -> resources_pb2.Site:
+        """Change the given Site fields (proto names, e.g. name=..., lat=...); others stay."""
+        request = setup_pb.UpdateSiteRequest(
+            site_id=site_id,
+            site=resources_pb2.Site(**changes),
+            update_mask=field_mask_pb2.FieldMask(paths=list(changes)),
+        )
+        return (await self.call(self.setup.UpdateSite, request)).site
+
+    def list_site_devices(self, site_id: int, *, page_size: int = 0) -> AsyncIterator[int]:
+        """Ids of the devices installed at a site."""
+        request = setup_pb.ListSiteDevicesRequest(site_id=site_id, page_size=page_size)
+        return self.pages(self.setup.ListSiteDevices, request, "device_ids")
+
+    async def get_installation(self, installation_id: int) -> resources_pb2.Installation:
+        request = setup_pb.GetInstallationRequest(installation_id=installation_id)
+        return (await self.call(self.setup.GetInstallation, request)).installation
+
+    def list_installations(
+        self, *, group_id: int | None = None, page_size: int = 0
+    ) -> AsyncIterator[resources_pb2.Installation]:
+        request = setup_pb.ListInstallationsRequest(page_size=page_size, **_given(group_id=group_id))
+        return self.pages(self.setup.ListInstallations, request, "installations")
+
+    async def update_installation(self, installation_id: int, **changes: Any) -> resources_pb2.Installation:
+        """Change the given Installation fields (proto names); others stay."""
+        fields: dict[str, Any] = {k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()}
+        request = setup_pb.UpdateInstallationRequest(
+            installation_id=installation_id,
+            installation=resources_pb2.Installation(**fields),
+            update_mask=field_mask_pb2.FieldMask(paths=list(changes)),
+        )
+        return (await self.call(self.setup.UpdateInstallation, request)).installation
+
+    # --- events (users, admins; cameras create and update) ----------------------------
+
+    async def get_event(self, event_id: int) -> resources_pb2.Event:
+        return (await self.call(self.detection.GetEvent, detection_pb.GetEventRequest(event_id=event_id))).event
+
+    def list_events(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        group_id: int | None = None,
+        page_size: int = 0,
+    ) -> AsyncIterator[resources_pb2.Event]:
+        """Events newest first, optionally within [created_after, created_before) and of one group (admins)."""
+        request = detection_pb.ListEventsRequest(
+            page_size=page_size,
+            **_given(
+                created_after=_timestamp(created_after), created_before=_timestamp(created_before), group_id=group_id
+            ),
+        )
+        return self.pages(self.detection.ListEvents, request, "events")
+
+    def list_past_events(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Event]:
+        return self.pages(
+            self.detection.ListPastEvents, detection_pb.ListPastEventsRequest(page_size=page_size), "events"
+        )
+
+    def list_unacknowledged_events(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Event]:
+        request = detection_pb.ListUnacknowledgedEventsRequest(page_size=page_size)
+        return self.pages(self.detection.ListUnacknowledgedEvents, request, "events")
+
+    def list_event_alerts(self, event_id: int, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Alert]:
+        request = detection_pb.ListEventAlertsRequest(event_id=event_id, page_size=page_size)
+        return self.pages(self.detection.ListEventAlerts, request, "alerts")
+
+    async def acknowledge_event(self, event_id: int) -> resources_pb2.Event:
+        request = detection_pb.AcknowledgeEventRequest(event_id=event_id)
+        return (await self.call(self.detection.AcknowledgeEvent, request)).event
+
+    async def create_event(
+        self,
+        *,
+        lat: float,
+        lon: float,
+        start_time: datetime | None = None,
+        group_id: int = 0,
+        event_type: int | str = "wildfire",
+        request_id: str = "",
+    ) -> resources_pb2.Event:
+        """Cameras and admins; an empty request_id gets a fresh one (safe to retry)."""
+        request = detection_pb.CreateEventRequest(group_id=group_id, lat=lat, lon=lon, request_id=request_id)
+        request.type = _enum(resources_pb2.EventType, "EVENT_TYPE", event_type)
+        if start_time is not None:
+            request.start_time.FromDatetime(start_time if start_time.tzinfo else start_time.replace(tzinfo=UTC))
+        return (await self.call(self.detection.CreateEvent, request)).event
+
+    async def update_event(self, event_id: int, **changes: Any) -> resources_pb2.Event:
+        """Change the given Event fields (proto names; datetimes for times); others stay."""
+        fields: dict[str, Any] = {k: _timestamp(v) if isinstance(v, datetime) else v for k, v in changes.items()}
+        event = resources_pb2.Event(**fields)
+        request = detection_pb.UpdateEventRequest(
+            event_id=event_id, event=event, update_mask=field_mask_pb2.FieldMask(paths=list(changes))
+        )
+        return (await self.call(self.detection.UpdateEvent, request)).event
+
+    # --- media (users, admins) --------------------------------------------------------
+
+    async def get_media(self, media_id: int) -> resources_pb2.Media:
+        return (await self.call(self.detection.GetMedia, detection_pb.GetMediaRequest(media_id=media_id))).media
+
+    def list_media(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        group_id: int | None = None,
+        page_size: int = 0,
+    ) -> AsyncIterator[resources_pb2.Media]:
+        request = detection_pb.ListMediaRequest(
+            page_size=page_size,
+            **_given(
+                created_after=_timestamp(created_after), created_before=_timestamp(created_before), group_id=group_id
+            ),
+        )
+        return self.pages(self.detection.ListMedia, request, "media")
+
+    async def get_media_url(self, media_id: int) -> detection_pb.GetMediaUrlResponse:
+        """A presigned (or local) URL of the media's content and its expiry time."""
+        return await self.call(self.detection.GetMediaUrl, detection_pb.GetMediaUrlRequest(media_id=media_id))
+
+    async def download_media(self, media_id: int, path: str | os.PathLike[str]) -> resources_pb2.Media:
+        """Stream a media's content into `path` (written to a temporary file next to it, then
+        renamed: `path` never holds a partial download). Returns the media's metadata."""
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        media: resources_pb2.Media | None = None
+
+        async def stream() -> resources_pb2.Media | None:
+            found = None
+            call = self.detection.DownloadMedia(
+                detection_pb.DownloadMediaRequest(media_id=media_id),
+                metadata=await self.tokens.metadata(),
+                timeout=None,
+            )
+            with partial.open("wb") as handle:
+                async for message in call:
+                    if message.HasField("media"):
+                        found = message.media
+                    if message.chunk:
+                        handle.write(message.chunk)
+            return found
+
+        try:
+            try:
+                media = await stream()
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAUTHENTICATED or not await self.tokens.refresh_after_refusal(
+                    self.tokens.token
+                ):
+                    raise typed_error(error) from None
+                try:
+                    media = await stream()
+                except grpc.aio.AioRpcError as again:
+                    raise typed_error(again) from None
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return media if media is not None else await self.get_media(media_id)
+
+    # --- alerts (users, admins) -------------------------------------------------------
+
+    async def get_alert(self, alert_id: int) -> resources_pb2.Alert:
+        return (await self.call(self.detection.GetAlert, detection_pb.GetAlertRequest(alert_id=alert_id))).alert
+
+    def list_alerts(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        group_id: int | None = None,
+        page_size: int = 0,
+    ) -> AsyncIterator[resources_pb2.Alert]:
+        """Alerts newest first, optionally within [created_after, created_before) and of one group (admins)."""
+        request = detection_pb.ListAlertsRequest(
+            page_size=page_size,
+            **_given(
+                created_after=_timestamp(created_after), created_before=_timestamp(created_before), group_id=group_id
+            ),
+        )
+        return self.pages(self.detection.ListAlerts, request, "alerts")
+
+    def list_ongoing_alerts(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Alert]:
+        request = detection_pb.ListOngoingAlertsRequest(page_size=page_size)
+        return self.pages(self.detection.ListOngoingAlerts, request, "alerts")
 
     # --- camera calls (devices) -----------------------------------------------------
 
     async def heartbeat(self) -> resources_pb2.Device:
         return (await self.call(self.setup.Heartbeat, setup_pb.HeartbeatRequest())).device
+
+    async def get_my_device(self) -> resources_pb2.Device:
+        return (await self.call(self.setup.GetMyDevice, setup_pb.GetMyDeviceRequest())).device
+
+    async def update_my_location(self, **position: float | None) -> resources_pb2.Device:
+        """`position`: lat, lon, elevation, azimuth, pitch (those given are changed)."""
+        request = setup_pb.UpdateMyLocationRequest(**_given(**position))
+        return (await self.call(self.setup.UpdateMyLocation, request)).device
 
     async def create_my_media(self, media_type: int | str = "image", request_id: str = "") -> resources_pb2.Media:
         request = detection_pb.CreateMyMediaRequest(
@@ -193,7 +490,6 @@ class AsyncPyroClient:
         """
         source = await load_source(content)
         request_id = request_id or str(uuid.uuid4())
-        delay = 0.5
         for attempt in range(1, self.upload_attempts + 1):
             try:
                 # No deadline: a large upload on a slow link may take long; keepalive
@@ -207,8 +503,7 @@ class AsyncPyroClient:
             except grpc.aio.AioRpcError as error:
                 if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.upload_attempts:
                     raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
+            await asyncio.sleep(BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
 
     async def create_my_alert(
@@ -269,7 +564,7 @@ class AsyncPyroClient:
             request_id=f"{alert_id}/alert",
         )
 
-    # --- alerts (users, admins) -----------------------------------------------------
+    # --- live alerts (users, admins) -----------------------------------------------
 
     def watch_alerts(
         self, after_alert_id: int | None = None, **options: Any

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from pyronear.v1 import resources_pb2
@@ -28,6 +28,16 @@ def _blocking(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]
         return self._run(method(self._client, *args, **kwargs))
 
     return run
+
+
+def _blocking_pager(method: Callable[..., AsyncIterator[T]]) -> Callable[..., Iterator[T]]:
+    """A blocking iterator over an async pager (pages are still fetched one at a time)."""
+
+    @functools.wraps(method)
+    def iterate(self: PyroClient, *args: Any, **kwargs: Any) -> Iterator[T]:
+        return self._iterate(method(self._client, *args, **kwargs))
+
+    return iterate
 
 
 class PyroClient:
@@ -69,25 +79,70 @@ class PyroClient:
     wait_ready = _blocking(AsyncPyroClient.wait_ready)
     login = _blocking(AsyncPyroClient.login)
     health = _blocking(AsyncPyroClient.health)
+    # accounts
     get_my_user = _blocking(AsyncPyroClient.get_my_user)
+    update_my_user = _blocking(AsyncPyroClient.update_my_user)
+    update_my_password = _blocking(AsyncPyroClient.update_my_password)
+    get_group = _blocking(AsyncPyroClient.get_group)
+    list_groups = _blocking_pager(AsyncPyroClient.list_groups)
     create_group = _blocking(AsyncPyroClient.create_group)
+    list_users = _blocking_pager(AsyncPyroClient.list_users)
+    get_user = _blocking(AsyncPyroClient.get_user)
     create_user = _blocking(AsyncPyroClient.create_user)
+    # devices, sites, installations
     register_device = _blocking(AsyncPyroClient.register_device)
+    create_device = _blocking(AsyncPyroClient.create_device)
+    get_device = _blocking(AsyncPyroClient.get_device)
+    list_devices = _blocking_pager(AsyncPyroClient.list_devices)
+    list_my_devices = _blocking_pager(AsyncPyroClient.list_my_devices)
+    update_device_location = _blocking(AsyncPyroClient.update_device_location)
+    create_no_alert_site = _blocking(AsyncPyroClient.create_no_alert_site)
+    get_site = _blocking(AsyncPyroClient.get_site)
+    list_sites = _blocking_pager(AsyncPyroClient.list_sites)
+    update_site = _blocking(AsyncPyroClient.update_site)
+    list_site_devices = _blocking_pager(AsyncPyroClient.list_site_devices)
+    get_installation = _blocking(AsyncPyroClient.get_installation)
+    list_installations = _blocking_pager(AsyncPyroClient.list_installations)
+    update_installation = _blocking(AsyncPyroClient.update_installation)
+    # events, media, alerts
+    get_event = _blocking(AsyncPyroClient.get_event)
+    list_events = _blocking_pager(AsyncPyroClient.list_events)
+    list_past_events = _blocking_pager(AsyncPyroClient.list_past_events)
+    list_unacknowledged_events = _blocking_pager(AsyncPyroClient.list_unacknowledged_events)
+    list_event_alerts = _blocking_pager(AsyncPyroClient.list_event_alerts)
+    acknowledge_event = _blocking(AsyncPyroClient.acknowledge_event)
+    create_event = _blocking(AsyncPyroClient.create_event)
+    update_event = _blocking(AsyncPyroClient.update_event)
+    get_media = _blocking(AsyncPyroClient.get_media)
+    list_media = _blocking_pager(AsyncPyroClient.list_media)
+    get_media_url = _blocking(AsyncPyroClient.get_media_url)
+    download_media = _blocking(AsyncPyroClient.download_media)
+    get_alert = _blocking(AsyncPyroClient.get_alert)
+    list_alerts = _blocking_pager(AsyncPyroClient.list_alerts)
+    list_ongoing_alerts = _blocking_pager(AsyncPyroClient.list_ongoing_alerts)
+    # camera calls
     heartbeat = _blocking(AsyncPyroClient.heartbeat)
+    get_my_device = _blocking(AsyncPyroClient.get_my_device)
+    update_my_location = _blocking(AsyncPyroClient.update_my_location)
     create_my_media = _blocking(AsyncPyroClient.create_my_media)
     upload_media = _blocking(AsyncPyroClient.upload_media)
     create_my_alert = _blocking(AsyncPyroClient.create_my_alert)
     send_alert = _blocking(AsyncPyroClient.send_alert)
 
-    def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> Iterator[resources_pb2.Alert]:
-        """Blocking iterator over `AsyncPyroClient.watch_alerts`; closing it ends the stream."""
-        alerts = self._client.watch_alerts(after_alert_id, **options)
+    def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        async def next_item() -> T:
+            return await items.__anext__()
+
         try:
             while True:
                 try:
-                    yield self._run(anext(alerts))
+                    yield self._run(next_item())
                 except StopAsyncIteration:
                     return
         finally:
             if not self._loop.is_closed():
-                self._run(alerts.aclose())
+                self._run(items.aclose())  # type: ignore[attr-defined]
+
+    def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> Iterator[resources_pb2.Alert]:
+        """Blocking iterator over `AsyncPyroClient.watch_alerts`; closing it ends the stream."""
+        return self._iterate(self._client.watch_alerts(after_alert_id, **options))

@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import grpc
+
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import access_service_pb2_grpc
+
+from .errors import typed_error
 
 
 class MissingCredentials(ValueError):
@@ -60,7 +64,10 @@ class TokenKeeper:
         if not self.can_login:
             raise MissingCredentials("a login and a password are needed")
         request = access_pb.LoginRequest(login=self.login_name, password=self._password)
-        response = await self._stub.Login(request, timeout=self._timeout)
+        try:
+            response = await self._stub.Login(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise typed_error(error) from None
         self.token = response.access_token
         self.expire_time = response.expire_time.ToDatetime(tzinfo=UTC)
         self.scope = response.scope

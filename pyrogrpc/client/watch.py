@@ -30,6 +30,9 @@ import grpc
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
 
+from .channel import BACKOFF
+from .errors import typed_error
+
 logger = logging.getLogger("pyrogrpc.client.watch")
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
@@ -69,8 +72,8 @@ async def watch_alerts(
     token: str | None = None,
     after_alert_id: int | None = None,
     *,
-    initial_backoff: float = 0.5,
-    max_backoff: float = 30.0,
+    initial_backoff: float = BACKOFF.initial_seconds,
+    max_backoff: float = BACKOFF.max_seconds,
     heartbeat_timeout: float = 45.0,
     max_attempts: int | None = None,
 ) -> AsyncGenerator[resources_pb2.Alert, None]:
@@ -105,8 +108,8 @@ async def watch_alerts(
             if error.code() == grpc.StatusCode.UNAUTHENTICATED and await target.refresh_after(error):
                 continue  # new token: reconnect at once
             if error.code() not in RETRYABLE:
-                raise
-            last_error = error
+                raise typed_error(error) from None
+            last_error = typed_error(error)
         except (TimeoutError, ConnectionError) as error:
             last_error = error
         finally:
@@ -115,6 +118,20 @@ async def watch_alerts(
         if max_attempts is not None and failures >= max_attempts:
             raise last_error
         delay = backoff * random.uniform(0.5, 1.0)
-        logger.info("WatchAlerts stream broken (%s); resuming after alert %s in %.1f s", last_error, resume, delay)
+        # One line, no traceback: a reconnect is routine on a flaky link.
+        logger.warning(
+            "connection lost (%s); reconnecting in %.1f s, resuming after alert %s",
+            _describe(last_error),
+            delay,
+            resume,
+        )
         await asyncio.sleep(delay)
         backoff = min(backoff * 2, max_backoff)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    if isinstance(error, TimeoutError):
+        return "no message from the server for too long"
+    return str(error) or type(error).__name__

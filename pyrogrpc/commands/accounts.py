@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_OK, connection_options, print_json, run_client
+from .common import EXIT_OK, connection_options, print_json, read_password, run_client
 
 
 def add_parsers(commands) -> None:
@@ -16,7 +16,9 @@ def add_parsers(commands) -> None:
         description="Create a user with an admin's credentials (--login/--password or PYRO_LOGIN/PYRO_PASSWORD).",
     )
     parser.add_argument("--user-login", required=True, help="login of the new user")
-    parser.add_argument("--user-password", required=True, help="password of the new user (8 to 72 bytes)")
+    parser.add_argument(
+        "--user-password", help="password of the new user, 8 to 72 bytes (default: asked with a prompt)"
+    )
     parser.add_argument(
         "--scope", choices=["user", "admin"], default="user", help="scope of the new user (default: user)"
     )
@@ -33,7 +35,7 @@ def add_parsers(commands) -> None:
         "it joins the caller's group, with scope device.",
     )
     parser.add_argument("--device-login", required=True, help="login of the camera")
-    parser.add_argument("--device-password", required=True, help="password of the camera")
+    parser.add_argument("--device-password", help="password of the camera (default: asked with a prompt)")
     parser.add_argument("--specs", default="", help="free-text hardware description")
     parser.add_argument("--software-hash", help="hash of the software the camera runs")
     for name, meaning in (
@@ -48,6 +50,11 @@ def add_parsers(commands) -> None:
     parser.set_defaults(handler=_register_device)
 
 
+async def group_id_by_name(client, name: str) -> int:
+    """The id of group `name`, created when missing (a note on stderr says so)."""
+    return await _group_id(client, name)
+
+
 async def _group_id(client, name: str) -> int:
     async for group in client.list_groups():
         if group.name == name:
@@ -59,8 +66,9 @@ async def _group_id(client, name: str) -> int:
 
 def _create_user(args: argparse.Namespace) -> int:
     async def body(client) -> int:
+        password = args.user_password or read_password(f"password of the new user {args.user_login}: ")
         group_id = args.group_id if args.group is None else await _group_id(client, args.group)
-        print_json(await client.create_user(args.user_login, args.user_password, group_id, args.scope))
+        print_json(await client.create_user(args.user_login, password, group_id, args.scope))
         return EXIT_OK
 
     return run_client(args, body)
@@ -68,9 +76,10 @@ def _create_user(args: argparse.Namespace) -> int:
 
 def _register_device(args: argparse.Namespace) -> int:
     async def body(client) -> int:
+        password = args.device_password or read_password(f"password of the camera {args.device_login}: ")
         device = await client.register_device(
             args.device_login,
-            args.device_password,
+            password,
             specs=args.specs,
             software_hash=args.software_hash,
             lat=args.lat,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -57,8 +58,23 @@ def connection_options(credentials: bool) -> argparse.ArgumentParser:
     )
     if credentials:
         group.add_argument("--login", help="your login (default: $PYRO_LOGIN)")
-        group.add_argument("--password", help="your password (default: $PYRO_PASSWORD)")
+        group.add_argument(
+            "--password",
+            help="your password (default: $PYRO_PASSWORD, else asked with a prompt; avoid it: "
+            "a command line is visible to other users of the machine)",
+        )
     return parent
+
+
+def read_password(prompt: str) -> str:
+    """Ask for a password without echo (from stdin when it is not a terminal)."""
+    try:
+        password = getpass.getpass(prompt)
+    except EOFError:
+        password = ""
+    if not password:
+        raise UsageError(f"no password given ({prompt.strip().rstrip(':')})")
+    return password
 
 
 def open_client(args: argparse.Namespace) -> AsyncPyroClient:
@@ -67,10 +83,17 @@ def open_client(args: argparse.Namespace) -> AsyncPyroClient:
         if not args.secure:
             raise UsageError("--root-certs needs --secure")
         root_certificates = args.root_certs.read_bytes()
+    login = getattr(args, "login", None) or os.environ.get("PYRO_LOGIN")
+    password = getattr(args, "password", None)
+    if password is None and login == os.environ.get("PYRO_LOGIN"):
+        # PYRO_PASSWORD belongs to PYRO_LOGIN: never sent for another --login.
+        password = os.environ.get("PYRO_PASSWORD")
+    if hasattr(args, "login") and login and not password:
+        password = read_password(f"password of {login}: ")
     return AsyncPyroClient(
         args.server or os.environ.get("PYRO_SERVER") or DEFAULT_SERVER,
-        login=getattr(args, "login", None) or os.environ.get("PYRO_LOGIN"),
-        password=getattr(args, "password", None) or os.environ.get("PYRO_PASSWORD"),
+        login=login,
+        password=password,
         secure=args.secure,
         root_certificates=root_certificates,
         timeout=args.timeout,
@@ -81,7 +104,7 @@ def run_client(args: argparse.Namespace, body: Callable[[AsyncPyroClient], Await
     """Connect, run `body(client)`, and turn every failure into a message and an exit code."""
 
     async def main() -> int:
-        async with open_client(args) as client:
+        async with open_client(args) as client:  # may prompt for the password first
             await client.wait_ready(args.connect_timeout)
             return await body(client)
 
@@ -98,7 +121,16 @@ def run_client(args: argparse.Namespace, body: Callable[[AsyncPyroClient], Await
             "error: no credentials: pass --login and --password, or set PYRO_LOGIN and PYRO_PASSWORD", file=sys.stderr
         )
         return EXIT_CONFIG
-    except (UsageError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+    except FileNotFoundError as error:
+        print(f"error: file not found: {error.filename}", file=sys.stderr)
+        return EXIT_CONFIG
+    except IsADirectoryError as error:
+        print(f"error: {error.filename} is a folder, not a file", file=sys.stderr)
+        return EXIT_CONFIG
+    except PermissionError as error:
+        print(f"error: permission denied: {error.filename}", file=sys.stderr)
+        return EXIT_CONFIG
+    except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
@@ -107,6 +139,8 @@ def run_client(args: argparse.Namespace, body: Callable[[AsyncPyroClient], Await
 
 def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
     # pyrogrpc's messages already name every invalid field ("field: problem; ...").
+    if error.code() in _RETRY_LATER:
+        return f"error: {error.code().name}: {error.details()} (the server is unreachable or busy: retry later)"
     return f"error: {error.code().name}: {error.details()}"
 
 

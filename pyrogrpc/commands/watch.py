@@ -19,10 +19,12 @@ def add_parsers(commands) -> None:
         "--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)"
     )
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
-    parser.set_defaults(handler=_watch)
+    parser.set_defaults(handler=watch_alerts_command)
 
 
-def _watch(args: argparse.Namespace) -> int:
+def watch_alerts_command(args: argparse.Namespace) -> int:
+    """`pyrogrpc watch` and `pyrogrpc alert watch`."""
+
     async def body(client) -> int:
         if args.count is not None and args.count <= 0:
             return EXIT_OK

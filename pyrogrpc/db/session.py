@@ -22,13 +22,17 @@ def create_engine(database_url: str, *, pool_size: int = 10, autocommit: bool = 
     if database_url.startswith("sqlite"):
         if autocommit:
             raise ValueError("SQLite units of work keep their transactions (BEGIN IMMEDIATE)")
-        engine = create_async_engine(database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     autocommit_options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
     return create_async_engine(
         database_url,
         **autocommit_options,
+        # Parameters hold password hashes and webhook URLs: never in logs nor in error text.
+        hide_parameters=True,
         pool_size=pool_size,
         # A burst beyond the pool opens extra connections, closed again when returned.
         max_overflow=pool_size // 2,

@@ -42,13 +42,17 @@ class AccessCheck:
         self._clock = clock
         self._accounts: dict[int, _Account] = {}
         self._changes = 0  # local commits that changed accesses, so far
+        # access id -> the read of it in flight: a burst of calls with one token (an admin
+        # creating 200 devices, each commit dropping the cache) shares one query instead of
+        # taking one pooled connection each.
+        self._reading: dict[int, asyncio.Future[dict[int, _Account]]] = {}
         self.changed = asyncio.Event()  # set by a local change: the watch hub re-checks its streams at once
 
     async def confirm(self, principal: Principal) -> None:
         """Raise Unauthenticated if the principal's account changed since its token was issued."""
         account = self._accounts.get(principal.access_id)
         if account is None or self._clock() - account.read_at >= self.recheck_seconds:
-            account = (await self._read([principal.access_id]))[principal.access_id]
+            account = await self._read_one(principal.access_id)
         refusal = _refusal(account, principal)
         if refusal is not None:
             raise Unauthenticated(refusal)
@@ -66,7 +70,21 @@ class AccessCheck:
         if "accesses" in tables:
             self._changes += 1
             self._accounts.clear()
+            self._reading.clear()  # reads begun before the change: later calls start their own
             self.changed.set()
+
+    async def _read_one(self, access_id: int) -> _Account:
+        reading = self._reading.get(access_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read([access_id]))
+            self._reading[access_id] = reading
+            reading.add_done_callback(lambda done: self._forget_reading(access_id, done))
+        # Shielded: one caller cancelled (client gone) must not cancel the read the others await.
+        return (await asyncio.shield(reading))[access_id]
+
+    def _forget_reading(self, access_id: int, done: asyncio.Future) -> None:
+        if self._reading.get(access_id) is done:
+            del self._reading[access_id]
 
     async def _read(self, access_ids: list[int]) -> dict[int, _Account]:
         changes = self._changes

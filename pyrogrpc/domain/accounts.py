@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .credentials import reset_password
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated, UserOwnsDevices
 from .paging import Page, PageRequest
 from .ports import UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
@@ -139,9 +139,13 @@ class AccountService:
             v.check((changes["group_id"] or 0) > 0, "user.group_id", "must be a group id")
         v.raise_if_any()
         async with self._uow() as uow:
-            user = await existing(uow.users, "user", user_id)
+            # Locked: a device created for this user meanwhile (which locks its owner too)
+            # cannot land in the old group after the check below.
+            user = await existing(uow.users, "user", user_id, for_update=True)
             if "group_id" in changes:
                 await existing(uow.groups, "group", changes["group_id"])
+                if changes["group_id"] != user.access.group_id:
+                    await _refuse_if_owns_devices(uow, user)
             await self._change_access(uow, user.access, changes)
             await uow.commit()
         return user
@@ -212,3 +216,15 @@ class AccountService:
             access.scope = Scope(changes["scope"]).value
         if "group_id" in changes:
             access.group_id = changes["group_id"]
+
+
+async def _refuse_if_owns_devices(uow: UnitOfWork, user: UserRecord) -> None:
+    """A device lives in its owner's group (its alerts, media and events too): moving the owner
+    alone would leave it behind, owned from another group. The caller moves or deletes them first."""
+    owned = await uow.devices.list(PageRequest(size=5), where={"owner_id": user.id})
+    if owned.items:
+        ids = ", ".join(str(device.id) for device in owned.items) + (", ..." if owned.next_page_token else "")
+        raise UserOwnsDevices(
+            f"user {user.id} owns devices ({ids}) of its group: give them another owner "
+            "(UpdateDevice owner_id) or delete them before moving the user to another group"
+        )

@@ -12,7 +12,15 @@ from typing import Any
 
 from .clock import utcnow
 from .credentials import reset_password
-from .errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from .paging import Page, PageRequest
 from .ports import Record, UnitOfWork, UnitOfWorkFactory
 from .principal import Principal, Scope
@@ -58,7 +66,8 @@ class DeviceService:
         self._check_new(v, login, password, properties)
         hashed = await self._hasher.hash(password)
         async with self._uow() as uow:
-            owner = await existing(uow.users, "user", owner_id)
+            # Locked: the owner cannot change group between here and the commit (see update_user).
+            owner = await existing(uow.users, "user", owner_id, for_update=True)
             device = await self._add(uow, login, hashed, owner, properties)
             await uow.commit()
         return device
@@ -71,7 +80,9 @@ class DeviceService:
         self._check_new(v, login, password, properties)
         hashed = await self._hasher.hash(password)
         async with self._uow() as uow:
-            owner = await _caller_user(uow, principal)
+            owner = await _caller_user(uow, principal, for_update=True)
+            if owner.access.group_id != principal.group_id:
+                raise Unauthenticated("the account's scope or group changed since this token was issued: log in again")
             device = await self._add(uow, login, hashed, owner, properties)
             await uow.commit()
         return device
@@ -113,7 +124,9 @@ class DeviceService:
     async def list_my_devices(self, principal: Principal, page: PageRequest) -> Page[DeviceRecord]:
         async with self._uow() as uow:
             owner = await _caller_user(uow, principal)
-            return await uow.devices.list(page, where={"owner_id": owner.id})
+            # Also the caller's group (even for an admin): a device of another group is never
+            # "mine", whatever its owner_id says (UpdateUser refuses to move an owner of devices).
+            return await uow.devices.list(page, where={"owner_id": owner.id}, group_id=principal.group_id)
 
     async def get_my_device(self, principal: Principal) -> DeviceRecord:
         async with self._uow() as uow:
@@ -210,13 +223,13 @@ def _check_location(location: Mapping[str, Any]) -> None:
 
 async def _check_owner(uow: UnitOfWork, device: DeviceRecord, owner_id: int) -> None:
     """The owner must be a user of the device's group: a device never changes group this way."""
-    owner = await existing(uow.users, "user", owner_id)
+    owner = await existing(uow.users, "user", owner_id, for_update=True)
     if owner.access.group_id != device.group_id:
         raise FailedPrecondition(f"user {owner_id} is not in the group of device {device.id} (group {device.group_id})")
 
 
-async def _caller_user(uow: UnitOfWork, principal: Principal) -> UserRecord:
-    user = await uow.users.get_by_access_id(principal.access_id)
+async def _caller_user(uow: UnitOfWork, principal: Principal, *, for_update: bool = False) -> UserRecord:
+    user = await uow.users.get_by_access_id(principal.access_id, for_update=for_update)
     if user is None:
         raise NotFound("user")  # the token outlived its user
     return user

@@ -41,6 +41,11 @@ class FailedPrecondition(DomainError):
     pass
 
 
+class UserOwnsDevices(FailedPrecondition):
+    """A user who owns devices cannot change group: its devices would stay in the old one.
+    (ErrorInfo reason USER_OWNS_DEVICES.)"""
+
+
 class Unavailable(DomainError):
     pass
 

@@ -81,7 +81,7 @@ class AccessRepository(Repository[AccessRecord], Protocol):
 
 
 class UserRepository(Repository[UserRecord], Protocol):
-    async def get_by_access_id(self, access_id: int) -> UserRecord | None: ...
+    async def get_by_access_id(self, access_id: int, *, for_update: bool = False) -> UserRecord | None: ...
 
 
 class Identified(Protocol):

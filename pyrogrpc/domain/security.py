@@ -42,10 +42,17 @@ class PasswordHasher:
         self._dummy_hash = bcrypt.hashpw(b"no-such-login", bcrypt.gensalt(rounds))
 
     async def hash(self, password: str) -> str:
+        if not is_hashable(password):
+            # Validation refuses these first; bcrypt would silently cut them (at a NUL or 72 bytes).
+            raise ValueError("password contains NUL or exceeds 72 bytes")
         digest = await self._run(bcrypt.hashpw, password.encode(), bcrypt.gensalt(self.rounds))
         return digest.decode()
 
     async def verify(self, password: str, hashed: str | None) -> bool:
+        if not password or not is_hashable(password):
+            # No stored password is empty, holds a NUL or is longer than 72 bytes; bcrypt would
+            # compare only what precedes the first NUL (so "" would match "\x00" * 8).
+            return False
         target = hashed.encode() if hashed else self._dummy_hash
         try:
             matches = await self._run(bcrypt.checkpw, password.encode(), target)
@@ -58,6 +65,11 @@ class PasswordHasher:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def is_hashable(password: str) -> bool:
+    """bcrypt reads a C string of at most 72 bytes: anything else would be silently cut."""
+    return "\x00" not in password and len(password.encode()) <= MAX_PASSWORD_BYTES
 
 
 def _lower_thread_priority() -> None:

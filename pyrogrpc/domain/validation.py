@@ -32,7 +32,9 @@ def check_login(v: Violations, login: str, field: str = "login") -> None:
 
 def check_password(v: Violations, password: str, field: str = "password") -> None:
     v.check(len(password) >= MIN_PASSWORD_LENGTH, field, f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    v.check(len(password.encode()) <= MAX_PASSWORD_BYTES, field, f"must be at most {MAX_PASSWORD_BYTES} bytes")
+    v.check(len(password.encode()) <= MAX_PASSWORD_BYTES, field, f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    # bcrypt stops at the first NUL: "\x00" * 8 would be stored as the empty password.
+    v.check("\x00" not in password, field, "must not contain NUL characters")
 
 
 def check_name(v: Violations, name: str, field: str = "name", max_length: int = 100) -> None:

@@ -87,6 +87,11 @@ class BackgroundQueue:
             return False
         return True
 
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for a worker (a metric)."""
+        return self._queue.qsize()
+
     async def join(self) -> None:
         """Wait until every submitted job has finished (succeeded or failed)."""
         await self._queue.join()

@@ -3,42 +3,23 @@
 Why a module of its own: the bot token sits in the request URL
 (``/bot<token>/sendMessage``), so anything that prints the URL leaks a
 credential. Errors never contain it (``send_json`` is given the token to
-mask), and a filter masks it in httpx's own "HTTP Request: POST <url>" INFO
-log line, which would otherwise print it whenever the app logs at INFO.
+mask), and pyrogrpc.log_safety cuts httpx's own "HTTP Request: POST <url>" INFO
+log line down to scheme and host.
 """
 
 from __future__ import annotations
 
-import logging
-
 import httpx
 
+from pyrogrpc import log_safety
 from pyrogrpc.notify.errors import DeliveryError
 from pyrogrpc.notify.webhook_poster import send_json
 
 __all__ = ["TelegramSender"]
 
 
-class _TokenRedactor(logging.Filter):
-    """Masks known bot tokens in records of the ``httpx`` logger."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.tokens:
-            message = record.getMessage()
-            redacted = message
-            for token in self.tokens:
-                redacted = redacted.replace(token, "<redacted>")
-            if redacted != message:
-                record.msg, record.args = redacted, None
-        return True
-
-
-_redactor = _TokenRedactor()
-logging.getLogger("httpx").addFilter(_redactor)
+# httpx logs each request's URL at INFO: its filter keeps only scheme and host.
+log_safety.install()
 
 
 class TelegramSender:
@@ -53,8 +34,6 @@ class TelegramSender:
         timeout_seconds: float = 10.0,
     ):
         self._token = token
-        if token:  # an empty string would "match" every log line
-            _redactor.tokens.add(token)
         self._url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
         self._timeout = timeout_seconds
         self._owns_client = client is None

@@ -217,7 +217,9 @@ class AccessServiceServicer:
         `group_id`.
         Errors: INVALID_ARGUMENT for an empty or unknown update_mask path or a
         scope other than SCOPE_ADMIN / SCOPE_USER; ALREADY_EXISTS when the new
-        login is taken; NOT_FOUND for the user or the new group.
+        login is taken; NOT_FOUND for the user or the new group;
+        FAILED_PRECONDITION (reason USER_OWNS_DEVICES) when moving a user who owns
+        devices to another group: give the devices another owner or delete them first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,8 +43,10 @@ class UserRepository(Repository[User]):
     def _group_condition(self, group_id: int) -> ColumnElement[bool]:
         return Access.group_id == group_id
 
-    async def get_by_access_id(self, access_id: int) -> User | None:
+    async def get_by_access_id(self, access_id: int, *, for_update: bool = False) -> User | None:
         query = self._select().where(User.access_id == access_id)
+        if for_update:
+            query = query.with_for_update()
         return (await self.session.execute(query)).unique().scalar_one_or_none()
 
 
