@@ -164,7 +164,7 @@ class FakeUserRepository(FakeRepository):
         user = self.rows.get(row_id)  # a user's group is its access's
         return None if user is None or group_id not in (None, user.access.group_id) else user
 
-    async def get_by_access_id(self, access_id: int) -> Any:
+    async def get_by_access_id(self, access_id: int, *, for_update: bool = False) -> Any:
         return next((u for u in self.rows.values() if u.access_id == access_id), None)
 
 
