@@ -137,6 +137,7 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": str(port),
+        "HTTP_PORT": "0",
         **env,
     }
     process = subprocess.Popen(

@@ -58,6 +58,10 @@ class Settings:
     sentry_dsn: str | None = None
     sentry_server_name: str | None = None
     posthog_key: str | None = None
+    # --- HTTP port (Connect, gRPC-Web, console; pyrogrpc/http) ---
+    http_port: int = 8080  # 0 = no HTTP listener
+    http_host: str = "[::]"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -218,4 +222,21 @@ def _parse(values: Mapping[str, str]) -> Settings:
         sentry_dsn=_get(values, "SENTRY_DSN"),
         sentry_server_name=_get(values, "SENTRY_SERVER_NAME"),
         posthog_key=_get(values, "POSTHOG_KEY"),
+        **_http(values),
     )
+
+
+def _http(values: Mapping[str, str]) -> dict:
+    """HTTP_PORT (0 = off), HTTP_HOST, CORS_ORIGINS (comma-separated exact origins)."""
+    origins = tuple(origin.strip().rstrip("/") for origin in (_get(values, "CORS_ORIGINS") or "").split(",") if origin.strip())
+    for origin in origins:
+        # Browsers compare the whole origin; a wildcard would let any site's script use a token
+        # it got hold of, so only exact origins are accepted.
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest or "*" in origin:
+            raise ConfigError(f"CORS_ORIGINS must list exact origins like https://dash.example.org, got {origin!r}")
+    return {
+        "http_port": _int(values, "HTTP_PORT", 8080, 0, 65535),
+        "http_host": _get(values, "HTTP_HOST") or _get(values, "GRPC_HOST") or "[::]",
+        "cors_origins": origins,
+    }

@@ -31,6 +31,7 @@ def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]
         "BCRYPT_ROUNDS": "4",
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": "0",
+        "HTTP_PORT": "0",  # no HTTP listener unless a test asks for one (tests/test_http.py)
         "SUPERADMIN_LOGIN": ADMIN_LOGIN,
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         **extra,

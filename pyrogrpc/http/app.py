@@ -1,0 +1,88 @@
+"""The ASGI application of the HTTP port: the Connect routes, the console page, and CORS.
+
+Paths: `/pyronear.v1.<Service>/<Method>` (Connect and gRPC-Web, see rpc.py), `/` (the
+console, index.html), `/console/...` (its script and style sheet). Everything else is 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from connectrpc.compat import google_protobuf_codecs
+from connectrpc.server import ConnectASGIApplication, Endpoint
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from .rpc import ConnectRoutes
+
+CONSOLE_PACKAGE = ("pyrogrpc.http", "console")
+
+# Headers a browser may send and read on a cross-origin call (Connect and gRPC-Web need them).
+_ALLOWED_HEADERS = [
+    "authorization",
+    "content-type",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "connect-content-encoding",
+    "connect-accept-encoding",
+    "grpc-timeout",
+    "x-grpc-web",
+    "x-user-agent",
+]
+_EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "content-encoding", "connect-content-encoding"]
+
+
+class _ConnectApp(ConnectASGIApplication[Mapping[str, Endpoint]]):
+    """connectrpc's ASGI server over our own route table (instead of one generated class per service)."""
+
+    def __init__(self, endpoints: Mapping[str, Endpoint], read_max_bytes: int):
+        super().__init__(
+            service=endpoints,
+            endpoints=lambda table: table,
+            read_max_bytes=read_max_bytes,
+            # Our stubs are google.protobuf messages (connectrpc's default runtime is protobuf-py).
+            codecs=google_protobuf_codecs(),
+        )
+
+    @property
+    def path(self) -> str:
+        return "/"
+
+
+async def _console(request: Request) -> FileResponse:
+    static: StaticFiles = request.app.state.console_files
+    return FileResponse(static.lookup_path("index.html")[0], media_type="text/html")
+
+
+def build_http_app(routes: ConnectRoutes, *, cors_origins: Sequence[str], read_max_bytes: int) -> ASGIApp:
+    """`cors_origins`: exact origins ("https://dash.example.org") allowed to call from a browser
+    page of another origin; the console itself is same-origin and needs none."""
+    connect = _ConnectApp(routes.endpoints, read_max_bytes)
+    console_files = StaticFiles(packages=[CONSOLE_PACKAGE])
+    app = Starlette(
+        routes=[
+            Route("/", _console, methods=["GET", "HEAD"]),
+            Mount("/console", app=console_files),
+            *(Mount(f"/{service}", app=connect) for service in sorted({path.split("/")[1] for path in routes.endpoints})),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=_ALLOWED_HEADERS,
+                expose_headers=_EXPOSED_HEADERS,
+                # Tokens travel in the Authorization header, never in cookies.
+                allow_credentials=False,
+                max_age=3600,
+            )
+        ],
+    )
+    app.state.console_files = console_files
+    return app
