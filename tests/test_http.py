@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+from urllib.parse import unquote
 import socket
 
 import grpc
@@ -194,6 +195,14 @@ async def test_grpc_web_unary_and_errors(http):
     assert missing.rich_status.details[0].Unpack(info) and info.reason == "NOT_FOUND"
     anonymous = await grpc_web(http, "AccessService/GetMyUser", access_pb.GetMyUserRequest())
     assert anonymous.grpc_status == grpc.StatusCode.UNAUTHENTICATED.value[0]
+
+
+async def test_native_grpc_on_the_http_port_is_told_where_to_go(http):
+    response = await http.post(
+        "/pyronear.v1.AccessService/Login", content=envelope(b""), headers={"Content-Type": "application/grpc"}
+    )
+    assert response.headers["grpc-status"] == str(grpc.StatusCode.UNIMPLEMENTED.value[0])
+    assert "GRPC_PORT" in unquote(response.headers["grpc-message"])
 
 
 # --- streams ---------------------------------------------------------------------------

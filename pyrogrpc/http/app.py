@@ -7,6 +7,7 @@ console, index.html), `/console/...` (its script and style sheet). Everything el
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 from connectrpc.compat import google_protobuf_codecs
 from connectrpc.server import ConnectASGIApplication, Endpoint
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .rpc import ConnectRoutes
 
@@ -55,6 +56,26 @@ class _ConnectApp(ConnectASGIApplication[Mapping[str, Endpoint]]):
         return "/"
 
 
+class _NativeGrpcElsewhere:
+    """Native gRPC needs HTTP/2 trailers, which uvicorn does not send: answer such a call with
+    a clear UNIMPLEMENTED (in headers, as a trailers-only response) instead of connectrpc's
+    UNKNOWN about a missing ASGI extension."""
+
+    def __init__(self, app: ASGIApp):
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            content_type = dict(scope["headers"]).get(b"content-type", b"")
+            if content_type.startswith(b"application/grpc") and not content_type.startswith(b"application/grpc-web"):
+                message = quote("native gRPC is served on the gRPC port (GRPC_PORT); this port speaks Connect and gRPC-Web")
+                headers = [(b"content-type", content_type), (b"grpc-status", b"12"), (b"grpc-message", message.encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self._app(scope, receive, send)
+
+
 async def _console(request: Request) -> FileResponse:
     static: StaticFiles = request.app.state.console_files
     return FileResponse(static.lookup_path("index.html")[0], media_type="text/html")
@@ -69,7 +90,7 @@ def build_http_app(routes: ConnectRoutes, *, cors_origins: Sequence[str], read_m
         routes=[
             Route("/", _console, methods=["GET", "HEAD"]),
             Mount("/console", app=console_files),
-            *(Mount(f"/{service}", app=connect) for service in sorted({path.split("/")[1] for path in routes.endpoints})),
+            *(Mount(f"/{service}", app=_NativeGrpcElsewhere(connect)) for service in sorted({path.split("/")[1] for path in routes.endpoints})),
         ],
         middleware=[
             Middleware(
