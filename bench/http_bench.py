@@ -23,11 +23,21 @@ import time
 
 import httpx
 from common import (
-    USER_PASSWORD, Api, Latencies, _wait_port, bench_stack, free_port, latency_table, report, run_for, setup_group, table,
+    USER_PASSWORD,
+    Api,
+    Latencies,
+    _wait_port,
+    bench_stack,
+    free_port,
+    latency_table,
+    report,
+    run_for,
+    setup_group,
+    table,
 )
+
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as pb
-
 from tests.http_helpers import read_envelopes
 
 ALERT_INTERVAL_SECONDS = 0.1
@@ -48,25 +58,31 @@ async def unary_rates(port: int, http_port: int, pid: int, token_api: Api, secon
     for transport in ("Connect binary", "Connect JSON", "gRPC"):
         latencies = Latencies()
         count = [0]
-        clients = [
-            http_client(http_port, headers=headers, timeout=30)
-            for _ in range(concurrency)
-        ] if transport != "gRPC" else []
+        clients = (
+            [http_client(http_port, headers=headers, timeout=30) for _ in range(concurrency)]
+            if transport != "gRPC"
+            else []
+        )
 
-        async def worker(index: int, run, transport=transport, clients=clients, latencies=latencies, count=count) -> None:
+        async def worker(
+            index: int, run, transport=transport, clients=clients, latencies=latencies, count=count
+        ) -> None:
             while not run.stop.is_set():
                 async with latencies.measure(transport, run.measuring):
                     if transport == "gRPC":
                         await token_api.access.GetMyUser(request)
                     elif transport == "Connect JSON":
                         response = await clients[index].post(
-                            "/pyronear.v1.AccessService/GetMyUser", content=b"{}", headers={"Content-Type": "application/json"}
+                            "/pyronear.v1.AccessService/GetMyUser",
+                            content=b"{}",
+                            headers={"Content-Type": "application/json"},
                         )
                         assert response.status_code == 200, response.text
                         json.loads(response.content)
                     else:
                         response = await clients[index].post(
-                            "/pyronear.v1.AccessService/GetMyUser", content=request.SerializeToString(),
+                            "/pyronear.v1.AccessService/GetMyUser",
+                            content=request.SerializeToString(),
                             headers={"Content-Type": "application/proto"},
                         )
                         assert response.status_code == 200, response.text
@@ -82,7 +98,8 @@ async def unary_rates(port: int, http_port: int, pid: int, token_api: Api, secon
             "calls_per_s": count[0] / window.seconds,
             "server_cpu_ms_per_call": 1000 * (window.server_cpu_seconds or 0) / max(count[0], 1),
             "client_cpu_ms_per_call": 1000 * window.client_cpu_seconds / max(count[0], 1),
-            "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
+            "p50_ms": summary["p50_ms"],
+            "p99_ms": summary["p99_ms"],
         }
     return results
 
@@ -106,14 +123,18 @@ async def watch_latency(api: Api, http_port: int, alerts: int) -> dict:
     async def connect_stream() -> None:
         body = struct.pack(">BI", 0, 2) + b"{}"
         headers = {"Content-Type": "application/connect+json", "Authorization": f"Bearer {user_api.token}"}
-        async with http_client(http_port, timeout=None) as client:
-            async with client.stream("POST", "/pyronear.v1.DetectionService/WatchAlerts", content=body, headers=headers) as response:
-                async for flags, data in read_envelopes(response.aiter_raw()):
-                    now = time.perf_counter()
-                    ready["Connect JSON"].set()
-                    message = json.loads(data)
-                    if "alert" in message:
-                        received["Connect JSON"][int(message["alert"]["id"])] = now
+        async with (
+            http_client(http_port, timeout=None) as client,
+            client.stream(
+                "POST", "/pyronear.v1.DetectionService/WatchAlerts", content=body, headers=headers
+            ) as response,
+        ):
+            async for _flags, data in read_envelopes(response.aiter_raw()):
+                now = time.perf_counter()
+                ready["Connect JSON"].set()
+                message = json.loads(data)
+                if "alert" in message:
+                    received["Connect JSON"][int(message["alert"]["id"])] = now
 
     tasks = [asyncio.create_task(grpc_stream()), asyncio.create_task(connect_stream())]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready.values())), 30)
@@ -136,7 +157,7 @@ async def watch_latency(api: Api, http_port: int, alerts: int) -> dict:
 
 async def bench(port: int, http_port: int, pid: int, seconds: float, concurrency: int, alerts: int) -> dict:
     async with Api.connect(port) as api:
-        admin, _, user = await setup_group(api)
+        _, _, user = await setup_group(api)
         user_api = await api.login(user.login, USER_PASSWORD)
         rates = await unary_rates(port, http_port, pid, user_api, seconds, concurrency)
         watch = await watch_latency(api, http_port, alerts)
@@ -156,8 +177,14 @@ def main() -> None:
     latencies: Latencies = result.pop("latencies")
     watch = latencies.summary()
     rows = [
-        [transport, f"{r['calls_per_s']:.0f}", f"{r['server_cpu_ms_per_call']:.2f}", f"{r['client_cpu_ms_per_call']:.2f}",
-         f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}"]
+        [
+            transport,
+            f"{r['calls_per_s']:.0f}",
+            f"{r['server_cpu_ms_per_call']:.2f}",
+            f"{r['client_cpu_ms_per_call']:.2f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+        ]
         for transport, r in result["unary"].items()
     ]
     text = (
@@ -167,7 +194,9 @@ def main() -> None:
             rows,
         )
         + "\n\n"
-        + latency_table(f"WatchAlerts: CreateAlert sent -> received, {args.alerts} alerts, streams side by side", latencies)
+        + latency_table(
+            f"WatchAlerts: CreateAlert sent -> received, {args.alerts} alerts, streams side by side", latencies
+        )
         + f"\nmissing: {result['missing']}"
     )
     report("http", {**result, "watch": watch, "seconds": args.seconds, "concurrency": args.concurrency}, text)

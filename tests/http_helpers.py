@@ -45,8 +45,8 @@ def envelope(data: bytes, flags: int = 0) -> bytes:
 def split_envelopes(body: bytes) -> list[tuple[int, bytes]]:
     frames, at = [], 0
     while at < len(body):
-        flags, length = struct.unpack(">BI", body[at:at + 5])
-        frames.append((flags, body[at + 5:at + 5 + length]))
+        flags, length = struct.unpack(">BI", body[at : at + 5])
+        frames.append((flags, body[at + 5 : at + 5 + length]))
         at += 5 + length
     return frames
 
@@ -60,8 +60,8 @@ async def read_envelopes(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[int
             flags, length = struct.unpack(">BI", buffer[:5])
             if len(buffer) < 5 + length:
                 break
-            yield flags, buffer[5:5 + length]
-            buffer = buffer[5 + length:]
+            yield flags, buffer[5 : 5 + length]
+            buffer = buffer[5 + length :]
 
 
 def bearer(token: str) -> dict[str, str]:

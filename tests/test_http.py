@@ -7,21 +7,21 @@ import asyncio
 import base64
 import hashlib
 import json
-from urllib.parse import unquote
 import socket
+from urllib.parse import unquote
 
 import grpc
 import httpx
 import pytest
 from google.rpc import error_details_pb2
-from pyronear.v1 import access_service_pb2 as access_pb
-from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1 import resources_pb2
 
 from pyrogrpc.api.scopes import RPC_SCOPES
 from pyrogrpc.config import ConfigError, Settings
 from pyrogrpc.http.listener import _listening_socket
 from pyrogrpc.server import SERVICE_NAMES
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as pb
+from pyronear.v1 import resources_pb2
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, tiny_jpeg, upload_media, violated_fields
 from tests.http_helpers import (
@@ -90,7 +90,9 @@ async def test_login_and_calls_over_connect_json(http, grpc_admin):
 async def test_connect_binary_unary(http):
     request = access_pb.LoginRequest(login=ADMIN_LOGIN, password=ADMIN_PASSWORD)
     response = await http.post(
-        "/pyronear.v1.AccessService/Login", content=request.SerializeToString(), headers={"Content-Type": "application/proto"}
+        "/pyronear.v1.AccessService/Login",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/proto"},
     )
     assert response.status_code == 200 and response.headers["content-type"] == "application/proto"
     assert access_pb.LoginResponse.FromString(response.content).scope == resources_pb2.SCOPE_ADMIN
@@ -103,7 +105,9 @@ async def test_every_rpc_of_the_services_has_a_route(http_server, http):
     streaming = {"/pyronear.v1.DetectionService/" + name for name in ("UploadMedia", "DownloadMedia", "WatchAlerts")}
     for path in RPC_SCOPES:
         if path in streaming:
-            response = await http.post(path, content=envelope(b"{}"), headers={"Content-Type": "application/connect+json"})
+            response = await http.post(
+                path, content=envelope(b"{}"), headers={"Content-Type": "application/connect+json"}
+            )
             error = end_of_stream(split_envelopes(response.content)[-1][1]).get("error", {})
         else:
             response = await http.post(path, content=b"{}", headers={"Content-Type": "application/json"})
@@ -170,7 +174,9 @@ async def test_malformed_and_oversized_requests(http):
     huge = json.dumps({"name": "x" * (5 * 1024 * 1024)})
     too_big = await http.post("/pyronear.v1.AccessService/CreateGroup", content=huge, headers=headers)
     assert too_big.json()["code"] == "resource_exhausted"
-    unknown_type = await http.post("/pyronear.v1.AccessService/GetMyUser", content=b"{}", headers={"Content-Type": "text/plain"})
+    unknown_type = await http.post(
+        "/pyronear.v1.AccessService/GetMyUser", content=b"{}", headers={"Content-Type": "text/plain"}
+    )
     assert unknown_type.status_code == 415
 
 
@@ -184,7 +190,9 @@ async def grpc_web(http: httpx.AsyncClient, rpc: str, request, token: str | None
 
 
 async def test_grpc_web_unary_and_errors(http):
-    reply = await grpc_web(http, "AccessService/Login", access_pb.LoginRequest(login=ADMIN_LOGIN, password=ADMIN_PASSWORD))
+    reply = await grpc_web(
+        http, "AccessService/Login", access_pb.LoginRequest(login=ADMIN_LOGIN, password=ADMIN_PASSWORD)
+    )
     assert reply.status == 200 and reply.grpc_status == 0
     token = access_pb.LoginResponse.FromString(reply.messages[0]).access_token
     me = await grpc_web(http, "AccessService/GetMyUser", access_pb.GetMyUserRequest(), token)
@@ -211,7 +219,9 @@ async def test_native_grpc_on_the_http_port_is_told_where_to_go(http):
 async def watch_messages(http: httpx.AsyncClient, token: str, content_type: str, body: bytes):
     """Yields (flags, data) of a WatchAlerts response as they arrive."""
     headers = {"Content-Type": content_type, **bearer(token)}
-    async with http.stream("POST", "/pyronear.v1.DetectionService/WatchAlerts", content=body, headers=headers) as response:
+    async with http.stream(
+        "POST", "/pyronear.v1.DetectionService/WatchAlerts", content=body, headers=headers
+    ) as response:
         assert response.status_code == 200
         async for item in read_envelopes(response.aiter_raw()):
             yield item
@@ -226,7 +236,7 @@ async def test_watch_alerts_over_connect_json(http, grpc_admin):
         flags, first = await anext(stream)
         assert flags == 0 and "heartbeat" in json.loads(first)  # the stream is registered
         alert = (await grpc_admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=device.id, azimuth=12.5))).alert
-        async for flags, data in stream:
+        async for _flags, data in stream:
             message = json.loads(data)
             if "alert" in message:
                 break
@@ -239,11 +249,13 @@ async def test_watch_alerts_over_grpc_web(http, grpc_admin):
     user, user_row = await grpc_admin.new_user()
     _, device = await grpc_admin.new_device(user_row.id, lat=44.0, lon=4.0, azimuth=90.0)
     token = await login(http, user_row.login, USER_PASSWORD)
-    stream = watch_messages(http, token, "application/grpc-web+proto", envelope(pb.WatchAlertsRequest().SerializeToString()))
+    stream = watch_messages(
+        http, token, "application/grpc-web+proto", envelope(pb.WatchAlertsRequest().SerializeToString())
+    )
     async with asyncio.timeout(TIMEOUT):
         await anext(stream)  # heartbeat
         alert = (await grpc_admin.detection.CreateAlert(pb.CreateAlertRequest(device_id=device.id))).alert
-        async for flags, data in stream:
+        async for _flags, data in stream:
             message = pb.WatchAlertsResponse.FromString(data)
             if message.HasField("alert"):
                 break
@@ -266,11 +278,13 @@ async def test_upload_media_over_connect_client_streaming(http, grpc_admin):
     """Client streaming over HTTP/1.1: the whole enveloped request body, then the response."""
     user, user_row = await grpc_admin.new_user()
     device_api, device = await grpc_admin.new_device(user_row.id)
-    media = (await device_api.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))).media
+    media = (
+        await device_api.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))
+    ).media
     data = tiny_jpeg(200_000)
     header = pb.UploadMediaHeader(media_id=media.id, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     messages = [pb.UploadMediaRequest(header=header)] + [
-        pb.UploadMediaRequest(chunk=data[at:at + 65536]) for at in range(0, len(data), 65536)
+        pb.UploadMediaRequest(chunk=data[at : at + 65536]) for at in range(0, len(data), 65536)
     ]
     body = b"".join(envelope(message.SerializeToString()) for message in messages)
     token = await login(http, device.login, USER_PASSWORD)
@@ -285,9 +299,14 @@ async def test_upload_media_over_connect_client_streaming(http, grpc_admin):
     assert uploaded.size_bytes == len(data) and uploaded.content_type == "image/jpeg"
     assert frames[-1][0] == END_STREAM and "error" not in end_of_stream(frames[-1][1])
     # A header that lies about the size: the same domain check and status as over gRPC.
-    media2 = (await device_api.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))).media
+    media2 = (
+        await device_api.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=resources_pb2.MEDIA_TYPE_IMAGE))
+    ).media
     lying = pb.UploadMediaHeader(media_id=media2.id, size_bytes=10, sha256=hashlib.sha256(data).hexdigest())
-    body = envelope(pb.UploadMediaRequest(header=lying).SerializeToString()) + body[len(envelope(messages[0].SerializeToString())):]
+    body = (
+        envelope(pb.UploadMediaRequest(header=lying).SerializeToString())
+        + body[len(envelope(messages[0].SerializeToString())) :]
+    )
     refused = await http.post(
         "/pyronear.v1.DetectionService/UploadMedia",
         content=body,
@@ -338,7 +357,9 @@ async def test_cors_preflight_allows_only_the_listed_origins(http):
     assert allowed.headers["access-control-allow-origin"] == DASHBOARD
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-credentials" not in allowed.headers
-    refused = await http.options("/pyronear.v1.AccessService/Login", headers={"Origin": "https://evil.example", **request_headers})
+    refused = await http.options(
+        "/pyronear.v1.AccessService/Login", headers={"Origin": "https://evil.example", **request_headers}
+    )
     assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
     # The actual call from an allowed origin can read gRPC-Web's status headers.
     call = await http.post(
@@ -400,3 +421,43 @@ async def test_console_page_is_served(http):
     script = await http.get("/console/console.js")
     assert script.status_code == 200 and "WatchAlerts" in script.text
     assert (await http.get("/console/../config.py")).status_code == 404
+
+
+async def test_upload_above_max_upload_bytes_is_refused_over_http(server_factory):
+    server = await start_http_server(server_factory, MAX_UPLOAD_BYTES="1000")
+    async with (
+        Api.connect(server.port) as api,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http,
+    ):
+        admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        _, user_row = await admin.new_user()
+        device_api, device = await admin.new_device(user_row.id)
+        media_type = resources_pb2.MEDIA_TYPE_IMAGE
+        media = (await device_api.detection.CreateMyMedia(pb.CreateMyMediaRequest(type=media_type))).media
+        data = tiny_jpeg(2000)
+        header = pb.UploadMediaHeader(media_id=media.id, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        body = envelope(pb.UploadMediaRequest(header=header).SerializeToString()) + envelope(
+            pb.UploadMediaRequest(chunk=data).SerializeToString()
+        )
+        token = await login(http, device.login, USER_PASSWORD)
+        response = await http.post(
+            "/pyronear.v1.DetectionService/UploadMedia",
+            content=body,
+            headers={"Content-Type": "application/connect+proto", **bearer(token)},
+        )
+    error = end_of_stream(split_envelopes(response.content)[-1][1])["error"]
+    assert error["code"] == "invalid_argument" and "1000" in error["message"]
+
+
+async def test_stopping_the_server_ends_open_http_watch_streams(server_factory):
+    server = await start_http_server(server_factory)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=TIMEOUT) as http:
+        token = await login(http)
+        stream = watch_messages(http, token, "application/connect+json", envelope(b"{}"))
+        async with asyncio.timeout(TIMEOUT):
+            await anext(stream)  # heartbeat: the stream is registered
+            stopping = asyncio.create_task(server.stop(grace=5))
+            frames = [item async for item in stream]
+            await stopping
+    assert frames[-1][0] == END_STREAM
+    assert end_of_stream(frames[-1][1])["error"]["code"] == "unavailable"

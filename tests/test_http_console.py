@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from pyronear.v1 import detection_service_pb2 as pb
 
+from pyronear.v1 import detection_service_pb2 as pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, upload_media
 from tests.http_helpers import start_http_server

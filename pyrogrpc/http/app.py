@@ -7,10 +7,11 @@ console, index.html), `/console/...` (its script and style sheet). Everything el
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from connectrpc.compat import google_protobuf_codecs
-from connectrpc.server import ConnectASGIApplication, Endpoint
+from connectrpc.server import ConnectASGIApplication
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -36,13 +37,21 @@ _ALLOWED_HEADERS = [
     "x-grpc-web",
     "x-user-agent",
 ]
-_EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "content-encoding", "connect-content-encoding"]
+_EXPOSED_HEADERS = [
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "content-encoding",
+    "connect-content-encoding",
+]
 
 
-class _ConnectApp(ConnectASGIApplication[Mapping[str, Endpoint]]):
+class _ConnectApp(ConnectASGIApplication[Mapping[str, Any]]):
     """connectrpc's ASGI server over our own route table (instead of one generated class per service)."""
 
-    def __init__(self, endpoints: Mapping[str, Endpoint], read_max_bytes: int):
+    # Any: connectrpc types its table with private per-kind endpoint classes; ours come from
+    # its public Endpoint.unary/server_stream/... constructors.
+    def __init__(self, endpoints: Mapping[str, Any], read_max_bytes: int):
         super().__init__(
             service=endpoints,
             endpoints=lambda table: table,
@@ -68,8 +77,14 @@ class _NativeGrpcElsewhere:
         if scope["type"] == "http":
             content_type = dict(scope["headers"]).get(b"content-type", b"")
             if content_type.startswith(b"application/grpc") and not content_type.startswith(b"application/grpc-web"):
-                message = quote("native gRPC is served on the gRPC port (GRPC_PORT); this port speaks Connect and gRPC-Web")
-                headers = [(b"content-type", content_type), (b"grpc-status", b"12"), (b"grpc-message", message.encode())]
+                message = quote(
+                    "native gRPC is served on the gRPC port (GRPC_PORT); this port speaks Connect and gRPC-Web"
+                )
+                headers = [
+                    (b"content-type", content_type),
+                    (b"grpc-status", b"12"),
+                    (b"grpc-message", message.encode()),
+                ]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
@@ -90,7 +105,10 @@ def build_http_app(routes: ConnectRoutes, *, cors_origins: Sequence[str], read_m
         routes=[
             Route("/", _console, methods=["GET", "HEAD"]),
             Mount("/console", app=console_files),
-            *(Mount(f"/{service}", app=_NativeGrpcElsewhere(connect)) for service in sorted({path.split("/")[1] for path in routes.endpoints})),
+            *(
+                Mount(f"/{service}", app=_NativeGrpcElsewhere(connect))
+                for service in sorted({path.split("/")[1] for path in routes.endpoints})
+            ),
         ],
         middleware=[
             Middleware(

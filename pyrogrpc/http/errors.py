@@ -16,7 +16,11 @@ from ..api.errors import status_for
 logger = logging.getLogger("pyrogrpc.http")
 
 # grpc spells one code differently (CANCELLED); every other name is the same in both.
-_CODE_BY_STATUS = {status: Code.CANCELED if status is grpc.StatusCode.CANCELLED else Code[status.name] for status in grpc.StatusCode if status is not grpc.StatusCode.OK}
+_CODE_BY_STATUS = {
+    status: Code.CANCELED if status is grpc.StatusCode.CANCELLED else Code[status.name]
+    for status in grpc.StatusCode
+    if status is not grpc.StatusCode.OK
+}
 
 
 def connect_error(error: Exception) -> ConnectError:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 logger = logging.getLogger("pyrogrpc.http")
 
+
 class HttpListener:
     def __init__(self, app: ASGIApp, host: str, port: int):
         self._app = app

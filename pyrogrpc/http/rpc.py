@@ -161,4 +161,3 @@ class ConnectRoutes:
                     self._record(path, outcome, started)
 
         return call
-
