@@ -85,6 +85,10 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     log_format: str = "text"
     otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: tracing on (the `tracing` extra)
+    # --- HTTP port (Connect, gRPC-Web, console; pyrogrpc/http) ---
+    http_port: int = 8080  # 0 = no HTTP listener
+    http_host: str = "[::]"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -295,6 +299,7 @@ def _parse(values: Mapping[str, str]) -> Settings:
         metrics_host=_get(values, "METRICS_HOST") or "0.0.0.0",
         log_format=_log_format(values),
         otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        **_http(values),
     )
 
 
@@ -306,3 +311,20 @@ def _log_format(values: Mapping[str, str]) -> str:
     if value not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value
+
+
+
+def _http(values: Mapping[str, str]) -> dict:
+    """HTTP_PORT (0 = off), HTTP_HOST, CORS_ORIGINS (comma-separated exact origins)."""
+    origins = tuple(origin.strip().rstrip("/") for origin in (_get(values, "CORS_ORIGINS") or "").split(",") if origin.strip())
+    for origin in origins:
+        # Browsers compare the whole origin; a wildcard would let any site's script use a token
+        # it got hold of, so only exact origins are accepted.
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest or "*" in origin:
+            raise ConfigError(f"CORS_ORIGINS must list exact origins like https://dash.example.org, got {origin!r}")
+    return {
+        "http_port": _int(values, "HTTP_PORT", 8080, 0, 65535),
+        "http_host": _get(values, "HTTP_HOST") or _get(values, "GRPC_HOST") or "[::]",
+        "cors_origins": origins,
+    }

@@ -11,9 +11,11 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pyronear.v1 import (
     access_service_pb2,
@@ -25,7 +27,7 @@ from pyronear.v1 import (
 )
 
 from .api.access import AccessServicer
-from .api.auth import AuthInterceptor
+from .api.auth import AuthInterceptor, CallAuthorizer
 from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
@@ -52,6 +54,7 @@ from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
 from . import log_safety
+from .http import ConnectRoutes, HttpListener, build_http_app
 from .notify import BackgroundQueue
 from .metrics import LiveSources, ServerMetrics
 from .observability import init_observability
@@ -70,6 +73,9 @@ SERVICE_NAMES = (
 # milliseconds; a storage or database slower than this is failing, and we stop anyway.
 CLEAN_UP_SECONDS = 30.0
 
+# Largest request message, on both ports (uploads stream in smaller chunks).
+_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
+
 _SERVER_OPTIONS = [
     # Cameras on rural links ping to keep NAT mappings open; accept their pings.
     ("grpc.keepalive_time_ms", 30_000),
@@ -77,7 +83,7 @@ _SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_receive_message_length", _MAX_RECEIVE_MESSAGE_BYTES),
 ]
 
 
@@ -201,6 +207,8 @@ class PyroServer:
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
+        self._http: HttpListener | None = None
+        self.http_port: int | None = None
         self._health_task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
 
@@ -245,7 +253,9 @@ class PyroServer:
             options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
-        self._add_servicers(services)
+        servicers = self._servicers()
+        for _, servicer, add_to_server in servicers:
+            add_to_server(servicer, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
         # Reflection v1 and v1alpha, serving the protos' comments (see api/reflection.py).
         services.add_generic_rpc_handlers(reflection_handlers((*SERVICE_NAMES, health.SERVICE_NAME)))
@@ -265,14 +275,44 @@ class PyroServer:
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
+        if self.settings.http_port:
+            try:
+                await self._start_http([(service, servicer) for service, servicer, _ in servicers])
+            except BaseException:
+                await self.stop(grace=0)  # e.g. the HTTP port is taken: nothing half-started stays
+                raise
         logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
 
-    def _add_servicers(self, server: GenericHandlersOnly) -> None:
-        access_service_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(self.accounts), server)
-        setup_service_pb2_grpc.add_SetupServiceServicer_to_server(SetupServicer(**self.setup_services), server)
-        detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
-            DetectionServicer(**self.detection_services), server
+    def _servicers(self) -> list[tuple[ServiceDescriptor, object, Callable[[object, GenericHandlersOnly], None]]]:
+        """The servicer of each service, built once: the gRPC and the HTTP port serve the same ones."""
+        return [
+            (
+                access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
+                AccessServicer(self.accounts),
+                access_service_pb2_grpc.add_AccessServiceServicer_to_server,
+            ),
+            (
+                setup_service_pb2.DESCRIPTOR.services_by_name["SetupService"],
+                SetupServicer(**self.setup_services),
+                setup_service_pb2_grpc.add_SetupServiceServicer_to_server,
+            ),
+            (
+                detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"],
+                DetectionServicer(**self.detection_services),
+                detection_service_pb2_grpc.add_DetectionServiceServicer_to_server,
+            ),
+        ]
+
+    async def _start_http(self, servicers: list[tuple[ServiceDescriptor, object]]) -> None:
+        routes = ConnectRoutes(
+            servicers,
+            CallAuthorizer(self.tokens, self.access_check),
+            self.calls,
+            record_call=self.call_observer.finished_over_http,  # same metrics and access log as gRPC
         )
+        app = build_http_app(routes, cors_origins=self.settings.cors_origins, read_max_bytes=_MAX_RECEIVE_MESSAGE_BYTES)
+        self._http = HttpListener(app, self.settings.http_host, self.settings.http_port)
+        self.http_port = await self._http.start()
 
     async def _prepare_database(self) -> None:
         if self.settings.embedded:
@@ -320,8 +360,11 @@ class PyroServer:
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume
         # elsewhere) instead of holding the whole grace period; unary calls still drain.
         await self.watch_hub.stop()
-        if self._server:
-            await self._server.stop(grace)
+        # Both ports drain their calls at once, within the same grace period.
+        await asyncio.gather(
+            *([self._server.stop(grace)] if self._server else []), *([self._http.stop(grace)] if self._http else [])
+        )
+        if self._server or self._http:
             # Handlers cancelled at the end of the grace period may still be cleaning up
             # (an upload finishing its commit): the storage and the database stay open for them.
             if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
