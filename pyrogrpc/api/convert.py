@@ -163,7 +163,7 @@ def page_request(request: Message, *, with_dates: bool = False) -> PageRequest:
 
 
 def page_response(response_type: type[M], field: str, page: Page, convert) -> M:
-    response = response_type(next_page_token=page.next_page_token)
+    response = response_type(next_page_token=page.next_page_token, total_size=page.total_size)
     getattr(response, field).extend(convert(item) for item in page.items)
     return response
 

@@ -11,6 +11,7 @@ from pyronear.v1 import resources_pb2
 
 from ..domain.alerts import NewAlert
 from ..domain.events import UPDATABLE_FIELDS
+from ..domain.geometry import Box, Detection, decode_detections
 from .auth import current_principal
 from .convert import changes_from_mask, enum_from_proto, from_timestamp, optional, page_request, page_response, to_proto
 
@@ -19,8 +20,29 @@ def _event(row) -> resources_pb2.Event:
     return to_proto(resources_pb2.Event, row)
 
 
-def _alert(row) -> resources_pb2.Alert:
-    return to_proto(resources_pb2.Alert, row)
+def _boxes_proto(text: str | None) -> list[resources_pb2.DetectionBox]:
+    return [
+        resources_pb2.DetectionBox(
+            box=resources_pb2.NormalizedBox(x_min=d.box.x_min, y_min=d.box.y_min, x_max=d.box.x_max, y_max=d.box.y_max),
+            confidence=d.confidence,
+        )
+        for d in decode_detections(text)
+    ]
+
+
+def alert_to_proto(row) -> resources_pb2.Alert:
+    """`boxes` is JSON text in the row (see db/models.py), repeated messages in the proto."""
+    return to_proto(resources_pb2.Alert, row, boxes=_boxes_proto(getattr(row, "boxes", None)))
+
+
+_alert = alert_to_proto
+
+
+def _detections(request) -> tuple[Detection, ...]:
+    """Boxes of a request; an unset `box` is all zeros, which validation refuses (x_min < x_max)."""
+    return tuple(
+        Detection(Box(b.box.x_min, b.box.y_min, b.box.x_max, b.box.y_max), b.confidence) for b in request.boxes
+    )
 
 
 def _notification(row) -> resources_pb2.Notification:
@@ -37,7 +59,13 @@ def _new_alert(request) -> NewAlert:
         lon=optional(request, "lon"),
         localization=request.localization,
         request_id=request.request_id,
+        detections=_detections(request),
+        pose_id=optional(request, "pose_id"),
+        capture_time=from_timestamp(request, "capture_time"),
     )
+
+
+new_alert_from_proto = _new_alert
 
 
 class EventAlertRpcs:
@@ -59,10 +87,20 @@ class EventAlertRpcs:
         return pb.GetEventResponse(event=_event(await self._events.get_event(current_principal(), request.event_id)))
 
     async def ListEvents(self, request, context):
+        label = enum_from_proto(resources_pb2.EventLabel.DESCRIPTOR, request.label, "label", required=False)
         page = await self._events.list_events(
-            current_principal(), page_request(request, with_dates=True), optional(request, "group_id")
+            current_principal(), page_request(request, with_dates=True), optional(request, "group_id"), label
         )
         return page_response(pb.ListEventsResponse, "events", page, _event)
+
+    async def ListUnlabeledEvents(self, request, context):
+        page = await self._events.list_unlabeled_events(current_principal(), page_request(request))
+        return page_response(pb.ListUnlabeledEventsResponse, "events", page, _event)
+
+    async def LabelEvent(self, request, context):
+        label = enum_from_proto(resources_pb2.EventLabel.DESCRIPTOR, request.label, "label", required=False)
+        event = await self._events.label_event(current_principal(), request.event_id, label)
+        return pb.LabelEventResponse(event=_event(event))
 
     async def ListPastEvents(self, request, context):
         page = await self._events.list_past_events(current_principal(), page_request(request))

@@ -1,9 +1,12 @@
 """Use cases of DetectionService alerts: create (with event grouping), read, list, delete.
 
-Event grouping: an alert without event_id joins the event of the same device's latest
-alert when that alert is recent and its event still open; otherwise it opens a new
-wildfire event. The device row is locked first, so concurrent alerts of one device are
-serialized and can never open two events.
+Event grouping: an alert without boxes and without event_id joins the event of the same
+device's latest alert when that alert is recent and its event still open; otherwise it
+opens a new wildfire event. An alert with boxes (issue 15) first drops the boxes wholly
+inside an occlusion mask of its pose (none left: the alert is stored `suppressed`, in no
+event, told to no listener), then continues the device's open event of the same pose whose
+latest boxes it overlaps (rules in sequences.py), or opens one. The device row is locked
+first, so concurrent alerts of one device are serialized and can never open two events.
 
 After an alert is committed, every `AlertListener` is told (notifications, webhooks,
 live watchers). Listeners run after the commit, never fail the call and are not called
@@ -15,15 +18,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from ..db.models import Alert, utcnow
 from ..db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .geometry import Detection, check_detections, encode_detections, unmasked
 from .idempotency import create_once
 from .paging import Page, PageRequest
 from .principal import Principal
+from .sequences import Optics, continued_event, continued_event_values, new_event_values
 from .validation import Violations, check_azimuth, check_position, check_request_id
 
 logger = logging.getLogger("pyrogrpc.alerts")
@@ -49,6 +54,19 @@ class NewAlert:
     lon: float | None = None
     localization: str = ""
     request_id: str = ""
+    detections: tuple[Detection, ...] = ()
+    pose_id: int | None = None
+    capture_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DetectionRules:
+    """Server settings of boxed alerts (see config.py)."""
+
+    max_boxes: int = 20
+    iou_threshold: float = 0.0
+    capture_skew: timedelta = timedelta(seconds=60)
+    max_capture_age: timedelta = timedelta(days=1)
 
 
 class AlertService:
@@ -59,8 +77,10 @@ class AlertService:
         relaxation: timedelta,
         listeners: list[AlertListener] | None = None,
         single_statement_uow: UnitOfWorkFactory | None = None,
+        rules: DetectionRules | None = None,
     ):
         self._uow = uow
+        self.rules = rules or DetectionRules()
         self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
         self._relaxation = relaxation
         # Public on purpose: other components (e.g. the WatchAlerts hub) append themselves.
@@ -70,13 +90,46 @@ class AlertService:
 
     async def create_my_alert(self, principal: Principal, new: NewAlert) -> Alert:
         """An alert of the calling device: its device is found and locked in the one transaction."""
-        _validate(new)
+        self.validate(new)
         return await self._create(principal, "CreateMyAlert", new, access_id=principal.access_id)
 
     async def create_alert(self, principal: Principal, device_id: int, new: NewAlert) -> Alert:
         """An alert for any device (admins)."""
-        _validate(new)
+        self.validate(new)
         return await self._create(principal, "CreateAlert", new, device_id=device_id)
+
+    # --- SendAlert's steps (see send_alert.py) --------------------------------------------
+
+    async def replay(self, principal: Principal, operation: str, request_id: str) -> Alert | None:
+        """The alert an earlier call with this request_id created, if any."""
+        if not request_id:
+            return None
+        async with self._uow() as uow:
+            alert_id = await uow.idempotency.find(principal.access_id, operation, request_id)
+            if alert_id is None:
+                return None
+            alert = await uow.alerts.get(alert_id)
+        if alert is None:
+            raise NotFound(f"{operation} result", alert_id)  # created, then deleted since
+        return alert
+
+    async def preflight(self, principal: Principal, new: NewAlert) -> None:
+        """The database checks of CreateMyAlert that do not need the media: the device, its
+        pose, the event and a position. Run before any byte is stored, so a refused alert
+        leaves nothing behind."""
+        self.validate(new)
+        async with self._uow() as uow:
+            device = await uow.devices.get_by_access_id(principal.access_id)
+            if device is None:
+                raise NotFound("device")
+            pose = await self._pose_of(uow, device, new.pose_id)
+            if new.event_id is not None and await uow.events.get(new.event_id, group_id=device.group_id) is None:
+                raise NotFound("event", new.event_id)
+            _resolved_position(device, new, pose)
+
+    async def create_sent_alert(self, principal: Principal, new: NewAlert) -> Alert:
+        """SendAlert's alert, once its media is uploaded (idempotent under its own operation)."""
+        return await self._create(principal, "SendAlert", new, access_id=principal.access_id)
 
     async def _create(
         self, principal: Principal, operation: str, new: NewAlert, *, device_id: int | None = None, access_id: int | None = None
@@ -93,21 +146,36 @@ class AlertService:
                     raise NotFound("device")  # the token outlived its device
                 raise NotFound("device", device_id)
             _check_media(device, new.media_id)
-            values = _resolved_position(device, new)
+            pose = await self._pose_of(uow, device, new.pose_id)
+            values = _resolved_position(device, new, pose)
             now = utcnow()
-            if new.event_id is not None:
+            when = new.capture_time or now
+            detections: list[Detection] = list(new.detections)
+            if detections and pose is not None:
+                detections = unmasked(detections, await uow.occlusion_masks.boxes_of_pose(pose.id))
+            suppressed = bool(new.detections) and not detections
+            event_id: int | None
+            if suppressed:
+                event_id = None  # every box masked: a known false positive, kept for the record only
+            elif new.event_id is not None:
                 event = await uow.events.get(new.event_id, group_id=device.group_id)
                 if event is None:
                     raise NotFound("event", new.event_id)
                 event_id = event.id
+            elif detections:
+                optics = Optics(pose.azimuth if pose is not None else values["azimuth"], device.angle_of_view)
+                event_id, opened_event = await self._sequence_of(uow, device, new.pose_id, detections, when, now, values, optics)
             else:
                 event_id = await self._open_event_of(uow, device, now)
                 if event_id is None:
                     event_id = await uow.events.insert(
                         group_id=device.group_id, type=NEW_EVENT_TYPE, lat=values["lat"], lon=values["lon"],
-                        start_time=now, is_acknowledged=False, create_time=now,
+                        start_time=now, is_acknowledged=False, create_time=now, device_id=device.id,
+                        pose_id=new.pose_id, last_seen_time=when,
                     )
                     opened_event = True
+                else:
+                    await uow.events.see_again(event_id, when)
             # Core inserts (no ORM flush); the returned Alert is built from the inserted values.
             fields = dict(
                 device_id=device.id,
@@ -118,12 +186,51 @@ class AlertService:
                 create_time=now,
                 **values,
             )
+            if new.detections or new.pose_id is not None or new.capture_time is not None:
+                # Only boxed (or posed, or timed) alerts name the new columns: the plain
+                # alert's INSERT stays the statement it was.
+                fields.update(
+                    pose_id=new.pose_id, capture_time=new.capture_time,
+                    boxes=encode_detections(new.detections), suppressed=suppressed,
+                )
             return Alert(id=await uow.alerts.insert(**fields), **fields)
 
         alert, created = await create_once(self._uow, principal, operation, new.request_id, create, _load_alert)
-        if created:
+        if created and not alert.suppressed:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
+
+    @staticmethod
+    async def _pose_of(uow: UnitOfWork, device: Any, pose_id: int | None) -> Any:
+        """The pose named by the alert; another device's (even of the group) is NOT_FOUND."""
+        if pose_id is None:
+            return None
+        pose = await uow.poses.get(pose_id)
+        if pose is None or pose.device_id != device.id:
+            raise NotFound("pose", pose_id)
+        return pose
+
+    async def _sequence_of(
+        self, uow: UnitOfWork, device: Any, pose_id: int | None, detections: list[Detection],
+        when: datetime, now: datetime, values: dict[str, float], optics: Optics,
+    ) -> tuple[int, bool]:
+        """(event id, opened) of a boxed alert: the open event it continues, else a new one."""
+        candidates = await uow.events.open_of_device(device.id, since=when - self._relaxation, until=when + self._relaxation)
+        event = continued_event(
+            candidates, detections, pose_id=pose_id, when=when, relaxation=self._relaxation,
+            iou_threshold=self.rules.iou_threshold,
+        )
+        if event is not None:
+            changes = continued_event_values(event, detections, when, optics)
+            if changes:
+                await uow.events.update_sequence(event.id, **changes)
+            return event.id, False
+        event_id = await uow.events.insert(
+            group_id=device.group_id, type=NEW_EVENT_TYPE, lat=values["lat"], lon=values["lon"],
+            start_time=now, is_acknowledged=False, create_time=now, device_id=device.id, pose_id=pose_id,
+            **new_event_values(detections, when, optics),
+        )
+        return event_id, True
 
     async def _open_event_of(self, uow: UnitOfWork, device, now) -> int | None:
         """The id of the event the device's latest alert belongs to, if that alert is recent and the event open."""
@@ -160,8 +267,22 @@ class AlertService:
             await uow.commit()
 
 
-def _validate(new: NewAlert) -> None:
-    v = Violations()
+    def validate(self, new: NewAlert, *, now: datetime | None = None) -> None:
+        """Every check that needs no database (SendAlert runs it before storing a byte)."""
+        v = Violations()
+        check_detections(v, new.detections, self.rules.max_boxes)
+        if new.capture_time is not None:
+            now = now or utcnow()
+            v.check(new.capture_time <= now + self.rules.capture_skew, "capture_time",
+                    f"must not be more than {int(self.rules.capture_skew.total_seconds())} s in the future")
+            v.check(new.capture_time >= now - self.rules.max_capture_age, "capture_time",
+                    f"must not be more than {int(self.rules.max_capture_age.total_seconds())} s in the past")
+        if new.pose_id is not None:
+            v.check(new.pose_id > 0, "pose_id", "must be a pose id")
+        _validate(new, v)
+
+
+def _validate(new: NewAlert, v: Violations) -> None:
     check_azimuth(v, new.azimuth)
     check_position(v, new.lat, new.lon)
     check_request_id(v, new.request_id)
@@ -187,12 +308,15 @@ def _check_media(device, media_id: int | None) -> None:
         raise FailedPrecondition(f"media {media_id} is not uploaded yet: call UploadMedia first")
 
 
-def _resolved_position(device, new: NewAlert) -> dict[str, float]:
-    """azimuth, lat and lon: the request's, else the device's; neither is FAILED_PRECONDITION."""
+def _resolved_position(device, new: NewAlert, pose: Any = None) -> dict[str, float]:
+    """azimuth, lat and lon: the request's, else the pose's (azimuth), else the device's;
+    neither is FAILED_PRECONDITION."""
     values: dict[str, float] = {}
     missing = []
     for name in ("azimuth", "lat", "lon"):
         value = getattr(new, name)
+        if value is None and name == "azimuth" and pose is not None:
+            value = pose.azimuth
         if value is None:
             value = getattr(device, name)
         if value is None:

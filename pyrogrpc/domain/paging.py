@@ -48,6 +48,8 @@ class PageRequest:
 class Page(Generic[T]):
     items: Sequence[T]
     next_page_token: str = ""
+    # Rows matching the request over all pages (AIP-158 total_size).
+    total_size: int = 0
 
 
 def encode_page_token(last_id: int) -> str:
