@@ -77,6 +77,8 @@ class PyroClient:
     upload_media = _blocking(AsyncPyroClient.upload_media)
     create_my_alert = _blocking(AsyncPyroClient.create_my_alert)
     send_alert = _blocking(AsyncPyroClient.send_alert)
+    list_my_poses = _blocking(AsyncPyroClient.list_my_poses)
+    fetch_masks = _blocking(AsyncPyroClient.fetch_masks)
 
     def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> Iterator[resources_pb2.Alert]:
         """Blocking iterator over `AsyncPyroClient.watch_alerts`; closing it ends the stream."""

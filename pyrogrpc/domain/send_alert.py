@@ -27,13 +27,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .alerts import AlertService, NewAlert
 from .errors import InvalidArgument
-from .media import MediaService
 from .principal import Principal
-from .upload import UploadHeader
+
+if TYPE_CHECKING:  # the use cases it composes; imported for types only (they import db code)
+    from .alerts import AlertService, NewAlert
+    from .media import MediaService
 
 logger = logging.getLogger("pyrogrpc.send_alert")
 OPERATION = "SendAlert"
@@ -63,8 +64,9 @@ class DetectionSender:
         await self._alerts.preflight(principal, new)
         media = await self._media.create_my_media(principal, "image", "")
         try:
-            header = UploadHeader(media.id, picture.size_bytes, picture.sha256, picture.content_type)
-            media = await self._media.upload(principal, header, chunks)
+            media = await self._media.upload_content(
+                principal, media.id, picture.size_bytes, picture.sha256, picture.content_type, chunks
+            )
             alert = await self._alerts.create_sent_alert(principal, replace(new, media_id=media.id))
         except BaseException:
             await asyncio.shield(self._discard(media.id))
