@@ -204,8 +204,9 @@ class AlertRepository(Repository[Alert]):
         self, alert_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
     ) -> Sequence[Alert]:
         """Alerts with `alert_id < id <= up_to`, oldest first: the watch hub's wake-up query and replays."""
-        # Suppressed alerts (every box masked) are never pushed to watchers.
-        query = select(Alert).where(Alert.id > alert_id, Alert.suppressed.is_(False))
+        # Suppressed alerts are returned too (the hub skips them): leaving them out would
+        # look like gaps of uncommitted ids, each held until a pg_locks checkpoint settles it.
+        query = select(Alert).where(Alert.id > alert_id)
         if up_to is not None:
             query = query.where(Alert.id <= up_to)
         if group_id is not None:
