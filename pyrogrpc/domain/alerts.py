@@ -152,7 +152,7 @@ class AlertService:
             when = new.capture_time or now
             detections: list[Detection] = list(new.detections)
             if detections and pose is not None:
-                detections = unmasked(detections, await uow.occlusion_masks.boxes_of_pose(pose.id))
+                detections = unmasked(detections, pose.masks)
             suppressed = bool(new.detections) and not detections
             event_id: int | None
             if suppressed:
@@ -202,11 +202,12 @@ class AlertService:
 
     @staticmethod
     async def _pose_of(uow: UnitOfWork, device: Any, pose_id: int | None) -> Any:
-        """The pose named by the alert; another device's (even of the group) is NOT_FOUND."""
+        """The pose named by the alert, with its masks (one statement); another device's (even
+        of the group) is NOT_FOUND."""
         if pose_id is None:
             return None
-        pose = await uow.poses.get(pose_id)
-        if pose is None or pose.device_id != device.id:
+        pose = await uow.poses.of_alert(pose_id, device.id)
+        if pose is None:
             raise NotFound("pose", pose_id)
         return pose
 
