@@ -509,3 +509,41 @@ async def test_send_alert_is_all_or_nothing(server, admin):
     assert not any(p.is_file() for p in media_dir.rglob("*")) if media_dir.exists() else True
     # Only devices send.
     await expect_status(camera.user.detection.SendAlert(send_requests(data)), Code.PERMISSION_DENIED)
+
+
+async def test_send_alert_removes_its_media_when_the_alert_fails_after_the_upload(server, admin, monkeypatch):
+    from pyrogrpc.domain.errors import Unavailable
+
+    camera = await new_camera(admin)
+
+    async def database_gone(principal, new):
+        raise Unavailable("database unavailable")
+
+    monkeypatch.setattr(server.alerts, "create_sent_alert", database_gone)
+    await expect_status(camera.device.detection.SendAlert(send_requests(tiny_jpeg())), Code.UNAVAILABLE)
+    assert await counts(admin, camera.group_id) == (0, 0)
+    media_dir = server.settings.media_dir
+    assert not media_dir.exists() or not any(p.is_file() for p in media_dir.rglob("*"))
+
+
+async def test_concurrent_send_alert_retries_make_one_alert(admin):
+    camera = await new_camera(admin)
+    data = tiny_jpeg(100_000)
+
+
+    async def send_until_answered():
+        # As the client does: UNAVAILABLE (e.g. an identical picture stored at the same
+        # moment by a concurrent retry) is retried with the same request_id.
+        for _ in range(20):
+            try:
+                return await camera.device.detection.SendAlert(send_requests(data, request_id="same-frame"))
+            except grpc.aio.AioRpcError as error:
+                if error.code() != Code.UNAVAILABLE:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("no answer after 20 attempts")
+
+    answers = await asyncio.gather(*(send_until_answered() for _ in range(4)))
+    assert len({a.alert.id for a in answers}) == 1 and len({a.media.id for a in answers}) == 1
+    assert answers[0].alert.media_id == answers[0].media.id
+    assert await counts(admin, camera.group_id) == (1, 1)
