@@ -95,6 +95,8 @@ def _plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, Enu
     """(scalar fields, enum fields with their enum, timestamp fields) of a message."""
     scalars, enums, stamps = [], [], []
     for field in descriptor.fields:
+        if field.message_type is not None and field.is_repeated:
+            continue  # lists of messages (Alert.boxes, Device.poses) are never a row's column: callers fill them
         if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
             stamps.append(field.name)
         elif field.enum_type is not None:

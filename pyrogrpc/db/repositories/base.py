@@ -73,9 +73,8 @@ class Repository(Generic[M]):
             query = query.where(columns.create_time >= page.created_after)
         if page.created_before is not None:
             query = query.where(columns.create_time < page.created_before)
-        # AIP-158 total_size: the same filters without the page's keyset, one COUNT on the
-        # indexes the page uses anyway (group_id, create_time).
-        total_size = (await self.session.execute(query.with_only_columns(func.count(), maintain_column_froms=True))).scalar_one()
+        # AIP-158 total_size: the same filters without the page's keyset.
+        count_query = query.with_only_columns(func.count(), maintain_column_froms=True)
         if page.before_id is not None:
             query = query.where(id_column < page.before_id)
         query = query.order_by(id_column.desc()).limit(page.size + 1)
@@ -84,6 +83,10 @@ class Repository(Generic[M]):
             rows: Sequence[M] = list(map(_row_type(self.model.__table__)._make, result.all()))  # type: ignore[attr-defined]
         else:
             rows = result.unique().scalars().all()
+        if page.before_id is None and len(rows) <= page.size:
+            return Page(rows, total_size=len(rows))  # the whole result in one page: no COUNT needed
+        # One COUNT on the indexes the page uses anyway (group_id, create_time).
+        total_size = (await self.session.execute(count_query)).scalar_one()
         if len(rows) > page.size:
             rows = rows[: page.size]
             return Page(rows, encode_page_token(rows[-1].id), total_size)  # type: ignore[attr-defined]
