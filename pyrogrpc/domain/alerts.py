@@ -140,13 +140,20 @@ class AlertService:
             nonlocal opened_event
             # Lock first: every other alert of this device waits here until we commit. The
             # same statement reads the media to attach, if any.
-            device = await uow.devices.lock(device_id=device_id, access_id=access_id, media_id=new.media_id)
+            pose = None
+            if new.pose_id is None:
+                device = await uow.devices.lock(device_id=device_id, access_id=access_id, media_id=new.media_id)
+            else:  # the pose and its masks come with the lock, in the same statement
+                device, pose = await uow.devices.lock_with_pose(
+                    device_id=device_id, access_id=access_id, media_id=new.media_id, pose_id=new.pose_id
+                )
             if device is None:
                 if device_id is None:
                     raise NotFound("device")  # the token outlived its device
                 raise NotFound("device", device_id)
             _check_media(device, new.media_id)
-            pose = await self._pose_of(uow, device, new.pose_id)
+            if new.pose_id is not None and pose is None:
+                raise NotFound("pose", new.pose_id)  # another device's (even of the group), or none
             values = _resolved_position(device, new, pose)
             now = utcnow()
             when = new.capture_time or now
