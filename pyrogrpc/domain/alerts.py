@@ -118,12 +118,13 @@ class AlertService:
         pose, the event and a position. Run before any byte is stored, so a refused alert
         leaves nothing behind."""
         self.validate(new)
-        async with self._uow() as uow:
-            device = await uow.devices.get_by_access_id(principal.access_id)
+        async with self._single() as uow:  # one statement (two with an event_id): no transaction
+            device, pose = await uow.devices.read_with_pose(principal.access_id, new.pose_id)
             if device is None:
                 raise NotFound("device")
-            pose = await self._pose_of(uow, device, new.pose_id)
-            if new.event_id is not None and await uow.events.get(new.event_id, group_id=device.group_id) is None:
+            if new.pose_id is not None and pose is None:
+                raise NotFound("pose", new.pose_id)
+            if new.event_id is not None and await uow.events.get_row(new.event_id, group_id=device.group_id) is None:
                 raise NotFound("event", new.event_id)
             _resolved_position(device, new, pose)
 
@@ -206,17 +207,6 @@ class AlertService:
         if created and not alert.suppressed:
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
-
-    @staticmethod
-    async def _pose_of(uow: UnitOfWork, device: Any, pose_id: int | None) -> Any:
-        """The pose named by the alert, with its masks (one statement); another device's (even
-        of the group) is NOT_FOUND."""
-        if pose_id is None:
-            return None
-        pose = await uow.poses.of_alert(pose_id, device.id)
-        if pose is None:
-            raise NotFound("pose", pose_id)
-        return pose
 
     async def _sequence_of(
         self, uow: UnitOfWork, device: Any, pose_id: int | None, detections: list[Detection],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, select
+from sqlalchemy import ColumnElement, select
 
 from ...domain.geometry import Box
 from ...domain.paging import Page, PageRequest
@@ -17,18 +17,10 @@ from .base import Repository
 _masks = OcclusionMask.__table__
 _poses = Pose.__table__
 
-# Hot path (every boxed alert with a pose), built once with bind parameters: the pose of a device and its masks in one round trip: one row per mask (mask columns NULL
-# when it has none); no row when the pose is not the device's.
-_POSE_WITH_MASKS = (
-    select(_poses.c.id, _poses.c.azimuth, _masks.c.x_min, _masks.c.y_min, _masks.c.x_max, _masks.c.y_max)
-    .outerjoin(_masks, _masks.c.pose_id == _poses.c.id)
-    .where(and_(_poses.c.id == bindparam("p_pose_id"), _poses.c.device_id == bindparam("p_device_id")))
-)
-
-
 @dataclass(frozen=True, slots=True)
 class PoseOfAlert:
-    """What an alert needs of its pose: the azimuth and the mask boxes."""
+    """What an alert needs of its pose: the azimuth and the mask boxes (read with the device,
+    see DeviceRepository.lock_with_pose)."""
 
     id: int
     azimuth: float
@@ -72,14 +64,6 @@ class PoseRepository(Repository[Pose]):
         for pose in (await self.session.execute(query)).scalars():
             result.setdefault(pose.device_id, []).append(pose)
         return result
-
-    async def of_alert(self, pose_id: int, device_id: int) -> PoseOfAlert | None:
-        """The device's pose `pose_id` with its masks (one statement); None if not the device's."""
-        rows = (await self.session.execute(_POSE_WITH_MASKS, {"p_pose_id": pose_id, "p_device_id": device_id})).all()
-        if not rows:
-            return None
-        masks = tuple(Box(r.x_min, r.y_min, r.x_max, r.y_max) for r in rows if r.x_min is not None)
-        return PoseOfAlert(rows[0].id, rows[0].azimuth, masks)
 
     async def set_image(self, pose: Pose, media_id: int, now: datetime) -> Pose:
         pose.image_media_id = media_id
