@@ -42,14 +42,16 @@ from .db.notify_pg import PgWakeups
 from .db.unit_of_work import UnitOfWork
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
-from .domain.alerts import AlertService
+from .domain.alerts import AlertService, DetectionRules
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.events import EventService
 from .domain.integrations import RecipientService, WebhookService
 from .domain.media import MediaService
 from .domain.notifications import Channels, NewEventNotifier, NotificationService
+from .domain.poses import OcclusionMaskService, PoseService
 from .domain.security import PasswordHasher, TokenService
+from .domain.send_alert import DetectionSender
 from .domain.sites import InstallationService, SiteService
 from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
@@ -159,6 +161,9 @@ class PyroServer:
             "installations": self.installations,
             "webhooks": self.webhooks,
             "recipients": self.recipients,
+            "poses": PoseService(self.uow),
+            "masks": OcclusionMaskService(self.uow),
+            "online_window": timedelta(seconds=settings.device_online_seconds),
         }
         self.detection_services: dict[str, object] = {}
         # DetectionService use cases: media, events, alerts (with their listeners), notifications, watch
@@ -178,10 +183,17 @@ class PyroServer:
             self.uow,
             single_statement_uow=self.single_statement_uow,
             relaxation=timedelta(seconds=settings.alert_relaxation_seconds),
+            rules=DetectionRules(
+                max_boxes=settings.max_alert_boxes,
+                iou_threshold=settings.event_iou_threshold,
+                capture_skew=timedelta(seconds=settings.capture_time_skew_seconds),
+                max_capture_age=timedelta(seconds=settings.max_capture_age_seconds),
+            ),
             listeners=[notifier, alert_webhooks, *self.observability.alert_listeners],
         )
         self.detection_services["events"] = EventService(self.uow)
         self.detection_services["alerts"] = self.alerts
+        self.detection_services["sender"] = DetectionSender(self.alerts, self.detection_services["media"])
         self.detection_services["notifications"] = NotificationService(self.uow, self.channels.telegram)
         postgres = self.engine.dialect.name == "postgresql"
         # Every hub read is one statement (wake-up query, replay page, horizon check): no

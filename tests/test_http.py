@@ -103,7 +103,13 @@ async def test_every_rpc_of_the_services_has_a_route(http_server, http):
     """Routes come from the descriptors: every RPC of the scope table answers, and the
     non-public ones refuse an anonymous caller before the servicer runs."""
     assert {path.split("/")[1] for path in RPC_SCOPES} == set(SERVICE_NAMES)
-    streaming = {"/pyronear.v1.DetectionService/" + name for name in ("UploadMedia", "DownloadMedia", "WatchAlerts")}
+    streaming = {
+        f"/{service.full_name}/{method.name}"
+        for service in (access_pb.DESCRIPTOR.services_by_name["AccessService"], pb.DESCRIPTOR.services_by_name["DetectionService"])
+        for method in service.methods
+        if method.client_streaming or method.server_streaming
+    }
+    assert "/pyronear.v1.DetectionService/WatchAlerts" in streaming
     for path in RPC_SCOPES:
         if path in streaming:
             response = await http.post(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
+from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
 from .repositories.setup import (
     DeviceRepository,
@@ -48,6 +49,8 @@ class UnitOfWork:
         self.media = MediaRepository(s)
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
+        self.poses = PoseRepository(s)
+        self.occlusion_masks = OcclusionMaskRepository(s)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
