@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYROGRPC_MIGRATIONS_DIR=/app/migrations \
     PYROGRPC_DATA_DIR=/data \
-    GRPC_PORT=50051
+    GRPC_PORT=50051 \
+    HTTP_PORT=8080
 
 WORKDIR /app
 
@@ -29,6 +30,7 @@ USER pyrogrpc
 VOLUME ["/data"]
 
 EXPOSE 50051
+EXPOSE 8080
 
 # gRPC health check of this very server: exit 0 when SERVING. Docker reads any other
 # code as unhealthy; `|| exit 1` maps "unreachable" (3) to Docker's documented 1.

@@ -65,7 +65,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 install: $(INSTALLED) ## Create .venv and install pyrogrpc with its dev tools
 
 .PHONY: run
-run: $(INSTALLED) ## Serve on :50051 with the embedded default (SQLite + media folder in ./.pyrogrpc)
+run: $(INSTALLED) ## Serve gRPC on :50051 and HTTP on :8080 with the embedded default (SQLite + media folder in ./.pyrogrpc)
 	$(VENV)/bin/pyrogrpc serve
 
 .PHONY: test

@@ -170,6 +170,7 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": str(port),
         "METRICS_PORT": str(free_port()),  # metrics on, as in production, on a port of its own
+        "HTTP_PORT": "0",
         **env,
     }
     process = subprocess.Popen(

@@ -24,6 +24,7 @@ BENCHES = [
     ("list_alerts_bench.py", "list_alerts", 300),
     ("upload_bench.py", "upload", 300),
     ("watch_bench.py", "watch", 300),
+    ("http_bench.py", "http", 300),
 ]
 
 
@@ -65,6 +66,27 @@ def _summary_rows() -> list[list[str]]:
                     "-",
                     f"{p99} ms",
                     verdict,
+                ]
+            )
+    if http := load("http"):  # written by http_bench.py: the HTTP port against gRPC, one run
+        for transport, result in http["unary"].items():
+            rows.append(
+                [
+                    f"GetMyUser calls/s, {transport} (server CPU {result['server_cpu_ms_per_call']:.2f} ms/call)",
+                    "-",
+                    "-",
+                    f"{result['calls_per_s']:.0f}",
+                    "",
+                ]
+            )
+        for transport, result in http["watch"].items():
+            rows.append(
+                [
+                    f"WatchAlerts sent->received p50 / p99, {transport}",
+                    "-",
+                    "-",
+                    f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms",
+                    "",
                 ]
             )
     return rows

@@ -3,6 +3,13 @@ UploadMedia (100 KB JPEG) + CreateMyAlert against one server process on PostgreS
 moto S3. Target: >= 175 workflows/s (the REST original: 43.8/s).
 
     python bench/workflow_bench.py [--seconds 15] [--cameras 16]
+    python bench/workflow_bench.py --variants plain,boxes,send_alert --rounds 2 --seconds 10
+
+Variants (issue 15), measured in the same run against the same server, interleaved by round:
+- plain: the workflow above, alerts without boxes;
+- boxes: the same four calls, each alert with 2 boxes and a pose that has an occlusion mask
+  (read on every alert, discarding nothing), so masking, IoU grouping and cones all run;
+- send_alert: Heartbeat + one SendAlert (the alert with the same boxes and its picture).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import os
 import time
 
@@ -35,26 +43,68 @@ TARGET = 175.0
 UPLOAD_BYTES = 100 * 1024
 
 
-async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, cameras: int, channels: int) -> dict:
+VARIANTS = ("plain", "boxes", "send_alert")
+
+
+def _boxes(step: int) -> list[res.DetectionBox]:
+    """Two boxes drifting slowly (a fire between frames): consecutive alerts overlap."""
+    shift = (step % 20) / 1000
+    return [
+        res.DetectionBox(
+            box=res.NormalizedBox(x_min=0.30 + shift, y_min=0.40, x_max=0.42 + shift, y_max=0.52), confidence=0.8
+        ),
+        res.DetectionBox(
+            box=res.NormalizedBox(x_min=0.60, y_min=0.45, x_max=0.66 + shift, y_max=0.50), confidence=0.35
+        ),
+    ]
+
+
+def _send_alert_requests(alert: detection_pb.CreateMyAlertRequest, frame: bytes):
+    header = detection_pb.SendAlertHeader(alert=alert, size_bytes=len(frame), sha256=hashlib.sha256(frame).hexdigest())
+    yield detection_pb.SendAlertRequest(header=header)
+    for start in range(0, len(frame), 64 * 1024):
+        yield detection_pb.SendAlertRequest(chunk=frame[start : start + 64 * 1024])
+
+
+async def bench(
+    port: int, pid: int, moto_pid: int | None, seconds: float, cameras: int, channels: int, variant: str = "plain"
+) -> dict:
     latencies = Latencies()
     async with contextlib.AsyncExitStack() as stack:
         apis = [await stack.enter_async_context(Api.connect(port)) for _ in range(channels)]
         admin, _, owner = await setup_group(apis[0])
         clients = []
+        poses = []
         for i in range(cameras):
-            device = (await admin.new_device(owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0))[0]
+            device, row = await admin.new_device(
+                owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0, angle_of_view=60.0
+            )
             clients.append(apis[i % channels].with_token(device.token))
+            pose = (await admin.setup.CreatePose(setup_pb.CreatePoseRequest(device_id=row.id, azimuth=90.0))).pose
+            corner = res.NormalizedBox(x_min=0.0, y_min=0.0, x_max=0.1, y_max=0.1)
+            await admin.setup.CreateOcclusionMask(setup_pb.CreateOcclusionMaskRequest(pose_id=pose.id, box=corner))
+            poses.append(pose.id)
         done = 0
         frames = distinct_jpegs(UPLOAD_BYTES)
 
         async def camera(index: int, run) -> None:
             nonlocal done
             client = clients[index]
+            step = 0
             while not run.stop.is_set():
                 measuring = run.measuring
                 started = time.perf_counter()
+                step += 1
                 async with latencies.measure("Heartbeat", measuring):
                     await client.setup.Heartbeat(setup_pb.HeartbeatRequest())
+                if variant == "send_alert":
+                    alert = detection_pb.CreateMyAlertRequest(pose_id=poses[index], boxes=_boxes(step))
+                    async with latencies.measure("SendAlert", measuring):
+                        await client.detection.SendAlert(_send_alert_requests(alert, next(frames)))
+                    if measuring and run.measuring:
+                        latencies.add("workflow", time.perf_counter() - started)
+                        done += 1
+                    continue
                 async with latencies.measure("CreateMyMedia", measuring):
                     media = (
                         await client.detection.CreateMyMedia(
@@ -63,8 +113,14 @@ async def bench(port: int, pid: int, moto_pid: int | None, seconds: float, camer
                     ).media
                 async with latencies.measure("UploadMedia", measuring):
                     await client.detection.UploadMedia(upload_requests(media.id, next(frames)))
+                if variant == "boxes":
+                    request = detection_pb.CreateMyAlertRequest(
+                        media_id=media.id, pose_id=poses[index], boxes=_boxes(step)
+                    )
+                else:
+                    request = detection_pb.CreateMyAlertRequest(media_id=media.id)
                 async with latencies.measure("CreateMyAlert", measuring):
-                    await client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media.id))
+                    await client.detection.CreateMyAlert(request)
                 if measuring and run.measuring:
                     latencies.add("workflow", time.perf_counter() - started)
                     done += 1
@@ -93,7 +149,14 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=16)
     parser.add_argument("--storage", choices=["s3", "local"], default="s3")
     parser.add_argument("--replicas", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    parser.add_argument(
+        "--variants", default="", help=f"comma-separated, among {', '.join(VARIANTS)}: compare them in one run"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --variants: interleaved rounds of every variant")
     args = parser.parse_args()
+    if args.variants:
+        compare_variants(args)
+        return
     with bench_stack(s3=args.storage == "s3", replicas=args.replicas, BCRYPT_ROUNDS="10") as server:
         # one channel (connection) per camera when several processes share the port
         channels = 1 if args.replicas == 1 else args.cameras
@@ -129,6 +192,55 @@ def main() -> None:
             "rest_original_workflows_per_s": REST_ORIGINAL["workflows_per_s"],
             "meets_target": throughput >= TARGET,
             "latency": latencies.summary(),
+        },
+        text,
+    )
+
+
+def compare_variants(args: argparse.Namespace) -> None:
+    """Every variant against the same server, round after round (plain, boxes, ..., plain, ...),
+    so a machine that gets busier meanwhile weighs on all of them alike."""
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose among {', '.join(VARIANTS)}")
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    with bench_stack(s3=args.storage == "s3", replicas=args.replicas, BCRYPT_ROUNDS="10") as server:
+        channels = 1 if args.replicas == 1 else args.cameras
+        for _ in range(args.rounds):
+            for name in variants:
+                runs[name].append(
+                    asyncio.run(
+                        bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, channels, name)
+                    )
+                )
+    rows = []
+    for name in variants:
+        rates = [r["throughput"] for r in runs[name]]
+        cpu = [r["server_cpu_ms_per_workflow"] for r in runs[name] if r["server_cpu_ms_per_workflow"] is not None]
+        p50 = [r["latencies"].summary().get("workflow", {}).get("p50_ms") for r in runs[name]]
+        rows.append(
+            [
+                name,
+                " / ".join(f"{rate:.1f}" for rate in rates),
+                " / ".join(f"{c}" for c in cpu),
+                " / ".join("-" if v is None else f"{v}" for v in p50),
+            ]
+        )
+    text = table(
+        f"workflow_bench variants: {args.cameras} cameras, {args.rounds} round(s) of {args.seconds:.0f} s each, "
+        f"PostgreSQL + {args.storage} storage, upload {UPLOAD_BYTES // 1024} KB",
+        ["variant", "workflows/s per round", "server CPU ms per workflow", "workflow p50 ms"],
+        rows,
+    )
+    report(
+        "workflow_variants",
+        {
+            name: [
+                {k: v for k, v in r.items() if k != "latencies"} | {"latency": r["latencies"].summary()}
+                for r in results
+            ]
+            for name, results in runs.items()
         },
         text,
     )

@@ -75,6 +75,12 @@ class Settings:
     user_token_minutes: int = 60
     device_token_days: int = 365
     alert_relaxation_seconds: int = 1800
+    # Camera contract (issue 15): alert boxes, event grouping by IoU, capture times, liveness.
+    max_alert_boxes: int = 20
+    event_iou_threshold: float = 0.0
+    capture_time_skew_seconds: int = 60
+    max_capture_age_seconds: int = 86400
+    device_online_seconds: int = 300
     max_upload_bytes: int = 20 * 1024 * 1024
     media_url_expire_seconds: int = 3600
     telegram_token: str | None = None
@@ -87,6 +93,10 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     log_format: str = "text"
     otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: tracing on (the `tracing` extra)
+    # --- HTTP port (Connect, gRPC-Web, console; pyrogrpc/http) ---
+    http_port: int = 8080  # 0 = no HTTP listener
+    http_host: str = "[::]"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -130,6 +140,20 @@ def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0, m
     if number < minimum or (maximum is not None and number > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ConfigError(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def _fraction(values: Mapping[str, str], name: str, default: float) -> float:
+    """A number in [0, 1) (an IoU threshold: 1 could never be exceeded)."""
+    raw = _get(values, name)
+    if raw is None:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not 0.0 <= number < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {number}")
     return number
 
 
@@ -289,6 +313,11 @@ def _parse(values: Mapping[str, str]) -> Settings:
         user_token_minutes=_int(values, "JWT_USER_EXPIRE_MINUTES", 60, 1),
         device_token_days=_int(values, "JWT_DEVICE_EXPIRE_DAYS", 365, 1),
         alert_relaxation_seconds=_int(values, "ALERT_RELAXATION_SECONDS", 1800, 0),
+        max_alert_boxes=_int(values, "MAX_ALERT_BOXES", 20, 1, 1000),
+        event_iou_threshold=_fraction(values, "EVENT_IOU_THRESHOLD", 0.0),
+        capture_time_skew_seconds=_int(values, "CAPTURE_TIME_SKEW_SECONDS", 60, 0),
+        max_capture_age_seconds=_int(values, "MAX_CAPTURE_AGE_SECONDS", 86400, 1),
+        device_online_seconds=_int(values, "DEVICE_ONLINE_SECONDS", 300, 1),
         max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
         media_url_expire_seconds=_int(values, "MEDIA_URL_EXPIRE_SECONDS", 3600, 1, 7 * 24 * 3600),
         telegram_token=_get(values, "TELEGRAM_TOKEN"),
@@ -301,6 +330,7 @@ def _parse(values: Mapping[str, str]) -> Settings:
         metrics_host=_get(values, "METRICS_HOST") or "0.0.0.0",
         log_format=_log_format(values),
         otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        **_http(values),
     )
 
 
@@ -312,3 +342,21 @@ def _log_format(values: Mapping[str, str]) -> str:
     if value not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value
+
+
+def _http(values: Mapping[str, str]) -> dict:
+    """HTTP_PORT (0 = off), HTTP_HOST, CORS_ORIGINS (comma-separated exact origins)."""
+    origins = tuple(
+        origin.strip().rstrip("/") for origin in (_get(values, "CORS_ORIGINS") or "").split(",") if origin.strip()
+    )
+    for origin in origins:
+        # Browsers compare the whole origin; a wildcard would let any site's script use a token
+        # it got hold of, so only exact origins are accepted.
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest or "*" in origin:
+            raise ConfigError(f"CORS_ORIGINS must list exact origins like https://dash.example.org, got {origin!r}")
+    return {
+        "http_port": _int(values, "HTTP_PORT", 8080, 0, 65535),
+        "http_host": _get(values, "HTTP_HOST") or _get(values, "GRPC_HOST") or "[::]",
+        "cors_origins": origins,
+    }

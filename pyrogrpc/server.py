@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pyronear.v1 import (
@@ -29,7 +30,7 @@ from pyronear.v1 import (
 
 from . import log_safety
 from .api.access import AccessServicer
-from .api.auth import AuthInterceptor
+from .api.auth import AuthInterceptor, CallAuthorizer
 from .api.calls import CallsInFlight
 from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
@@ -45,16 +46,19 @@ from .db.unit_of_work import unit_of_work_factory
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
 from .domain.alert_webhooks import AlertWebhooks
-from .domain.alerts import AlertService
+from .domain.alerts import AlertService, DetectionRules
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.fire_events import EventService
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
 from .domain.notifications import NewEventNotifier, NotificationService
+from .domain.poses import OcclusionMaskService, PoseService
 from .domain.security import PasswordHasher, TokenService
+from .domain.send_alert import DetectionSender
 from .domain.sites import InstallationService, SiteService
 from .domain.watch import AlertWatchHub, WatchTuning
+from .http import ConnectRoutes, HttpListener, build_http_app
 from .metrics import LiveSources, ServerMetrics
 from .notify import BackgroundQueue
 from .notify.channels import Channels
@@ -74,6 +78,8 @@ SERVICE_NAMES = (
 # milliseconds; a storage or database slower than this is failing, and we stop anyway.
 CLEAN_UP_SECONDS = 30.0
 
+_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
+
 _SERVER_OPTIONS = [
     # Cameras on rural links ping to keep NAT mappings open; accept their pings.
     ("grpc.keepalive_time_ms", 30_000),
@@ -81,7 +87,7 @@ _SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_receive_message_length", _MAX_RECEIVE_MESSAGE_BYTES),
 ]
 
 
@@ -131,6 +137,8 @@ class PyroServer:
         self.port: int | None = None
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
+        self._http: HttpListener | None = None
+        self.http_port: int | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -180,6 +188,8 @@ class PyroServer:
         self.installations = InstallationService(uow)
         self.webhooks = WebhookService(uow)
         self.recipients = RecipientService(uow)
+        self.poses = PoseService(uow)
+        self.masks = OcclusionMaskService(uow)
         # DetectionService
         self.media = MediaService(
             uow,
@@ -203,8 +213,15 @@ class PyroServer:
             uow,
             single_statement_uow=single,
             relaxation=timedelta(seconds=settings.alert_relaxation_seconds),
+            rules=DetectionRules(
+                max_boxes=settings.max_alert_boxes,
+                iou_threshold=settings.event_iou_threshold,
+                capture_skew=timedelta(seconds=settings.capture_time_skew_seconds),
+                max_capture_age=timedelta(seconds=settings.max_capture_age_seconds),
+            ),
             listeners=[notifier, alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
         )
+        self.sender = DetectionSender(self.alerts, self.media)  # SendAlert: upload + alert in one call
         self._tables_changed += [
             self.access_check.tables_changed,
             notifier.tables_changed,
@@ -238,14 +255,18 @@ class PyroServer:
             },
         )
 
-    def _servicers(self) -> list[tuple[Callable[[Any, Any], None], object]]:
-        """Each gRPC service's registration function and its servicer, given the use cases it calls."""
+    def _servicers(self) -> list[tuple[ServiceDescriptor, object, Callable[[Any, Any], None]]]:
+        """Each service's servicer, given the use cases it calls, built once: the gRPC and the
+        HTTP port serve the same ones."""
         setup = SetupServicer(
             devices=self.devices,
             sites=self.sites,
             installations=self.installations,
             webhooks=self.webhooks,
             recipients=self.recipients,
+            poses=self.poses,
+            masks=self.masks,
+            online_window=timedelta(seconds=self.settings.device_online_seconds),
         )
         detection = DetectionServicer(
             media=self.media,
@@ -253,11 +274,24 @@ class PyroServer:
             alerts=self.alerts,
             notifications=self.notifications,
             watch=self.watch_hub,
+            sender=self.sender,
         )
         return [
-            (access_service_pb2_grpc.add_AccessServiceServicer_to_server, AccessServicer(self.accounts)),
-            (setup_service_pb2_grpc.add_SetupServiceServicer_to_server, setup),
-            (detection_service_pb2_grpc.add_DetectionServiceServicer_to_server, detection),
+            (
+                access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
+                AccessServicer(self.accounts),
+                access_service_pb2_grpc.add_AccessServiceServicer_to_server,
+            ),
+            (
+                setup_service_pb2.DESCRIPTOR.services_by_name["SetupService"],
+                setup,
+                setup_service_pb2_grpc.add_SetupServiceServicer_to_server,
+            ),
+            (
+                detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"],
+                detection,
+                detection_service_pb2_grpc.add_DetectionServiceServicer_to_server,
+            ),
         ]
 
     def _on_commit(self, tables: frozenset[str]) -> None:
@@ -285,7 +319,8 @@ class PyroServer:
             options=_SERVER_OPTIONS,
         )
         services = GenericHandlersOnly(self._server)
-        for add_to_server, servicer in self._servicers():
+        servicers = self._servicers()
+        for _, servicer, add_to_server in servicers:
             add_to_server(servicer, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
         # Reflection v1 and v1alpha, serving the protos' comments (see api/reflection.py).
@@ -306,9 +341,26 @@ class PyroServer:
         await self._set_health(True)
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
+        if self.settings.http_port:
+            try:
+                await self._start_http([(service, servicer) for service, servicer, _ in servicers])
+            except BaseException:
+                await self.stop(grace=0)  # e.g. the HTTP port is taken: nothing half-started stays
+                raise
         logger.info(
             "pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql"
         )
+
+    async def _start_http(self, servicers: list[tuple[ServiceDescriptor, object]]) -> None:
+        routes = ConnectRoutes(
+            servicers,
+            CallAuthorizer(self.tokens, self.access_check),
+            self.calls,
+            record_call=self.call_observer.finished_over_http,  # same metrics and access log as gRPC
+        )
+        app = build_http_app(routes, cors_origins=self.settings.cors_origins, read_max_bytes=_MAX_RECEIVE_MESSAGE_BYTES)
+        self._http = HttpListener(app, self.settings.http_host, self.settings.http_port)
+        self.http_port = await self._http.start()
 
     async def _prepare_database(self) -> None:
         if self.settings.embedded:
@@ -356,12 +408,14 @@ class PyroServer:
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume
         # elsewhere) instead of holding the whole grace period; unary calls still drain.
         await self.watch_hub.stop()
-        if self._server:
-            await self._server.stop(grace)
-            # Handlers cancelled at the end of the grace period may still be cleaning up
-            # (an upload finishing its commit): the storage and the database stay open for them.
-            if not await self.calls.wait_idle(CLEAN_UP_SECONDS):
-                logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
+        # Both ports drain their calls at once, within the same grace period.
+        await asyncio.gather(
+            *([self._server.stop(grace)] if self._server else []), *([self._http.stop(grace)] if self._http else [])
+        )
+        # Handlers cancelled at the end of the grace period may still be cleaning up (an upload
+        # finishing its commit): the storage and the database stay open for them.
+        if (self._server or self._http) and not await self.calls.wait_idle(CLEAN_UP_SECONDS):
+            logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
         if self.metrics is not None:
             self.metrics.close()
         await self.queue.stop()

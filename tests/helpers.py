@@ -40,6 +40,7 @@ def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": "0",
         "METRICS_PORT": "0",  # off: tests that scrape pass a free port
+        "HTTP_PORT": "0",  # no HTTP listener unless a test asks for one (tests/test_http.py)
         "SUPERADMIN_LOGIN": ADMIN_LOGIN,
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         **extra,

@@ -15,6 +15,7 @@ notification; group B with a user; an admin user. Destructive RPCs target dedica
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import time
 import uuid
@@ -115,6 +116,17 @@ SetupService.ListRecipients                  denied  denied  denied  ok
 SetupService.ListGroupRecipients             denied  denied  denied  ok
 SetupService.UpdateRecipient                 denied  denied  denied  ok
 SetupService.DeleteRecipient                 denied  denied  denied  ok
+SetupService.CreatePose                      denied  ok      hidden  ok
+SetupService.GetPose                         denied  ok      hidden  ok
+SetupService.ListPoses                       denied  ok      hidden  ok
+SetupService.UpdatePose                      denied  ok      hidden  ok
+SetupService.DeletePose                      denied  ok      hidden  ok
+SetupService.ListMyPoses                     ok      denied  denied  denied
+SetupService.UpdateMyPoseImage               ok      denied  denied  denied
+SetupService.CreateOcclusionMask             denied  ok      hidden  ok
+SetupService.ListOcclusionMasks              denied  ok      hidden  ok
+SetupService.DeleteOcclusionMask             denied  ok      hidden  ok
+SetupService.ListMyOcclusionMasks            ok      denied  denied  denied
 
 DetectionService.CreateEvent                 ok      denied  denied  ok
 DetectionService.GetEvent                    denied  ok      hidden  ok
@@ -124,6 +136,8 @@ DetectionService.ListUnacknowledgedEvents    denied  ok      ok      ok
 DetectionService.ListEventAlerts             denied  ok      hidden  ok
 DetectionService.UpdateEvent                 ok      denied  denied  ok
 DetectionService.AcknowledgeEvent            denied  ok      hidden  ok
+DetectionService.LabelEvent                  denied  ok      hidden  ok
+DetectionService.ListUnlabeledEvents         denied  ok      ok      ok
 DetectionService.DeleteEvent                 denied  denied  denied  ok
 DetectionService.CreateMedia                 denied  denied  denied  ok
 DetectionService.CreateMyMedia               ok      denied  denied  denied
@@ -135,6 +149,7 @@ DetectionService.ListMedia                   denied  ok      ok      ok
 DetectionService.DeleteMedia                 denied  denied  denied  ok
 DetectionService.CreateAlert                 denied  denied  denied  ok
 DetectionService.CreateMyAlert               ok      denied  denied  denied
+DetectionService.SendAlert                   ok      denied  denied  denied
 DetectionService.GetAlert                    denied  ok      hidden  ok
 DetectionService.ListAlerts                  denied  ok      ok      ok
 DetectionService.ListOngoingAlerts           denied  ok      ok      ok
@@ -302,6 +317,13 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
     ids["notification_a"] = (await admin.detection.SendNotification(send)).notification.id
     ids["victim_notification"] = (await admin.detection.SendNotification(send)).notification.id
 
+    pose_request = setup_pb.CreatePoseRequest(device_id=device.id, azimuth=90.0, patrol_index=0)
+    ids["pose_a"] = (await admin.setup.CreatePose(pose_request)).pose.id
+    mask_box = res.NormalizedBox(x_min=0.0, y_min=0.0, x_max=0.1, y_max=0.1)
+    ids["mask_a"] = (
+        await admin.setup.CreateOcclusionMask(setup_pb.CreateOcclusionMaskRequest(pose_id=ids["pose_a"], box=mask_box))
+    ).occlusion_mask.id
+
     webhook_request = setup_pb.CreateWebhookRequest(callback="create_alert", url=hook_url)
     world.logins["hook_url"] = hook_url
     ids["webhook_a"] = (await admin.setup.CreateWebhook(webhook_request)).webhook.id
@@ -394,6 +416,30 @@ async def _fresh_media(w: World, identity: str) -> list[detection_pb.UploadMedia
         )
     ).media
     return list(upload_requests(media.id, tiny_jpeg()))
+
+
+async def _victim_pose(w: World, identity: str) -> setup_pb.DeletePoseRequest:
+    """Each cell deletes a pose of its own (a deleted pose cannot be deleted again)."""
+    request = setup_pb.CreatePoseRequest(device_id=w.device_a, azimuth=10.0)
+    pose = (await w.clients["admin"].setup.CreatePose(request)).pose
+    return setup_pb.DeletePoseRequest(pose_id=pose.id)
+
+
+async def _victim_mask(w: World, identity: str) -> setup_pb.DeleteOcclusionMaskRequest:
+    box = res.NormalizedBox(x_min=0.5, y_min=0.5, x_max=0.6, y_max=0.6)
+    request = setup_pb.CreateOcclusionMaskRequest(pose_id=w.pose_a, box=box)
+    created = (await w.clients["admin"].setup.CreateOcclusionMask(request)).occlusion_mask
+    return setup_pb.DeleteOcclusionMaskRequest(occlusion_mask_id=created.id)
+
+
+def _send_alert(w: World, identity: str) -> list[detection_pb.SendAlertRequest]:
+    data = tiny_jpeg()
+    header = detection_pb.SendAlertHeader(
+        alert=detection_pb.CreateMyAlertRequest(event_id=w.event_a),
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    return [detection_pb.SendAlertRequest(header=header), detection_pb.SendAlertRequest(chunk=data)]
 
 
 BUILDERS: dict[str, Builder] = {
@@ -511,6 +557,23 @@ BUILDERS: dict[str, Builder] = {
         recipient_id=w.recipient_a, recipient=res.Recipient(address="888"), update_mask=mask("address")
     ),
     "SetupService.DeleteRecipient": lambda w, i: setup_pb.DeleteRecipientRequest(recipient_id=w.victim_recipient),
+    "SetupService.CreatePose": lambda w, i: setup_pb.CreatePoseRequest(device_id=w.device_a, azimuth=180.0),
+    "SetupService.GetPose": lambda w, i: setup_pb.GetPoseRequest(pose_id=w.pose_a),
+    "SetupService.ListPoses": lambda w, i: setup_pb.ListPosesRequest(device_id=w.device_a),
+    "SetupService.UpdatePose": lambda w, i: setup_pb.UpdatePoseRequest(
+        pose_id=w.pose_a, pose=res.Pose(azimuth=91.0), update_mask=mask("azimuth")
+    ),
+    "SetupService.DeletePose": _victim_pose,
+    "SetupService.ListMyPoses": lambda w, i: setup_pb.ListMyPosesRequest(),
+    "SetupService.UpdateMyPoseImage": lambda w, i: setup_pb.UpdateMyPoseImageRequest(
+        pose_id=w.pose_a, media_id=w.media_a
+    ),
+    "SetupService.CreateOcclusionMask": lambda w, i: setup_pb.CreateOcclusionMaskRequest(
+        pose_id=w.pose_a, box=res.NormalizedBox(x_min=0.9, y_min=0.9, x_max=1.0, y_max=1.0)
+    ),
+    "SetupService.ListOcclusionMasks": lambda w, i: setup_pb.ListOcclusionMasksRequest(pose_id=w.pose_a),
+    "SetupService.DeleteOcclusionMask": _victim_mask,
+    "SetupService.ListMyOcclusionMasks": lambda w, i: setup_pb.ListMyOcclusionMasksRequest(),
     # DetectionService
     "DetectionService.CreateEvent": lambda w, i: detection_pb.CreateEventRequest(
         group_id=w.group_a if i == "admin" else None, type=res.EVENT_TYPE_WILDFIRE, lat=44.1, lon=4.1
@@ -524,6 +587,10 @@ BUILDERS: dict[str, Builder] = {
         event_id=w.event_a, event=res.Event(lat=44.6), update_mask=mask("lat")
     ),
     "DetectionService.AcknowledgeEvent": lambda w, i: detection_pb.AcknowledgeEventRequest(event_id=w.event_a),
+    "DetectionService.LabelEvent": lambda w, i: detection_pb.LabelEventRequest(
+        event_id=w.event_a, label=res.EVENT_LABEL_OTHER_SMOKE
+    ),
+    "DetectionService.ListUnlabeledEvents": lambda w, i: detection_pb.ListUnlabeledEventsRequest(),
     "DetectionService.DeleteEvent": lambda w, i: detection_pb.DeleteEventRequest(event_id=w.victim_event),
     "DetectionService.CreateMedia": lambda w, i: detection_pb.CreateMediaRequest(
         device_id=w.device_a, type=res.MEDIA_TYPE_IMAGE
@@ -539,6 +606,7 @@ BUILDERS: dict[str, Builder] = {
         device_id=w.device_a, event_id=w.event_a
     ),
     "DetectionService.CreateMyAlert": lambda w, i: detection_pb.CreateMyAlertRequest(event_id=w.event_a),
+    "DetectionService.SendAlert": _send_alert,
     "DetectionService.GetAlert": lambda w, i: detection_pb.GetAlertRequest(alert_id=w.alert_a),
     "DetectionService.ListAlerts": lambda w, i: detection_pb.ListAlertsRequest(),
     "DetectionService.ListOngoingAlerts": lambda w, i: detection_pb.ListOngoingAlertsRequest(),

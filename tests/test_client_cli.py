@@ -22,6 +22,7 @@ from pyrogrpc.client.channel import KEEPALIVE_OPTIONS
 from pyrogrpc.server import _SERVER_OPTIONS
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import detection_service_pb2_grpc, resources_pb2
+from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, tiny_jpeg
 
@@ -373,16 +374,16 @@ async def test_heartbeat_and_sync_client(server, admin, tmp_path):
     assert await asyncio.wait_for(asyncio.to_thread(operator_script), WATCH_TIMEOUT) == alert
 
 
-async def test_upload_restarts_after_unavailable(server, admin):
-    """A stream broken mid-upload (UNAVAILABLE) is sent again from the start, same request_id."""
+async def test_send_alert_restarts_after_unavailable(server, admin):
+    """A stream broken mid-picture (UNAVAILABLE) is sent again from the start, same request_id."""
     user, device = await new_camera(admin)
     image = tiny_jpeg(200_000)
     progress: list[int] = []
-    headers: list[detection_pb.UploadMediaHeader] = []
+    headers: list[detection_pb.SendAlertHeader] = []
     async with client(server, device.login) as camera:
-        real_upload = camera.detection.UploadMedia
+        real_send = camera.detection.SendAlert
 
-        def flaky_upload(requests, **kwargs):
+        def flaky_send(requests, **kwargs):
             async def broken():
                 async for request in requests:  # the link drops after the first chunk
                     if request.HasField("header"):
@@ -401,14 +402,59 @@ async def test_upload_restarts_after_unavailable(server, admin):
                         headers.append(request.header)
                     yield request
 
-            return real_upload(record(), **kwargs)
+            return real_send(record(), **kwargs)
 
-        camera.detection.UploadMedia = flaky_upload
+        camera.detection.SendAlert = flaky_send
         alert = await camera.send_alert(image, progress=lambda sent, total: progress.append(sent))
-    assert len(headers) == 2 and headers[0] == headers[1] and headers[0].request_id
+    assert len(headers) == 2 and headers[0] == headers[1] and headers[0].alert.request_id
     assert progress.count(0) == 2 and progress[-1] == len(image)
     media = (await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=alert.media_id))).media
     assert media.sha256 == hashlib.sha256(image).hexdigest()
+    listed = await admin.detection.ListAlerts(detection_pb.ListAlertsRequest(group_id=user.group_id))
+    assert [a.id for a in listed.alerts] == [alert.id]
+
+
+async def test_cli_send_alert_with_boxes_pose_and_capture_time(server, admin, capsys, tmp_path):
+    user, device = await new_camera(admin)
+    pose = (await admin.setup.CreatePose(setup_pb.CreatePoseRequest(device_id=device.id, azimuth=45.0))).pose
+    mask_box = resources_pb2.NormalizedBox(x_min=0.0, y_min=0.0, x_max=0.2, y_max=0.2)
+    await admin.setup.CreateOcclusionMask(setup_pb.CreateOcclusionMaskRequest(pose_id=pose.id, box=mask_box))
+    image = tmp_path / "frame.jpg"
+    image.write_bytes(tiny_jpeg())
+    address = f"127.0.0.1:{server.port}"
+    captured = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    code, out, err = await cli(
+        capsys,
+        "send-alert",
+        "--server",
+        address,
+        "--login",
+        device.login,
+        "--password",
+        USER_PASSWORD,
+        "--quiet",
+        "--image",
+        str(image),
+        "--pose",
+        str(pose.id),
+        "--capture-time",
+        captured.isoformat().replace("+00:00", "Z"),
+        "--box",
+        "0.1,0.2,0.3,0.4,0.9",
+        "--box",
+        "0.5,0.5,0.6,0.7,0.4",
+    )
+    assert code == 0, err
+    alert = json.loads(out)
+    assert alert["pose_id"] == str(pose.id) and len(alert["boxes"]) == 2 and alert["azimuth"] == 45.0
+    assert alert["capture_time"] == captured.isoformat().replace("+00:00", "Z")
+    for bad in (["--box", "0.1,0.2,0.3"], ["--capture-time", "yesterday"]):
+        code, _, err = await cli(capsys, "send-alert", "--server", address, "--image", str(image), *bad)
+        assert code == 2 and ("X1,Y1,X2,Y2,CONF" in err or "ISO-8601" in err)
+    # The client fetches the masks of its poses.
+    async with client(server, device.login) as camera:
+        masks = await camera.fetch_masks()
+    assert masks == {pose.id: [mask_box]}
 
 
 # --- client: channel settings -------------------------------------------------------------

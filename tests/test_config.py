@@ -99,3 +99,36 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path, monkeypatch, capsy
     monkeypatch.delenv("JWT_SECRET", raising=False)
     assert main(["serve"]) == 2
     assert "JWT_SECRET" in capsys.readouterr().err
+
+
+def test_camera_contract_settings(tmp_path):
+    defaults = settings(tmp_path)
+    assert (defaults.max_alert_boxes, defaults.event_iou_threshold, defaults.device_online_seconds) == (20, 0.0, 300)
+    assert (defaults.capture_time_skew_seconds, defaults.max_capture_age_seconds) == (60, 86400)
+    custom = settings(
+        tmp_path,
+        MAX_ALERT_BOXES="5",
+        EVENT_IOU_THRESHOLD="0.25",
+        DEVICE_ONLINE_SECONDS="60",
+        CAPTURE_TIME_SKEW_SECONDS="0",
+        MAX_CAPTURE_AGE_SECONDS="600",
+    )
+    assert (custom.max_alert_boxes, custom.event_iou_threshold, custom.device_online_seconds) == (5, 0.25, 60)
+    assert (custom.capture_time_skew_seconds, custom.max_capture_age_seconds) == (0, 600)
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("EVENT_IOU_THRESHOLD", "1"),
+        ("EVENT_IOU_THRESHOLD", "-0.1"),
+        ("EVENT_IOU_THRESHOLD", "nan"),
+        ("EVENT_IOU_THRESHOLD", "half"),
+        ("MAX_ALERT_BOXES", "0"),
+        ("DEVICE_ONLINE_SECONDS", "0"),
+        ("MAX_CAPTURE_AGE_SECONDS", "x"),
+    ],
+)
+def test_bad_camera_contract_settings_name_the_variable(tmp_path, variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        settings(tmp_path, **{variable: value})

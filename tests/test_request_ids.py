@@ -126,10 +126,11 @@ CASES = {
     "DetectionService.CreateAlert": Case(_create_alert, len(ALERT_VARIANTS) + 1, _count_alerts),
 }
 UPLOAD = "DetectionService.UploadMedia"  # streamed: tested below, on both storages
+SEND_ALERT = "DetectionService.SendAlert"  # streamed: tested below
 
 
 def test_every_rpc_with_a_request_id_has_a_case():
-    assert sorted([*CASES, UPLOAD]) == RPCS_WITH_REQUEST_ID
+    assert sorted([*CASES, UPLOAD, SEND_ALERT]) == RPCS_WITH_REQUEST_ID
 
 
 @dataclass
@@ -216,3 +217,27 @@ async def test_upload_retry_with_other_content_is_refused_unread_and_unstored(me
     await expect_status(
         device.detection.UploadMedia(upload_requests(media.id, data, request_id="up-2")), Code.FAILED_PRECONDITION
     )
+
+
+# --- SendAlert: the alert and the picture's header -------------------------------------------
+
+
+async def test_send_alert_retry_must_repeat_the_alert_and_the_picture(admin):
+    from tests.test_camera import send_requests
+
+    w = await _world(admin)
+    device = w.camera.device
+    data = tiny_jpeg()
+    first = await device.detection.SendAlert(send_requests(data, request_id="send-1", **ALERT_VARIANTS[0]))
+    again = await device.detection.SendAlert(send_requests(data, request_id="send-1", **ALERT_VARIANTS[0]))
+    assert again.alert == first.alert and again.media == first.media  # a retry: the first result
+    counts = (await _count_alerts(admin), await _count_media(admin))
+    for variant in range(1, len(ALERT_VARIANTS)):  # another alert under the same request_id
+        await expect_reused(
+            device.detection.SendAlert(send_requests(data, request_id="send-1", **ALERT_VARIANTS[variant]))
+        )
+    # The same alert with another picture: refused after the header, nothing stored.
+    await expect_reused(
+        device.detection.SendAlert(send_requests(tiny_jpeg(1000), request_id="send-1", **ALERT_VARIANTS[0]))
+    )
+    assert (await _count_alerts(admin), await _count_media(admin)) == counts

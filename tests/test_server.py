@@ -81,6 +81,7 @@ async def test_embedded_first_start_generates_secret_and_superadmin_password(tmp
         "PYROGRPC_DATA_DIR": str(tmp_path / "data"),
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": "0",
+        "HTTP_PORT": "0",
         "BCRYPT_ROUNDS": "4",
     }
     server = PyroServer(Settings.from_env(env, env_file=None))

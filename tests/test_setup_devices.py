@@ -386,7 +386,7 @@ async def test_update_device_location_is_for_admins_and_the_owner(admin):
     error = await expect_status(
         owner_api.setup.UpdateDeviceLocation(pb.UpdateDeviceLocationRequest(device_id=device.id)), Code.INVALID_ARGUMENT
     )
-    assert violated_fields(error) == {"lat", "lon", "elevation", "azimuth", "pitch"}
+    assert violated_fields(error) == {"lat", "lon", "elevation", "azimuth", "pitch", "angle_of_view"}
     error = await expect_status(
         owner_api.setup.UpdateDeviceLocation(
             pb.UpdateDeviceLocationRequest(device_id=device.id, lon=180.5, elevation=math.nan, pitch=91.0)

@@ -1,7 +1,7 @@
 """request digests: a reused request_id must carry the same request
 
 Revision ID: 0003_request_digests
-Revises: 0001
+Revises: 0002_camera_contract
 Create Date: 2026-12-07 05:40:00
 
 Idempotency keys and uploaded media remember a SHA-256 of the request they served, so a
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_request_digests"
-down_revision = "0001"
+down_revision = "0002_camera_contract"
 branch_labels = None
 depends_on = None
 

@@ -99,6 +99,8 @@ def _plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, Enu
     """(scalar fields, enum fields with their enum, timestamp fields) of a message."""
     scalars, enums, stamps = [], [], []
     for field in descriptor.fields:
+        if field.message_type is not None and field.is_repeated:
+            continue  # lists of messages (Alert.boxes, Device.poses) are never a row's column: callers fill them
         if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
             stamps.append(field.name)
         elif field.enum_type is not None:
@@ -160,7 +162,7 @@ def page_request(request: Any, *, with_dates: bool = False) -> PageRequest:
 
 
 def page_response(response_type: Callable[..., M], field: str, page: Page[Any], convert: Callable[[Any], Any]) -> M:
-    response = response_type(next_page_token=page.next_page_token)
+    response = response_type(next_page_token=page.next_page_token, total_size=page.total_size)
     getattr(response, field).extend(convert(item) for item in page.items)
     return response
 

@@ -15,6 +15,7 @@ from ..domain.alerts import AlertService
 from ..domain.fire_events import EventService
 from ..domain.media import MediaService
 from ..domain.notifications import NotificationService
+from ..domain.send_alert import DetectionSender
 from ..domain.watch import AlertWatchHub, WatchItem
 from .detection_alerts import EventAlertRpcs
 from .detection_media import MediaRpcs
@@ -32,10 +33,12 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         alerts: AlertService,
         notifications: NotificationService,
         watch: AlertWatchHub,
+        sender: DetectionSender,
     ):
         self._media = media
         self._events = events
         self._alerts = alerts
         self._notifications = notifications
         self._watch = watch
+        self._sender = sender
         self._watch_messages: OrderedDict[int, tuple[WatchItem, WatchAlertsResponse]] = OrderedDict()

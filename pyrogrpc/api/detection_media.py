@@ -10,9 +10,18 @@ from pyronear.v1 import resources_pb2
 
 from ..domain.errors import InvalidArgument
 from ..domain.media import MediaService
+from ..domain.send_alert import DetectionSender, PictureHeader
 from ..domain.upload import UploadHeader
 from .auth import current_principal
-from .convert import enum_from_proto, optional, page_request, page_response, to_proto, to_timestamp
+from .convert import (
+    enum_from_proto,
+    optional,
+    page_request,
+    page_response,
+    to_proto,
+    to_timestamp,
+)
+from .detection_alerts import alert_to_proto, new_alert_from_proto
 
 
 def _media_proto(row) -> resources_pb2.Media:
@@ -47,6 +56,7 @@ async def _chunks(messages: AsyncIterator[pb.UploadMediaRequest]) -> AsyncIterat
 
 class MediaRpcs:
     _media: MediaService
+    _sender: DetectionSender
 
     async def CreateMedia(self, request, context):
         media = await self._media.create_media(request.device_id, _media_type(request.type))
@@ -89,6 +99,18 @@ class MediaRpcs:
             current_principal(), page_request(request, with_dates=True), optional(request, "group_id")
         )
         return page_response(pb.ListMediaResponse, "media", page, _media_proto)
+
+    async def SendAlert(self, request_iterator, context):
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None or first.WhichOneof("data") != "header":
+            raise InvalidArgument("the first message must be a header", field="header")
+        header = first.header
+        picture = PictureHeader(header.size_bytes, header.sha256, optional(header, "content_type"))
+        alert, media = await self._sender.send(
+            current_principal(), new_alert_from_proto(header.alert), picture, _chunks(messages)
+        )
+        return pb.SendAlertResponse(alert=alert_to_proto(alert), media=_media_proto(media))
 
     async def DeleteMedia(self, request, context):
         await self._media.delete_media(request.media_id)

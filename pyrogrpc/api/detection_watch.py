@@ -6,11 +6,11 @@ import contextlib
 from collections import OrderedDict
 
 from pyronear.v1 import detection_service_pb2 as pb
-from pyronear.v1 import resources_pb2
 
 from ..domain.watch import AlertWatchHub, WatchItem
 from .auth import current_principal
-from .convert import optional, to_proto, to_timestamp
+from .convert import optional, to_timestamp
+from .detection_alerts import alert_to_proto
 
 _CACHED_MESSAGES = 256
 
@@ -38,7 +38,7 @@ class WatchRpcs:
         if cached is not None:
             return cached[1]
         message = pb.WatchAlertsResponse(
-            alert=to_proto(resources_pb2.Alert, item.alert), resume_after_alert_id=item.resume_after_alert_id
+            alert=alert_to_proto(item.alert), resume_after_alert_id=item.resume_after_alert_id
         )
         cache[id(item)] = (item, message)
         if len(cache) > _CACHED_MESSAGES:

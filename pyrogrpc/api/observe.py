@@ -79,6 +79,11 @@ class CallObserver:
             child = self._started[(kind, method)] = self.metrics.started.labels(kind, *split_method(method))
         child.inc()
 
+    def finished_over_http(self, method: str, outcome: str, seconds: float) -> None:
+        """A call of the HTTP port (Connect, gRPC-Web) ended: `outcome` is a Connect code
+        ("ok", "invalid_argument"...), the same names as gRPC's in lower case."""
+        self.finished(CallRecord(method, outcome.upper(), seconds, principal_or_none(), peer="http"))
+
     def finished(self, call: CallRecord) -> None:
         service, name = split_method(call.method)
         if self.metrics is not None:

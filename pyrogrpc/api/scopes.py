@@ -76,6 +76,19 @@ _SETUP = {
     "ListGroupRecipients": ADMIN,
     "UpdateRecipient": ADMIN,
     "DeleteRecipient": ADMIN,
+    # Poses and masks: users of the device's group and admins manage them; the camera reads
+    # its own and sets the latest image of its poses.
+    "CreatePose": ADMIN_USER,
+    "GetPose": ADMIN_USER,
+    "ListPoses": ADMIN_USER,
+    "UpdatePose": ADMIN_USER,
+    "DeletePose": ADMIN_USER,
+    "ListMyPoses": DEVICE,
+    "UpdateMyPoseImage": DEVICE,
+    "CreateOcclusionMask": ADMIN_USER,
+    "ListOcclusionMasks": ADMIN_USER,
+    "DeleteOcclusionMask": ADMIN_USER,
+    "ListMyOcclusionMasks": DEVICE,
 }
 
 _DETECTION = {
@@ -87,6 +100,8 @@ _DETECTION = {
     "ListEventAlerts": ADMIN_USER,
     "UpdateEvent": ADMIN_DEVICE,  # a device only for events of its group
     "AcknowledgeEvent": ADMIN_USER,
+    "LabelEvent": ADMIN_USER,  # never devices: a label is a human's judgement
+    "ListUnlabeledEvents": ADMIN_USER,
     "DeleteEvent": ADMIN,
     "CreateMedia": ADMIN,
     "CreateMyMedia": DEVICE,
@@ -98,6 +113,7 @@ _DETECTION = {
     "DeleteMedia": ADMIN,
     "CreateAlert": ADMIN,
     "CreateMyAlert": DEVICE,
+    "SendAlert": DEVICE,
     "GetAlert": ADMIN_USER,
     "ListAlerts": ADMIN_USER,
     "ListOngoingAlerts": ADMIN_USER,

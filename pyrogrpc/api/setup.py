@@ -3,11 +3,16 @@ webhook and recipient use cases."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from pyronear.v1 import resources_pb2, setup_service_pb2_grpc
 from pyronear.v1 import setup_service_pb2 as pb
 
 from ..domain.devices import LOCATION_FIELDS, DeviceService
+from ..domain.liveness import is_online
 from ..domain.notification_targets import RecipientService, WebhookService
+from ..domain.poses import OcclusionMaskService, PoseService
 from ..domain.sites import InstallationService, SiteService
 from .auth import current_principal
 from .convert import (
@@ -20,6 +25,7 @@ from .convert import (
     page_response,
     to_proto,
 )
+from .setup_camera import PoseMaskRpcs, pose_to_proto
 
 _DEVICE_OPTIONAL = ("software_hash", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch")
 _DEVICE_MUTABLE = {"login", "specs", "owner_id", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch"}
@@ -58,7 +64,7 @@ def _recipient(row) -> resources_pb2.Recipient:
     return to_proto(resources_pb2.Recipient, row)
 
 
-class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
+class SetupServicer(PoseMaskRpcs, setup_service_pb2_grpc.SetupServiceServicer):
     def __init__(
         self,
         devices: DeviceService,
@@ -66,7 +72,13 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
         installations: InstallationService,
         webhooks: WebhookService,
         recipients: RecipientService,
+        poses: PoseService,
+        masks: OcclusionMaskService,
+        online_window: timedelta,
     ):
+        self._poses = poses
+        self._masks = masks
+        self._online_window = online_window
         self._devices = devices
         self._sites = sites
         self._installations = installations
@@ -87,15 +99,31 @@ class SetupServicer(setup_service_pb2_grpc.SetupServiceServicer):
         )
         return pb.RegisterDeviceResponse(device=device_to_proto(device))
 
+    async def _with_status(self, devices: list[Any]) -> list[resources_pb2.Device]:
+        """Devices with their camera status: online, and each pose with its latest image."""
+        poses = await self._poses.poses_of_devices([d.id for d in devices])
+        now = datetime.now(UTC)
+        messages = []
+        for device in devices:
+            message = device_to_proto(device)
+            message.online = is_online(device.last_ping_time, now, self._online_window)
+            message.poses.extend(pose_to_proto(p) for p in poses.get(device.id, ()))
+            messages.append(message)
+        return messages
+
     async def GetDevice(self, request, context):
         device = await self._devices.get_device(current_principal(), request.device_id)
-        return pb.GetDeviceResponse(device=device_to_proto(device))
+        return pb.GetDeviceResponse(device=(await self._with_status([device]))[0])
 
     async def ListDevices(self, request, context):
         page = await self._devices.list_devices(
             current_principal(), page_request(request), optional(request, "group_id")
         )
-        return page_response(pb.ListDevicesResponse, "devices", page, device_to_proto)
+        return pb.ListDevicesResponse(
+            devices=await self._with_status(list(page.items)),
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
 
     async def ListMyDevices(self, request, context):
         page = await self._devices.list_my_devices(current_principal(), page_request(request))

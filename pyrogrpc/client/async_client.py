@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,7 +43,7 @@ from pyronear.v1 import (
 from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
 from .errors import typed_error
 from .tokens import TokenKeeper
-from .upload import MediaSource, Progress, load_source, upload_requests
+from .upload import MediaSource, Progress, load_source, send_alert_requests, upload_requests
 from .watch import watch_alerts
 
 T = TypeVar("T")
@@ -52,6 +52,13 @@ _CLIENT_TIMEOUT: Any = object()  # "use the client's timeout"
 
 DEFAULT_TIMEOUT = 30.0
 UPLOAD_ATTEMPTS = 5
+
+
+def detection_box(
+    x_min: float, y_min: float, x_max: float, y_max: float, confidence: float
+) -> resources_pb2.DetectionBox:
+    box = resources_pb2.NormalizedBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
+    return resources_pb2.DetectionBox(box=box, confidence=confidence)
 
 
 class ServerUnreachable(ConnectionError):
@@ -107,6 +114,8 @@ class AsyncPyroClient:
         self.timeout = timeout
         self.upload_attempts = upload_attempts
         self.page_size = page_size
+        self.last_media: resources_pb2.Media | None = None  # the picture of the last send_alert
+        self.masks: dict[int, list[resources_pb2.NormalizedBox]] = {}  # see fetch_masks
         self.tokens = TokenKeeper(self.channel, login, password, token=token, timeout=timeout)
         self.access = access_service_pb2_grpc.AccessServiceStub(self.channel)
         self.setup = setup_service_pb2_grpc.SetupServiceStub(self.channel)
@@ -490,16 +499,19 @@ class AsyncPyroClient:
         """
         source = await load_source(content)
         request_id = request_id or str(uuid.uuid4())
+        response = await self._stream_restarted_on_unavailable(
+            self.detection.UploadMedia, lambda: upload_requests(source, media_id, request_id, progress)
+        )
+        return response.media
+
+    async def _stream_restarted_on_unavailable(self, method: Any, requests: Callable[[], Any]) -> Any:
+        """Send a client stream (a fresh `requests()` each attempt), restarted on UNAVAILABLE
+        with the client's backoff; safe because every such stream carries a request_id."""
         for attempt in range(1, self.upload_attempts + 1):
             try:
-                # No deadline: a large upload on a slow link may take long; keepalive
+                # No deadline: a large picture on a slow link may take long; keepalive
                 # pings detect a dead link instead.
-                response = await self.call(
-                    self.detection.UploadMedia,
-                    lambda: upload_requests(source, media_id, request_id, progress),
-                    timeout=None,
-                )
-                return response.media
+                return await self.call(method, requests, timeout=None)
             except grpc.aio.AioRpcError as error:
                 if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.upload_attempts:
                     raise
@@ -539,30 +551,61 @@ class AsyncPyroClient:
         request_id: str | None = None,
         *,
         event_id: int | None = None,
-        media_type: int | str = "image",
+        boxes: Sequence[tuple[float, float, float, float, float]] = (),
+        pose_id: int | None = None,
+        capture_time: datetime | None = None,
         progress: Progress | None = None,
     ) -> resources_pb2.Alert:
-        """CreateMyMedia -> UploadMedia -> CreateMyAlert, the whole camera workflow.
+        """The whole camera workflow in one SendAlert call: the alert and its picture.
 
-        Each step's request_id derives from one id per alert (`request_id`, a new UUID
-        unless given): calling `send_alert` again with the same `request_id` after any
-        failure finishes the same alert instead of creating a second media or alert. Only
-        with the same arguments: another picture or position under that `request_id` is
-        refused (ALREADY_EXISTS, reason REQUEST_ID_REUSED).
+        `boxes`: (x_min, y_min, x_max, y_max, confidence) normalized to the image;
+        `capture_time`: when the frame was taken (timezone-aware; default now). Always
+        sent with a request_id (a new UUID unless given) and restarted on UNAVAILABLE, so a
+        retry after a lost answer returns the same alert; calling `send_alert` again with
+        the same `request_id` does the same. The stored picture's media is kept in
+        `last_media`. Only with the same arguments: another picture, boxes or position under
+        that `request_id` is refused (ALREADY_EXISTS, reason REQUEST_ID_REUSED).
         """
         source = await load_source(image)  # before any RPC: a missing file creates nothing
-        alert_id = request_id or str(uuid.uuid4())
-        media = await self.create_my_media(media_type, request_id=f"{alert_id}/media")
-        await self.upload_media(media.id, source, request_id=f"{alert_id}/upload", progress=progress)
-        return await self.create_my_alert(
-            media.id,
-            azimuth=azimuth,
-            lat=lat,
-            lon=lon,
+        alert = detection_pb.CreateMyAlertRequest(
             localization=localization,
-            event_id=event_id,
-            request_id=f"{alert_id}/alert",
+            request_id=request_id or str(uuid.uuid4()),
+            boxes=[detection_box(*values) for values in boxes],
+            **{
+                k: v
+                for k, v in dict[str, Any](
+                    {
+                        "azimuth": azimuth,
+                        "lat": lat,
+                        "lon": lon,
+                        "event_id": event_id,
+                        "pose_id": pose_id,
+                    }
+                ).items()
+                if v is not None
+            },
         )
+        if capture_time is not None:
+            alert.capture_time.FromDatetime(capture_time)
+        response = await self._stream_restarted_on_unavailable(
+            self.detection.SendAlert, lambda: send_alert_requests(source, alert, progress)
+        )
+        self.last_media = response.media
+        return response.alert
+
+    async def list_my_poses(self) -> list[resources_pb2.Pose]:
+        return list((await self.call(self.setup.ListMyPoses, setup_pb.ListMyPosesRequest())).poses)
+
+    async def fetch_masks(self) -> dict[int, list[resources_pb2.NormalizedBox]]:
+        """The occlusion masks of the camera's poses, {pose_id: [box, ...]} (every pose has a
+        key), kept in `masks`: a camera may skip detections the server would discard anyway."""
+        poses = await self.list_my_poses()
+        response = await self.call(self.setup.ListMyOcclusionMasks, setup_pb.ListMyOcclusionMasksRequest())
+        masks: dict[int, list[resources_pb2.NormalizedBox]] = {pose.id: [] for pose in poses}
+        for mask in response.occlusion_masks:
+            masks.setdefault(mask.pose_id, []).append(mask.box)
+        self.masks = masks
+        return masks
 
     # --- live alerts (users, admins) -----------------------------------------------
 

@@ -128,6 +128,8 @@ class PyroClient:
     upload_media = _blocking(AsyncPyroClient.upload_media)
     create_my_alert = _blocking(AsyncPyroClient.create_my_alert)
     send_alert = _blocking(AsyncPyroClient.send_alert)
+    list_my_poses = _blocking(AsyncPyroClient.list_my_poses)
+    fetch_masks = _blocking(AsyncPyroClient.fetch_masks)
 
     def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
         async def next_item() -> T:

@@ -85,3 +85,19 @@ async def upload_requests(
         sent += len(chunk)
         if progress:
             progress(sent, source.size)
+
+
+async def send_alert_requests(
+    source: MediaSource, alert: detection_pb.CreateMyAlertRequest, progress: Progress | None = None
+) -> AsyncIterator[detection_pb.SendAlertRequest]:
+    """The SendAlert request stream: the alert and the picture's header, then its chunks."""
+    header = detection_pb.SendAlertHeader(alert=alert, size_bytes=source.size, sha256=source.sha256)
+    yield detection_pb.SendAlertRequest(header=header)
+    sent = 0
+    if progress:
+        progress(0, source.size)
+    for chunk in source.chunks():
+        yield detection_pb.SendAlertRequest(chunk=chunk)
+        sent += len(chunk)
+        if progress:
+            progress(sent, source.size)

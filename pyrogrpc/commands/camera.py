@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +16,7 @@ def add_parsers(commands) -> None:
         "send-alert",
         parents=[connection_options(credentials=True)],
         help="send a picture and an alert (as a camera); prints the alert as JSON",
-        description="Create a media, upload the picture (64 KiB chunks, progress on stderr) and create the alert, "
+        description="Send the alert and its picture in one SendAlert call (64 KiB chunks, progress on stderr), "
         "with the camera's credentials (--login/--password or PYRO_LOGIN/PYRO_PASSWORD). Retries are safe: "
         "run it again with the same --request-id after a failure (exit 3) and no second alert is created.",
     )
@@ -30,6 +31,21 @@ def add_parsers(commands) -> None:
         help="bounding boxes of the detection relative to the picture: [[xmin, ymin, xmax, ymax, confidence], ...]",
     )
     parser.add_argument("--event-id", type=int, help="event to attach the alert to (default: the server groups alerts)")
+    parser.add_argument(
+        "--box",
+        action="append",
+        type=_box,
+        default=[],
+        metavar="X1,Y1,X2,Y2,CONF",
+        help="a detection box normalized to the image, with its confidence (repeat for several)",
+    )
+    parser.add_argument("--pose", type=int, metavar="ID", help="pose the frame was taken from (one of the camera's)")
+    parser.add_argument(
+        "--capture-time",
+        type=_capture_time,
+        metavar="ISO-8601",
+        help="when the frame was taken, e.g. 2026-07-01T12:00:00Z (default: now)",
+    )
     parser.add_argument("--request-id", help="idempotency key of this alert (default: a new UUID)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=_send_alert)
@@ -58,6 +74,26 @@ class ProgressLine:
         self.stream.flush()
 
 
+def _box(text: str) -> tuple[float, float, float, float, float]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 5:
+        raise argparse.ArgumentTypeError(f"expected X1,Y1,X2,Y2,CONF (five numbers), got {text!r}")
+    return values  # five floats, checked above
+
+
+def _capture_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time such as 2026-07-01T12:00:00Z, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _send_alert(args: argparse.Namespace) -> int:
     async def body(client) -> int:
         progress = None if args.quiet else ProgressLine(args.image.name, sys.stderr)
@@ -70,6 +106,9 @@ def _send_alert(args: argparse.Namespace) -> int:
             request_id=args.request_id,
             event_id=args.event_id,
             progress=progress,
+            boxes=args.box,
+            pose_id=args.pose,
+            capture_time=args.capture_time,
         )
         print_json(alert)
         return EXIT_OK

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -134,6 +135,35 @@ class Device(Base):
     access: Mapped[Access] = relationship(lazy="joined", innerjoin=True)
 
 
+class Pose(Base):
+    """A position a camera patrols to; its masks and (SET NULL) its alerts and events follow it."""
+
+    __tablename__ = "poses"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True)
+    azimuth: Mapped[float] = mapped_column(Float, nullable=False)
+    patrol_index: Mapped[int | None] = mapped_column(Integer)
+    # SET NULL: deleting a media (admin) must not be blocked by a pose showing it.
+    image_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"), index=True)
+    image_update_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class OcclusionMask(Base):
+    """A normalized box of a pose's image where detections are ignored."""
+
+    __tablename__ = "occlusion_masks"
+    __table_args__ = (_TABLE_ARGS,)
+    id: Mapped[int] = _id()
+    pose_id: Mapped[int] = mapped_column(ForeignKey("poses.id", ondelete="CASCADE"), nullable=False, index=True)
+    x_min: Mapped[float] = mapped_column(Float, nullable=False)
+    y_min: Mapped[float] = mapped_column(Float, nullable=False)
+    x_max: Mapped[float] = mapped_column(Float, nullable=False)
+    y_max: Mapped[float] = mapped_column(Float, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+
+
 class Site(Base):
     __tablename__ = "sites"
     __table_args__ = (UniqueConstraint("group_id", "name"), _TABLE_ARGS)
@@ -164,6 +194,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_group_id_id", "group_id", "id"),
+        # Event grouping of boxed alerts looks up the device's recent open events.
+        Index("ix_events_device_id_last_seen_time", "device_id", "last_seen_time"),
         _TABLE_ARGS,
     )
     id: Mapped[int] = _id()
@@ -175,6 +207,19 @@ class Event(Base):
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_acknowledged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     create_time: Mapped[datetime] = _create_time()
+    # Sequence of detections (issue 15): whose alerts, from which pose, the cone of the most
+    # confident box, and the latest unmasked boxes the next alert is matched against (JSON).
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    pose_id: Mapped[int | None] = mapped_column(ForeignKey("poses.id", ondelete="SET NULL"), index=True)
+    azimuth: Mapped[float | None] = mapped_column(Float)
+    cone_angle: Mapped[float | None] = mapped_column(Float)
+    max_confidence: Mapped[float | None] = mapped_column(Float)
+    last_seen_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    latest_boxes: Mapped[str | None] = mapped_column(Text)
+    # Triage: label (None = unlabelled), who set it and when.
+    label: Mapped[str | None] = mapped_column(String(24))
+    labeled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    label_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Media(Base):
@@ -207,13 +252,19 @@ class Alert(Base):
     id: Mapped[int] = _id()
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"), nullable=False)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"), nullable=False, index=True)
+    # None only for a suppressed alert (every box masked): it joins no event.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"), index=True)
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="RESTRICT"), index=True)
     azimuth: Mapped[float] = mapped_column(Float, nullable=False)
     lat: Mapped[float] = mapped_column(Float, nullable=False)
     lon: Mapped[float] = mapped_column(Float, nullable=False)
     localization: Mapped[str] = mapped_column(Text, nullable=False, default="")
     create_time: Mapped[datetime] = _create_time()
+    pose_id: Mapped[int | None] = mapped_column(ForeignKey("poses.id", ondelete="SET NULL"), index=True)
+    capture_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Detection boxes as sent, JSON [[x_min, y_min, x_max, y_max, confidence], ...]; None: no boxes.
+    boxes: Mapped[str | None] = mapped_column(Text)
+    suppressed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class Webhook(Base):

@@ -21,6 +21,7 @@ from ..domain import ports
 from .alert_horizon import AlertHorizon
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
+from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
 from .repositories.setup import (
     DeviceRepository,
@@ -51,6 +52,8 @@ class UnitOfWork:
         self.media = MediaRepository(s)
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
+        self.poses = PoseRepository(s)
+        self.occlusion_masks = OcclusionMaskRepository(s)
         return self
 
     @property

@@ -7,6 +7,7 @@ never mint a device outside its group nor a device with more than scope device.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ from .rows import apply_changes, existing, visible
 from .security import PasswordHasher
 from .validation import Violations, check_azimuth, check_login, check_password, check_position, check_range, check_text
 
-LOCATION_FIELDS = ("lat", "lon", "elevation", "azimuth", "pitch")
+LOCATION_FIELDS = ("lat", "lon", "elevation", "azimuth", "pitch", "angle_of_view")
 MAX_SPECS_LENGTH = 500
 MAX_SOFTWARE_HASH_LENGTH = 128
 
@@ -40,7 +41,13 @@ def check_properties(v: Violations, fields: Mapping[str, Any], prefix: str = "")
         check_text(v, fields["specs"], f"{prefix}specs", MAX_SPECS_LENGTH)
     if fields.get("software_hash") is not None:
         check_text(v, fields["software_hash"], f"{prefix}software_hash", MAX_SOFTWARE_HASH_LENGTH, required=True)
-    check_range(v, fields.get("angle_of_view"), f"{prefix}angle_of_view", 0.0, 360.0)
+    angle_of_view = fields.get("angle_of_view")
+    if angle_of_view is not None:  # (0, 360]: a camera sees something, at most the full circle
+        v.check(
+            math.isfinite(angle_of_view) and 0.0 < angle_of_view <= 360.0,
+            f"{prefix}angle_of_view",
+            "must be in (0, 360]",
+        )
     check_range(v, fields.get("elevation"), f"{prefix}elevation", -1000.0, 10000.0)
     check_position(v, fields.get("lat"), fields.get("lon"), prefix)
     check_azimuth(v, fields.get("azimuth"), f"{prefix}azimuth")

@@ -65,11 +65,34 @@ class EventService:
             return await visible_event(uow, principal, event_id)
 
     async def list_events(
-        self, principal: Principal, page: PageRequest, group_id: int | None = None
+        self, principal: Principal, page: PageRequest, group_id: int | None = None, label: str | None = None
     ) -> Page[EventRecord]:
-        where = None if group_id is None else {"group_id": group_id}
         async with self._uow() as uow:
-            return await uow.events.list(page, where=where, group_id=principal.group_filter)
+            return await uow.events.list_events(
+                page, group_id=principal.group_filter, only_group_id=group_id, label=label
+            )
+
+    async def list_unlabeled_events(self, principal: Principal, page: PageRequest) -> Page[EventRecord]:
+        async with self._uow() as uow:
+            return await uow.events.list_unlabeled(page, group_id=principal.group_filter)
+
+    async def label_event(self, principal: Principal, event_id: int, label: str | None) -> EventRecord:
+        """Set the label, who set it (the calling user) and when; labelling acknowledges."""
+        if label is None:
+            raise InvalidArgument(
+                "must be EVENT_LABEL_WILDFIRE_SMOKE, EVENT_LABEL_OTHER_SMOKE or EVENT_LABEL_OTHER", field="label"
+            )
+        async with self._uow() as uow:
+            user = await uow.users.get_by_access_id(principal.access_id)
+            if user is None:
+                raise NotFound("user")  # the token outlived its user
+            event = await visible_event(uow, principal, event_id, for_update=True)
+            event.label = label
+            event.labeled_by_user_id = user.id
+            event.label_time = utcnow()
+            event.is_acknowledged = True
+            await uow.commit()
+        return event
 
     async def list_past_events(self, principal: Principal, page: PageRequest) -> Page[EventRecord]:
         async with self._uow() as uow:

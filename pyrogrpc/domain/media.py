@@ -105,6 +105,18 @@ class MediaService:
     async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> MediaRecord:
         return await self._uploader.upload(principal, header, chunks)
 
+    async def upload_content(
+        self,
+        principal: Principal,
+        media_id: int,
+        size_bytes: int,
+        sha256: str,
+        content_type: str | None,
+        chunks: AsyncIterable[bytes],
+    ) -> MediaRecord:
+        """upload() for callers that hold the header's values, not an UploadHeader (SendAlert)."""
+        return await self._uploader.upload(principal, UploadHeader(media_id, size_bytes, sha256, content_type), chunks)
+
     async def download(self, principal: Principal, media_id: int) -> tuple[MediaRecord, AsyncGenerator[bytes, None]]:
         """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""
         media, key = await self._uploaded(principal, media_id)

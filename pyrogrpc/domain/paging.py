@@ -50,6 +50,8 @@ class PageRequest:
 class Page(Generic[T]):
     items: Sequence[T]
     next_page_token: str = ""
+    # Rows matching the request over all pages (AIP-158 total_size).
+    total_size: int = 0
 
 
 # Ids are BIGINT (signed 64-bit) in every table: a larger id in a token can match no row and

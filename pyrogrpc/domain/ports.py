@@ -24,8 +24,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from .clock import monotonic
+from .geometry import Box
 from .paging import Page, PageRequest
-from .read_models import Alert, AlertOfDevice, DeviceForAlert, StoredRequest
+from .read_models import Alert, AlertOfDevice, DeviceForAlert, PoseOfAlert, StoredRequest
 from .records import (
     AccessRecord,
     DeviceRecord,
@@ -34,11 +35,14 @@ from .records import (
     InstallationRecord,
     MediaRecord,
     NotificationRecord,
+    OcclusionMaskRecord,
+    PoseRecord,
     RecipientRecord,
     SiteRecord,
     UserRecord,
     WebhookRecord,
 )
+from .sequences import OpenEvent
 
 Record = Any
 """A row with no record Protocol of its own (e.g. a heartbeat's device with its login)."""
@@ -91,6 +95,24 @@ class Identified(Protocol):
     def id(self) -> int: ...
 
 
+class PoseRepository(Repository[PoseRecord], Protocol):
+    async def list_of_device(self, page: PageRequest, device_id: int) -> Page[PoseRecord]: ...
+
+    async def all_of_device(self, device_id: int) -> Sequence[PoseRecord]: ...
+
+    async def of_devices(self, device_ids: Sequence[int]) -> Mapping[int, Sequence[PoseRecord]]: ...
+
+    async def set_image(self, pose: Any, media_id: int, now: datetime) -> PoseRecord: ...
+
+
+class OcclusionMaskRepository(Repository[OcclusionMaskRecord], Protocol):
+    async def add_box(self, pose_id: int, box: Box) -> OcclusionMaskRecord: ...
+
+    async def list_of_pose(self, page: PageRequest, pose_id: int) -> Page[OcclusionMaskRecord]: ...
+
+    async def of_device(self, device_id: int, pose_id: int | None = None) -> Sequence[OcclusionMaskRecord]: ...
+
+
 class IdempotencyRepository(Protocol):
     async def find(self, access_id: int, operation: str, request_id: str) -> StoredRequest | None: ...
 
@@ -114,10 +136,42 @@ class DeviceRepository(Repository[DeviceRecord], Protocol):
 
     async def list_installed_at(self, site_id: int, now: datetime, page: PageRequest) -> Page[DeviceRecord]: ...
 
+    async def lock_with_pose(
+        self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None, pose_id: int
+    ) -> tuple[DeviceForAlert | None, PoseOfAlert | None]:
+        """lock(), plus the pose `pose_id` with its masks if it is the device's (else None)."""
+        ...
+
+    async def read_with_pose(
+        self, access_id: int, pose_id: int | None
+    ) -> tuple[DeviceForAlert | None, PoseOfAlert | None]:
+        """The device of `access_id` and its pose `pose_id` with masks, without locking."""
+        ...
+
 
 class EventRepository(Repository[EventRecord], Protocol):
     async def insert(self, **values: Any) -> int:
         """Insert one event; its id (no record built: the alert path only needs the id)."""
+        ...
+
+    async def get_row(self, row_id: int, *, group_id: int | None = None) -> EventRecord | None:
+        """As get(), read-only (no tracked record)."""
+        ...
+
+    async def list_events(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None, label: str | None = None
+    ) -> Page[EventRecord]: ...
+
+    async def list_unlabeled(self, page: PageRequest, *, group_id: int | None = None) -> Page[EventRecord]: ...
+
+    async def open_of_device(self, device_id: int, *, since: datetime, until: datetime) -> list[OpenEvent]:
+        """The device's open boxed events last seen within [since, until] (event sequences)."""
+        ...
+
+    async def update_sequence(self, event_id: int, **values: Any) -> None: ...
+
+    async def see_again(self, event_id: int, when: datetime) -> None:
+        """Move the event's last_seen_time forward to `when` (never back)."""
         ...
 
     async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[EventRecord]: ...
@@ -228,6 +282,12 @@ class UnitOfWork(Protocol):
 
     @property
     def notifications(self) -> Repository[NotificationRecord]: ...
+
+    @property
+    def poses(self) -> PoseRepository: ...
+
+    @property
+    def occlusion_masks(self) -> OcclusionMaskRepository: ...
 
     @property
     def alert_horizon(self) -> CommitHorizon: ...

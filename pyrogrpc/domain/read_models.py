@@ -13,18 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from .geometry import Box
+
 
 class Alert(NamedTuple):
     id: int
     device_id: int
     group_id: int
-    event_id: int
+    event_id: int | None  # None: a suppressed alert (every box masked)
     media_id: int | None
     azimuth: float
     lat: float
     lon: float
     localization: str
     create_time: datetime
+    pose_id: int | None = None
+    capture_time: datetime | None = None
+    boxes: str | None = None  # encoded detections (geometry.encode_detections)
+    suppressed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,7 @@ class DeviceForAlert:
     media_id: int | None
     media_device_id: int | None
     media_bucket_key: str | None
+    angle_of_view: float | None = None  # the cone of a boxed alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +65,13 @@ class StoredRequest:
 
     resource_id: int
     request_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoseOfAlert:
+    """What an alert needs of its pose: the azimuth and the mask boxes (read with the device,
+    see DeviceRepository.lock_with_pose)."""
+
+    id: int
+    azimuth: float
+    masks: tuple[Box, ...]

@@ -56,6 +56,26 @@ class DeviceRecord(Protocol):
     def access(self) -> AccessRecord: ...
 
 
+class PoseRecord(Protocol):
+    id: int
+    device_id: int
+    azimuth: float
+    patrol_index: int | None
+    image_media_id: int | None
+    image_update_time: datetime | None
+    create_time: datetime
+
+
+class OcclusionMaskRecord(Protocol):
+    id: int
+    pose_id: int
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    create_time: datetime
+
+
 class SiteRecord(Protocol):
     id: int
     name: str
@@ -88,6 +108,16 @@ class EventRecord(Protocol):
     end_time: datetime | None
     is_acknowledged: bool
     create_time: datetime
+    device_id: int | None
+    pose_id: int | None
+    azimuth: float | None
+    cone_angle: float | None
+    max_confidence: float | None
+    last_seen_time: datetime | None
+    latest_boxes: str | None
+    label: str | None
+    labeled_by_user_id: int | None
+    label_time: datetime | None
 
 
 class MediaRecord(Protocol):

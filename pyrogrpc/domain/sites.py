@@ -195,7 +195,7 @@ class InstallationService:
         async with self._uow() as uow:
             await visible(uow.sites, "site", site_id, principal)
             devices = await uow.devices.list_installed_at(site_id, utcnow(), page)
-        return Page([device.id for device in devices.items], devices.next_page_token)
+        return Page([device.id for device in devices.items], devices.next_page_token, devices.total_size)
 
 
 def _check_period(

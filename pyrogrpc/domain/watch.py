@@ -258,7 +258,8 @@ class AlertWatchHub:
                     after, up_to=watcher.floor, group_id=principal.group_filter, limit=self.batch_size
                 )
             for alert in rows:
-                yield alert
+                if not alert.suppressed:  # every box masked: never streamed
+                    yield alert
             if watcher.error is not None:
                 raise watcher.error
             if len(rows) < self.batch_size:
@@ -446,6 +447,9 @@ class AlertWatchHub:
         """Synchronous on purpose: registration never sees a half-advanced cursor."""
         for alert in alerts:
             item = WatchItem(alert, alert.id)
+            if alert.suppressed:  # every box masked: never streamed, but the cursor moves past it
+                self._cursor = item.resume_after_alert_id
+                continue
             for watcher in (*self._admins, *self._by_group.get(alert.group_id, ())):
                 if len(watcher.buffer) >= watcher.capacity:
                     self._unregister(watcher)

@@ -72,6 +72,20 @@ class FakeEventRepository(FakeRepository):
     async def insert(self, **values: Any) -> int:
         return int((await self.create(**values)).id)
 
+    async def get_row(self, row_id: int, *, group_id: int | None = None) -> Any:
+        return await self.get(row_id, group_id=group_id)
+
+    async def see_again(self, event_id: int, when: datetime) -> None:
+        event = self.rows[event_id]
+        if getattr(event, "last_seen_time", None) is None or event.last_seen_time < when:
+            event.last_seen_time = when
+
+    async def open_of_device(self, device_id: int, *, since: datetime, until: datetime) -> list[Any]:
+        return []  # boxed-alert sequences are covered by tests/unit/test_sequences.py and end to end
+
+    async def update_sequence(self, event_id: int, **values: Any) -> None:
+        vars(self.rows[event_id]).update(values)
+
 
 class FakeDeviceRepository(FakeRepository):
     def __init__(self, media: FakeRepository) -> None:

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from pyronear.v1 import resources_pb2 as pyronear_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n pyronear/v1/access_service.proto\x12\x0bpyronear.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bpyronear/v1/resources.proto\"/\n\x0cLoginRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x8d\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x05scope\x18\x04 \x01(\x0e\x32\x12.pyronear.v1.Scope\"\"\n\x12\x43reateGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x13\x43reateGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\"z\n\x12UpdateGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\x12!\n\x05group\x18\x02 \x01(\x0b\x32\x12.pyronear.v1.Group\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"8\n\x13UpdateGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\"&\n\x12\x44\x65leteGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\"\x15\n\x13\x44\x65leteGroupResponse\"#\n\x0fGetGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\"5\n\x10GetGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\":\n\x11ListGroupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x12ListGroupsResponse\x12\"\n\x06groups\x18\x01 \x03(\x0b\x32\x12.pyronear.v1.Group\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x10GetAccessRequest\x12\x11\n\taccess_id\x18\x01 \x01(\x03\"8\n\x11GetAccessResponse\x12#\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32\x13.pyronear.v1.Access\"<\n\x13ListAccessesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x14ListAccessesResponse\x12%\n\x08\x61\x63\x63\x65sses\x18\x01 \x03(\x0b\x32\x13.pyronear.v1.Access\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x11\x43reateUserRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12!\n\x05scope\x18\x03 \x01(\x0e\x32\x12.pyronear.v1.Scope\x12\x10\n\x08group_id\x18\x04 \x01(\x03\"5\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"2\n\x0fGetUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"v\n\x11UpdateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x1f\n\x04user\x18\x02 \x01(\x0b\x32\x11.pyronear.v1.User\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\">\n\x19UpdateUserPasswordRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08password\x18\x02 \x01(\t\"=\n\x1aUpdateUserPasswordResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x14\n\x12\x44\x65leteUserResponse\"]\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\x08group_id\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x0b\n\t_group_id\"N\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.pyronear.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x12\n\x10GetMyUserRequest\"4\n\x11GetMyUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"g\n\x13UpdateMyUserRequest\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"7\n\x14UpdateMyUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"I\n\x17UpdateMyPasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\";\n\x18UpdateMyPasswordResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User2\xe6\n\n\rAccessService\x12>\n\x05Login\x12\x19.pyronear.v1.LoginRequest\x1a\x1a.pyronear.v1.LoginResponse\x12P\n\x0b\x43reateGroup\x12\x1f.pyronear.v1.CreateGroupRequest\x1a .pyronear.v1.CreateGroupResponse\x12P\n\x0bUpdateGroup\x12\x1f.pyronear.v1.UpdateGroupRequest\x1a .pyronear.v1.UpdateGroupResponse\x12P\n\x0b\x44\x65leteGroup\x12\x1f.pyronear.v1.DeleteGroupRequest\x1a .pyronear.v1.DeleteGroupResponse\x12G\n\x08GetGroup\x12\x1c.pyronear.v1.GetGroupRequest\x1a\x1d.pyronear.v1.GetGroupResponse\x12M\n\nListGroups\x12\x1e.pyronear.v1.ListGroupsRequest\x1a\x1f.pyronear.v1.ListGroupsResponse\x12J\n\tGetAccess\x12\x1d.pyronear.v1.GetAccessRequest\x1a\x1e.pyronear.v1.GetAccessResponse\x12S\n\x0cListAccesses\x12 .pyronear.v1.ListAccessesRequest\x1a!.pyronear.v1.ListAccessesResponse\x12M\n\nCreateUser\x12\x1e.pyronear.v1.CreateUserRequest\x1a\x1f.pyronear.v1.CreateUserResponse\x12\x44\n\x07GetUser\x12\x1b.pyronear.v1.GetUserRequest\x1a\x1c.pyronear.v1.GetUserResponse\x12M\n\nUpdateUser\x12\x1e.pyronear.v1.UpdateUserRequest\x1a\x1f.pyronear.v1.UpdateUserResponse\x12\x65\n\x12UpdateUserPassword\x12&.pyronear.v1.UpdateUserPasswordRequest\x1a\'.pyronear.v1.UpdateUserPasswordResponse\x12M\n\nDeleteUser\x12\x1e.pyronear.v1.DeleteUserRequest\x1a\x1f.pyronear.v1.DeleteUserResponse\x12J\n\tListUsers\x12\x1d.pyronear.v1.ListUsersRequest\x1a\x1e.pyronear.v1.ListUsersResponse\x12J\n\tGetMyUser\x12\x1d.pyronear.v1.GetMyUserRequest\x1a\x1e.pyronear.v1.GetMyUserResponse\x12S\n\x0cUpdateMyUser\x12 .pyronear.v1.UpdateMyUserRequest\x1a!.pyronear.v1.UpdateMyUserResponse\x12_\n\x10UpdateMyPassword\x12$.pyronear.v1.UpdateMyPasswordRequest\x1a%.pyronear.v1.UpdateMyPasswordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n pyronear/v1/access_service.proto\x12\x0bpyronear.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bpyronear/v1/resources.proto\"/\n\x0cLoginRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x8d\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x05scope\x18\x04 \x01(\x0e\x32\x12.pyronear.v1.Scope\"\"\n\x12\x43reateGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x13\x43reateGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\"z\n\x12UpdateGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\x12!\n\x05group\x18\x02 \x01(\x0b\x32\x12.pyronear.v1.Group\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"8\n\x13UpdateGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\"&\n\x12\x44\x65leteGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\"\x15\n\x13\x44\x65leteGroupResponse\"#\n\x0fGetGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\x03\"5\n\x10GetGroupResponse\x12!\n\x05group\x18\x01 \x01(\x0b\x32\x12.pyronear.v1.Group\":\n\x11ListGroupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"e\n\x12ListGroupsResponse\x12\"\n\x06groups\x18\x01 \x03(\x0b\x32\x12.pyronear.v1.Group\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"%\n\x10GetAccessRequest\x12\x11\n\taccess_id\x18\x01 \x01(\x03\"8\n\x11GetAccessResponse\x12#\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32\x13.pyronear.v1.Access\"<\n\x13ListAccessesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x14ListAccessesResponse\x12%\n\x08\x61\x63\x63\x65sses\x18\x01 \x03(\x0b\x32\x13.pyronear.v1.Access\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"i\n\x11\x43reateUserRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12!\n\x05scope\x18\x03 \x01(\x0e\x32\x12.pyronear.v1.Scope\x12\x10\n\x08group_id\x18\x04 \x01(\x03\"5\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"2\n\x0fGetUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"v\n\x11UpdateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x1f\n\x04user\x18\x02 \x01(\x0b\x32\x11.pyronear.v1.User\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\">\n\x19UpdateUserPasswordRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08password\x18\x02 \x01(\t\"=\n\x1aUpdateUserPasswordResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x14\n\x12\x44\x65leteUserResponse\"]\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\x08group_id\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x0b\n\t_group_id\"b\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.pyronear.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x12\n\x10GetMyUserRequest\"4\n\x11GetMyUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"g\n\x13UpdateMyUserRequest\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"7\n\x14UpdateMyUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User\"I\n\x17UpdateMyPasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\";\n\x18UpdateMyPasswordResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.pyronear.v1.User2\xe6\n\n\rAccessService\x12>\n\x05Login\x12\x19.pyronear.v1.LoginRequest\x1a\x1a.pyronear.v1.LoginResponse\x12P\n\x0b\x43reateGroup\x12\x1f.pyronear.v1.CreateGroupRequest\x1a .pyronear.v1.CreateGroupResponse\x12P\n\x0bUpdateGroup\x12\x1f.pyronear.v1.UpdateGroupRequest\x1a .pyronear.v1.UpdateGroupResponse\x12P\n\x0b\x44\x65leteGroup\x12\x1f.pyronear.v1.DeleteGroupRequest\x1a .pyronear.v1.DeleteGroupResponse\x12G\n\x08GetGroup\x12\x1c.pyronear.v1.GetGroupRequest\x1a\x1d.pyronear.v1.GetGroupResponse\x12M\n\nListGroups\x12\x1e.pyronear.v1.ListGroupsRequest\x1a\x1f.pyronear.v1.ListGroupsResponse\x12J\n\tGetAccess\x12\x1d.pyronear.v1.GetAccessRequest\x1a\x1e.pyronear.v1.GetAccessResponse\x12S\n\x0cListAccesses\x12 .pyronear.v1.ListAccessesRequest\x1a!.pyronear.v1.ListAccessesResponse\x12M\n\nCreateUser\x12\x1e.pyronear.v1.CreateUserRequest\x1a\x1f.pyronear.v1.CreateUserResponse\x12\x44\n\x07GetUser\x12\x1b.pyronear.v1.GetUserRequest\x1a\x1c.pyronear.v1.GetUserResponse\x12M\n\nUpdateUser\x12\x1e.pyronear.v1.UpdateUserRequest\x1a\x1f.pyronear.v1.UpdateUserResponse\x12\x65\n\x12UpdateUserPassword\x12&.pyronear.v1.UpdateUserPasswordRequest\x1a\'.pyronear.v1.UpdateUserPasswordResponse\x12M\n\nDeleteUser\x12\x1e.pyronear.v1.DeleteUserRequest\x1a\x1f.pyronear.v1.DeleteUserResponse\x12J\n\tListUsers\x12\x1d.pyronear.v1.ListUsersRequest\x1a\x1e.pyronear.v1.ListUsersResponse\x12J\n\tGetMyUser\x12\x1d.pyronear.v1.GetMyUserRequest\x1a\x1e.pyronear.v1.GetMyUserResponse\x12S\n\x0cUpdateMyUser\x12 .pyronear.v1.UpdateMyUserRequest\x1a!.pyronear.v1.UpdateMyUserResponse\x12_\n\x10UpdateMyPassword\x12$.pyronear.v1.UpdateMyPasswordRequest\x1a%.pyronear.v1.UpdateMyPasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,51 +57,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTGROUPSREQUEST']._serialized_start=769
   _globals['_LISTGROUPSREQUEST']._serialized_end=827
   _globals['_LISTGROUPSRESPONSE']._serialized_start=829
-  _globals['_LISTGROUPSRESPONSE']._serialized_end=910
-  _globals['_GETACCESSREQUEST']._serialized_start=912
-  _globals['_GETACCESSREQUEST']._serialized_end=949
-  _globals['_GETACCESSRESPONSE']._serialized_start=951
-  _globals['_GETACCESSRESPONSE']._serialized_end=1007
-  _globals['_LISTACCESSESREQUEST']._serialized_start=1009
-  _globals['_LISTACCESSESREQUEST']._serialized_end=1069
-  _globals['_LISTACCESSESRESPONSE']._serialized_start=1071
-  _globals['_LISTACCESSESRESPONSE']._serialized_end=1157
-  _globals['_CREATEUSERREQUEST']._serialized_start=1159
-  _globals['_CREATEUSERREQUEST']._serialized_end=1264
-  _globals['_CREATEUSERRESPONSE']._serialized_start=1266
-  _globals['_CREATEUSERRESPONSE']._serialized_end=1319
-  _globals['_GETUSERREQUEST']._serialized_start=1321
-  _globals['_GETUSERREQUEST']._serialized_end=1354
-  _globals['_GETUSERRESPONSE']._serialized_start=1356
-  _globals['_GETUSERRESPONSE']._serialized_end=1406
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1408
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1526
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1528
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1581
-  _globals['_UPDATEUSERPASSWORDREQUEST']._serialized_start=1583
-  _globals['_UPDATEUSERPASSWORDREQUEST']._serialized_end=1645
-  _globals['_UPDATEUSERPASSWORDRESPONSE']._serialized_start=1647
-  _globals['_UPDATEUSERPASSWORDRESPONSE']._serialized_end=1708
-  _globals['_DELETEUSERREQUEST']._serialized_start=1710
-  _globals['_DELETEUSERREQUEST']._serialized_end=1746
-  _globals['_DELETEUSERRESPONSE']._serialized_start=1748
-  _globals['_DELETEUSERRESPONSE']._serialized_end=1768
-  _globals['_LISTUSERSREQUEST']._serialized_start=1770
-  _globals['_LISTUSERSREQUEST']._serialized_end=1863
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1865
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1943
-  _globals['_GETMYUSERREQUEST']._serialized_start=1945
-  _globals['_GETMYUSERREQUEST']._serialized_end=1963
-  _globals['_GETMYUSERRESPONSE']._serialized_start=1965
-  _globals['_GETMYUSERRESPONSE']._serialized_end=2017
-  _globals['_UPDATEMYUSERREQUEST']._serialized_start=2019
-  _globals['_UPDATEMYUSERREQUEST']._serialized_end=2122
-  _globals['_UPDATEMYUSERRESPONSE']._serialized_start=2124
-  _globals['_UPDATEMYUSERRESPONSE']._serialized_end=2179
-  _globals['_UPDATEMYPASSWORDREQUEST']._serialized_start=2181
-  _globals['_UPDATEMYPASSWORDREQUEST']._serialized_end=2254
-  _globals['_UPDATEMYPASSWORDRESPONSE']._serialized_start=2256
-  _globals['_UPDATEMYPASSWORDRESPONSE']._serialized_end=2315
-  _globals['_ACCESSSERVICE']._serialized_start=2318
-  _globals['_ACCESSSERVICE']._serialized_end=3700
+  _globals['_LISTGROUPSRESPONSE']._serialized_end=930
+  _globals['_GETACCESSREQUEST']._serialized_start=932
+  _globals['_GETACCESSREQUEST']._serialized_end=969
+  _globals['_GETACCESSRESPONSE']._serialized_start=971
+  _globals['_GETACCESSRESPONSE']._serialized_end=1027
+  _globals['_LISTACCESSESREQUEST']._serialized_start=1029
+  _globals['_LISTACCESSESREQUEST']._serialized_end=1089
+  _globals['_LISTACCESSESRESPONSE']._serialized_start=1091
+  _globals['_LISTACCESSESRESPONSE']._serialized_end=1197
+  _globals['_CREATEUSERREQUEST']._serialized_start=1199
+  _globals['_CREATEUSERREQUEST']._serialized_end=1304
+  _globals['_CREATEUSERRESPONSE']._serialized_start=1306
+  _globals['_CREATEUSERRESPONSE']._serialized_end=1359
+  _globals['_GETUSERREQUEST']._serialized_start=1361
+  _globals['_GETUSERREQUEST']._serialized_end=1394
+  _globals['_GETUSERRESPONSE']._serialized_start=1396
+  _globals['_GETUSERRESPONSE']._serialized_end=1446
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1448
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1566
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=1568
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=1621
+  _globals['_UPDATEUSERPASSWORDREQUEST']._serialized_start=1623
+  _globals['_UPDATEUSERPASSWORDREQUEST']._serialized_end=1685
+  _globals['_UPDATEUSERPASSWORDRESPONSE']._serialized_start=1687
+  _globals['_UPDATEUSERPASSWORDRESPONSE']._serialized_end=1748
+  _globals['_DELETEUSERREQUEST']._serialized_start=1750
+  _globals['_DELETEUSERREQUEST']._serialized_end=1786
+  _globals['_DELETEUSERRESPONSE']._serialized_start=1788
+  _globals['_DELETEUSERRESPONSE']._serialized_end=1808
+  _globals['_LISTUSERSREQUEST']._serialized_start=1810
+  _globals['_LISTUSERSREQUEST']._serialized_end=1903
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1905
+  _globals['_LISTUSERSRESPONSE']._serialized_end=2003
+  _globals['_GETMYUSERREQUEST']._serialized_start=2005
+  _globals['_GETMYUSERREQUEST']._serialized_end=2023
+  _globals['_GETMYUSERRESPONSE']._serialized_start=2025
+  _globals['_GETMYUSERRESPONSE']._serialized_end=2077
+  _globals['_UPDATEMYUSERREQUEST']._serialized_start=2079
+  _globals['_UPDATEMYUSERREQUEST']._serialized_end=2182
+  _globals['_UPDATEMYUSERRESPONSE']._serialized_start=2184
+  _globals['_UPDATEMYUSERRESPONSE']._serialized_end=2239
+  _globals['_UPDATEMYPASSWORDREQUEST']._serialized_start=2241
+  _globals['_UPDATEMYPASSWORDREQUEST']._serialized_end=2314
+  _globals['_UPDATEMYPASSWORDRESPONSE']._serialized_start=2316
+  _globals['_UPDATEMYPASSWORDRESPONSE']._serialized_end=2375
+  _globals['_ACCESSSERVICE']._serialized_start=2378
+  _globals['_ACCESSSERVICE']._serialized_end=3760
 # @@protoc_insertion_point(module_scope)

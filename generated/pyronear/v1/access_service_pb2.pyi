@@ -90,12 +90,14 @@ class ListGroupsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListGroupsResponse(_message.Message):
-    __slots__ = ("groups", "next_page_token")
+    __slots__ = ("groups", "next_page_token", "total_size")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Group]
     next_page_token: str
-    def __init__(self, groups: _Optional[_Iterable[_Union[_resources_pb2.Group, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, groups: _Optional[_Iterable[_Union[_resources_pb2.Group, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GetAccessRequest(_message.Message):
     __slots__ = ("access_id",)
@@ -118,12 +120,14 @@ class ListAccessesRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListAccessesResponse(_message.Message):
-    __slots__ = ("accesses", "next_page_token")
+    __slots__ = ("accesses", "next_page_token", "total_size")
     ACCESSES_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     accesses: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Access]
     next_page_token: str
-    def __init__(self, accesses: _Optional[_Iterable[_Union[_resources_pb2.Access, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, accesses: _Optional[_Iterable[_Union[_resources_pb2.Access, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
     __slots__ = ("login", "password", "scope", "group_id")
@@ -206,12 +210,14 @@ class ListUsersRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListUsersResponse(_message.Message):
-    __slots__ = ("users", "next_page_token")
+    __slots__ = ("users", "next_page_token", "total_size")
     USERS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     users: _containers.RepeatedCompositeFieldContainer[_resources_pb2.User]
     next_page_token: str
-    def __init__(self, users: _Optional[_Iterable[_Union[_resources_pb2.User, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, users: _Optional[_Iterable[_Union[_resources_pb2.User, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GetMyUserRequest(_message.Message):
     __slots__ = ()

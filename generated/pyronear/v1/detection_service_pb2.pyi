@@ -46,26 +46,30 @@ class GetEventResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "created_after", "created_before", "group_id")
+    __slots__ = ("page_size", "page_token", "created_after", "created_before", "group_id", "label")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     created_after: _timestamp_pb2.Timestamp
     created_before: _timestamp_pb2.Timestamp
     group_id: int
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_id: _Optional[int] = ...) -> None: ...
+    label: _resources_pb2.EventLabel
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_id: _Optional[int] = ..., label: _Optional[_Union[_resources_pb2.EventLabel, str]] = ...) -> None: ...
 
 class ListEventsResponse(_message.Message):
-    __slots__ = ("events", "next_page_token")
+    __slots__ = ("events", "next_page_token", "total_size")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Event]
     next_page_token: str
-    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListPastEventsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -76,12 +80,14 @@ class ListPastEventsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListPastEventsResponse(_message.Message):
-    __slots__ = ("events", "next_page_token")
+    __slots__ = ("events", "next_page_token", "total_size")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Event]
     next_page_token: str
-    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListUnacknowledgedEventsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -92,12 +98,14 @@ class ListUnacknowledgedEventsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListUnacknowledgedEventsResponse(_message.Message):
-    __slots__ = ("events", "next_page_token")
+    __slots__ = ("events", "next_page_token", "total_size")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Event]
     next_page_token: str
-    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListEventAlertsRequest(_message.Message):
     __slots__ = ("event_id", "page_size", "page_token")
@@ -110,12 +118,14 @@ class ListEventAlertsRequest(_message.Message):
     def __init__(self, event_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListEventAlertsResponse(_message.Message):
-    __slots__ = ("alerts", "next_page_token")
+    __slots__ = ("alerts", "next_page_token", "total_size")
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     alerts: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Alert]
     next_page_token: str
-    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateEventRequest(_message.Message):
     __slots__ = ("event_id", "event", "update_mask")
@@ -266,12 +276,14 @@ class ListMediaRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListMediaResponse(_message.Message):
-    __slots__ = ("media", "next_page_token")
+    __slots__ = ("media", "next_page_token", "total_size")
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     media: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Media]
     next_page_token: str
-    def __init__(self, media: _Optional[_Iterable[_Union[_resources_pb2.Media, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, media: _Optional[_Iterable[_Union[_resources_pb2.Media, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class DeleteMediaRequest(_message.Message):
     __slots__ = ("media_id",)
@@ -284,7 +296,7 @@ class DeleteMediaResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateAlertRequest(_message.Message):
-    __slots__ = ("device_id", "media_id", "event_id", "azimuth", "lat", "lon", "localization", "request_id")
+    __slots__ = ("device_id", "media_id", "event_id", "azimuth", "lat", "lon", "localization", "request_id", "boxes", "pose_id", "capture_time")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -293,6 +305,9 @@ class CreateAlertRequest(_message.Message):
     LON_FIELD_NUMBER: _ClassVar[int]
     LOCALIZATION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BOXES_FIELD_NUMBER: _ClassVar[int]
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
     device_id: int
     media_id: int
     event_id: int
@@ -301,7 +316,10 @@ class CreateAlertRequest(_message.Message):
     lon: float
     localization: str
     request_id: str
-    def __init__(self, device_id: _Optional[int] = ..., media_id: _Optional[int] = ..., event_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    boxes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.DetectionBox]
+    pose_id: int
+    capture_time: _timestamp_pb2.Timestamp
+    def __init__(self, device_id: _Optional[int] = ..., media_id: _Optional[int] = ..., event_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., request_id: _Optional[str] = ..., boxes: _Optional[_Iterable[_Union[_resources_pb2.DetectionBox, _Mapping]]] = ..., pose_id: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateAlertResponse(_message.Message):
     __slots__ = ("alert",)
@@ -310,7 +328,7 @@ class CreateAlertResponse(_message.Message):
     def __init__(self, alert: _Optional[_Union[_resources_pb2.Alert, _Mapping]] = ...) -> None: ...
 
 class CreateMyAlertRequest(_message.Message):
-    __slots__ = ("media_id", "event_id", "azimuth", "lat", "lon", "localization", "request_id")
+    __slots__ = ("media_id", "event_id", "azimuth", "lat", "lon", "localization", "request_id", "boxes", "pose_id", "capture_time")
     MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     AZIMUTH_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +336,9 @@ class CreateMyAlertRequest(_message.Message):
     LON_FIELD_NUMBER: _ClassVar[int]
     LOCALIZATION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BOXES_FIELD_NUMBER: _ClassVar[int]
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
     media_id: int
     event_id: int
     azimuth: float
@@ -325,7 +346,10 @@ class CreateMyAlertRequest(_message.Message):
     lon: float
     localization: str
     request_id: str
-    def __init__(self, media_id: _Optional[int] = ..., event_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    boxes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.DetectionBox]
+    pose_id: int
+    capture_time: _timestamp_pb2.Timestamp
+    def __init__(self, media_id: _Optional[int] = ..., event_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., request_id: _Optional[str] = ..., boxes: _Optional[_Iterable[_Union[_resources_pb2.DetectionBox, _Mapping]]] = ..., pose_id: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateMyAlertResponse(_message.Message):
     __slots__ = ("alert",)
@@ -360,12 +384,14 @@ class ListAlertsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListAlertsResponse(_message.Message):
-    __slots__ = ("alerts", "next_page_token")
+    __slots__ = ("alerts", "next_page_token", "total_size")
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     alerts: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Alert]
     next_page_token: str
-    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListOngoingAlertsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -376,12 +402,14 @@ class ListOngoingAlertsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListOngoingAlertsResponse(_message.Message):
-    __slots__ = ("alerts", "next_page_token")
+    __slots__ = ("alerts", "next_page_token", "total_size")
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     alerts: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Alert]
     next_page_token: str
-    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, alerts: _Optional[_Iterable[_Union[_resources_pb2.Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class DeleteAlertRequest(_message.Message):
     __slots__ = ("alert_id",)
@@ -450,12 +478,14 @@ class ListNotificationsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListNotificationsResponse(_message.Message):
-    __slots__ = ("notifications", "next_page_token")
+    __slots__ = ("notifications", "next_page_token", "total_size")
     NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     notifications: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Notification]
     next_page_token: str
-    def __init__(self, notifications: _Optional[_Iterable[_Union[_resources_pb2.Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, notifications: _Optional[_Iterable[_Union[_resources_pb2.Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class DeleteNotificationRequest(_message.Message):
     __slots__ = ("notification_id",)
@@ -466,3 +496,63 @@ class DeleteNotificationRequest(_message.Message):
 class DeleteNotificationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class LabelEventRequest(_message.Message):
+    __slots__ = ("event_id", "label")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    label: _resources_pb2.EventLabel
+    def __init__(self, event_id: _Optional[int] = ..., label: _Optional[_Union[_resources_pb2.EventLabel, str]] = ...) -> None: ...
+
+class LabelEventResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _resources_pb2.Event
+    def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class ListUnlabeledEventsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListUnlabeledEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token", "total_size")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Event]
+    next_page_token: str
+    total_size: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class SendAlertRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: SendAlertHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[SendAlertHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class SendAlertHeader(_message.Message):
+    __slots__ = ("alert", "size_bytes", "sha256", "content_type")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    alert: CreateMyAlertRequest
+    size_bytes: int
+    sha256: str
+    content_type: str
+    def __init__(self, alert: _Optional[_Union[CreateMyAlertRequest, _Mapping]] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class SendAlertResponse(_message.Message):
+    __slots__ = ("alert", "media")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    alert: _resources_pb2.Alert
+    media: _resources_pb2.Media
+    def __init__(self, alert: _Optional[_Union[_resources_pb2.Alert, _Mapping]] = ..., media: _Optional[_Union[_resources_pb2.Media, _Mapping]] = ...) -> None: ...

@@ -75,6 +75,16 @@ class DetectionServiceStub:
                 request_serializer=pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventRequest.SerializeToString,
                 response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventResponse.FromString,
                 _registered_method=True)
+        self.LabelEvent = channel.unary_unary(
+                '/pyronear.v1.DetectionService/LabelEvent',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.LabelEventRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.LabelEventResponse.FromString,
+                _registered_method=True)
+        self.ListUnlabeledEvents = channel.unary_unary(
+                '/pyronear.v1.DetectionService/ListUnlabeledEvents',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsResponse.FromString,
+                _registered_method=True)
         self.DeleteEvent = channel.unary_unary(
                 '/pyronear.v1.DetectionService/DeleteEvent',
                 request_serializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteEventRequest.SerializeToString,
@@ -129,6 +139,11 @@ class DetectionServiceStub:
                 '/pyronear.v1.DetectionService/CreateMyAlert',
                 request_serializer=pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertRequest.SerializeToString,
                 response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertResponse.FromString,
+                _registered_method=True)
+        self.SendAlert = channel.stream_unary(
+                '/pyronear.v1.DetectionService/SendAlert',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.SendAlertRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.SendAlertResponse.FromString,
                 _registered_method=True)
         self.GetAlert = channel.unary_unary(
                 '/pyronear.v1.DetectionService/GetAlert',
@@ -250,6 +265,23 @@ class DetectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LabelEvent(self, request, context):
+        """Labels an event after a look at it (triage) and acknowledges it;
+        labelling again replaces the label. Scope: admin, user (own group).
+        Errors: INVALID_ARGUMENT for EVENT_LABEL_UNSPECIFIED; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUnlabeledEvents(self, request, context):
+        """Lists the events nobody labelled yet, newest first: the triage queue.
+        Scope: admin (all groups), user (own group).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteEvent(self, request, context):
         """Deletes an event. Scope: admin.
         Errors: FAILED_PRECONDITION while alerts reference the event: delete
@@ -365,15 +397,51 @@ class DetectionServiceServicer:
 
     def CreateMyAlert(self, request, context):
         """Creates an alert for the calling device. Scope: device.
-        Unset azimuth, lat and lon default to the device's. Without event_id the
-        alert joins the event of the device's latest alert when that alert is
-        recent (server setting, default 30 minutes), otherwise a new wildfire
-        event is created at the device's position. On a new event every
+        Unset azimuth, lat and lon default to the device's (with a pose_id, the
+        azimuth defaults to the pose's). Without event_id:
+        - an alert without boxes joins the event of the device's latest alert
+        when that alert is recent (ALERT_RELAXATION_SECONDS, default 30
+        minutes) and its event open;
+        - an alert with boxes joins the device's open event of the same pose
+        whose latest boxes overlap one of its boxes (intersection over union
+        above EVENT_IOU_THRESHOLD, default 0) and whose last alert is within
+        ALERT_RELAXATION_SECONDS of this one's capture_time;
+        - an alert whose boxes are all masked is suppressed: no event.
+        Otherwise a new wildfire event is created at the device's position.
+        The event keeps the cone of its most confident box, its
+        max_confidence and last_seen_time. On a new event every
         recipient of the group is notified once; "create_alert" webhooks
         receive the alert. Both happen after the call returns and never fail it.
+        A suppressed alert notifies nobody and calls no webhook.
         Errors: FAILED_PRECONDITION when the media is not uploaded yet or when
         no position is given and the device has none; INVALID_ARGUMENT when the
-        media belongs to another device; NOT_FOUND for the media or the event.
+        media belongs to another device, for a box out of [0, 1], inverted or
+        NaN, a confidence out of [0, 1], too many boxes, or a capture_time too
+        far in the future or the past; NOT_FOUND for the media, the event or
+        the pose (also a pose of another device).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendAlert(self, request_iterator, context):
+        """Sends one detection in one call (client-streaming): the alert and its
+        picture. Scope: device.
+
+        Protocol: the first message is a `header` carrying what CreateMyAlert
+        takes (boxes, pose_id, capture_time, position, request_id) plus the
+        picture's size_bytes and sha256; every later message is a `chunk` of
+        the picture, in order (64 KiB recommended). The picture is checked as in
+        UploadMedia (sniffed type, size, sha256).
+
+        Atomic: the alert is checked before any byte is stored, so a refused
+        alert leaves no media and no object; a failed upload leaves no media
+        and no alert. Idempotent by request_id: a retry of a call that
+        succeeded returns the same alert and media (the server may answer right
+        after the header).
+        Errors: as CreateMyAlert and UploadMedia; INVALID_ARGUMENT when the
+        first message is not a header, a later one is, or header.alert.media_id
+        is set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -509,6 +577,16 @@ def add_DetectionServiceServicer_to_server(servicer, server):
                     request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventRequest.FromString,
                     response_serializer=pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventResponse.SerializeToString,
             ),
+            'LabelEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelEvent,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.LabelEventRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.LabelEventResponse.SerializeToString,
+            ),
+            'ListUnlabeledEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUnlabeledEvents,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsResponse.SerializeToString,
+            ),
             'DeleteEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteEvent,
                     request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteEventRequest.FromString,
@@ -563,6 +641,11 @@ def add_DetectionServiceServicer_to_server(servicer, server):
                     servicer.CreateMyAlert,
                     request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertRequest.FromString,
                     response_serializer=pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertResponse.SerializeToString,
+            ),
+            'SendAlert': grpc.stream_unary_rpc_method_handler(
+                    servicer.SendAlert,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.SendAlertRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.SendAlertResponse.SerializeToString,
             ),
             'GetAlert': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAlert,
@@ -827,6 +910,60 @@ class DetectionService:
             '/pyronear.v1.DetectionService/AcknowledgeEvent',
             pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventRequest.SerializeToString,
             pyronear_dot_v1_dot_detection__service__pb2.AcknowledgeEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/LabelEvent',
+            pyronear_dot_v1_dot_detection__service__pb2.LabelEventRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.LabelEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUnlabeledEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/ListUnlabeledEvents',
+            pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.ListUnlabeledEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1124,6 +1261,33 @@ class DetectionService:
             '/pyronear.v1.DetectionService/CreateMyAlert',
             pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertRequest.SerializeToString,
             pyronear_dot_v1_dot_detection__service__pb2.CreateMyAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendAlert(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/pyronear.v1.DetectionService/SendAlert',
+            pyronear_dot_v1_dot_detection__service__pb2.SendAlertRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.SendAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,10 +1,11 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -28,6 +29,13 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
     EVENT_TYPE_WILDFIRE: _ClassVar[EventType]
 
+class EventLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_LABEL_UNSPECIFIED: _ClassVar[EventLabel]
+    EVENT_LABEL_WILDFIRE_SMOKE: _ClassVar[EventLabel]
+    EVENT_LABEL_OTHER_SMOKE: _ClassVar[EventLabel]
+    EVENT_LABEL_OTHER: _ClassVar[EventLabel]
+
 class MediaType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MEDIA_TYPE_UNSPECIFIED: _ClassVar[MediaType]
@@ -48,6 +56,10 @@ SITE_TYPE_STATION: SiteType
 SITE_TYPE_NO_ALERT: SiteType
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_WILDFIRE: EventType
+EVENT_LABEL_UNSPECIFIED: EventLabel
+EVENT_LABEL_WILDFIRE_SMOKE: EventLabel
+EVENT_LABEL_OTHER_SMOKE: EventLabel
+EVENT_LABEL_OTHER: EventLabel
 MEDIA_TYPE_UNSPECIFIED: MediaType
 MEDIA_TYPE_IMAGE: MediaType
 MEDIA_TYPE_VIDEO: MediaType
@@ -95,7 +107,7 @@ class User(_message.Message):
     def __init__(self, id: _Optional[int] = ..., access_id: _Optional[int] = ..., login: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., group_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("id", "access_id", "login", "owner_id", "group_id", "specs", "software_hash", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch", "last_ping_time", "create_time")
+    __slots__ = ("id", "access_id", "login", "owner_id", "group_id", "specs", "software_hash", "angle_of_view", "elevation", "lat", "lon", "azimuth", "pitch", "last_ping_time", "create_time", "online", "poses")
     ID_FIELD_NUMBER: _ClassVar[int]
     ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     LOGIN_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +123,8 @@ class Device(_message.Message):
     PITCH_FIELD_NUMBER: _ClassVar[int]
     LAST_PING_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    POSES_FIELD_NUMBER: _ClassVar[int]
     id: int
     access_id: int
     login: str
@@ -126,7 +140,59 @@ class Device(_message.Message):
     pitch: float
     last_ping_time: _timestamp_pb2.Timestamp
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., access_id: _Optional[int] = ..., login: _Optional[str] = ..., owner_id: _Optional[int] = ..., group_id: _Optional[int] = ..., specs: _Optional[str] = ..., software_hash: _Optional[str] = ..., angle_of_view: _Optional[float] = ..., elevation: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ..., last_ping_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    online: bool
+    poses: _containers.RepeatedCompositeFieldContainer[Pose]
+    def __init__(self, id: _Optional[int] = ..., access_id: _Optional[int] = ..., login: _Optional[str] = ..., owner_id: _Optional[int] = ..., group_id: _Optional[int] = ..., specs: _Optional[str] = ..., software_hash: _Optional[str] = ..., angle_of_view: _Optional[float] = ..., elevation: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ..., last_ping_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., online: _Optional[bool] = ..., poses: _Optional[_Iterable[_Union[Pose, _Mapping]]] = ...) -> None: ...
+
+class Pose(_message.Message):
+    __slots__ = ("id", "device_id", "azimuth", "patrol_index", "image_media_id", "image_update_time", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    AZIMUTH_FIELD_NUMBER: _ClassVar[int]
+    PATROL_INDEX_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    device_id: int
+    azimuth: float
+    patrol_index: int
+    image_media_id: int
+    image_update_time: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., patrol_index: _Optional[int] = ..., image_media_id: _Optional[int] = ..., image_update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class NormalizedBox(_message.Message):
+    __slots__ = ("x_min", "y_min", "x_max", "y_max")
+    X_MIN_FIELD_NUMBER: _ClassVar[int]
+    Y_MIN_FIELD_NUMBER: _ClassVar[int]
+    X_MAX_FIELD_NUMBER: _ClassVar[int]
+    Y_MAX_FIELD_NUMBER: _ClassVar[int]
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    def __init__(self, x_min: _Optional[float] = ..., y_min: _Optional[float] = ..., x_max: _Optional[float] = ..., y_max: _Optional[float] = ...) -> None: ...
+
+class DetectionBox(_message.Message):
+    __slots__ = ("box", "confidence")
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    box: NormalizedBox
+    confidence: float
+    def __init__(self, box: _Optional[_Union[NormalizedBox, _Mapping]] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class OcclusionMask(_message.Message):
+    __slots__ = ("id", "pose_id", "box", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    pose_id: int
+    box: NormalizedBox
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., pose_id: _Optional[int] = ..., box: _Optional[_Union[NormalizedBox, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Site(_message.Message):
     __slots__ = ("id", "name", "group_id", "lat", "lon", "country", "geocode", "type", "create_time")
@@ -169,7 +235,7 @@ class Installation(_message.Message):
     def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., site_id: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_trustworthy: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "create_time")
+    __slots__ = ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "create_time", "device_id", "pose_id", "azimuth", "cone_angle", "max_confidence", "last_seen_time", "label", "labeled_by_user_id", "label_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +245,15 @@ class Event(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     IS_ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    AZIMUTH_FIELD_NUMBER: _ClassVar[int]
+    CONE_ANGLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    LABELED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_TIME_FIELD_NUMBER: _ClassVar[int]
     id: int
     group_id: int
     type: EventType
@@ -188,7 +263,16 @@ class Event(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     is_acknowledged: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_acknowledged: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    device_id: int
+    pose_id: int
+    azimuth: float
+    cone_angle: float
+    max_confidence: float
+    last_seen_time: _timestamp_pb2.Timestamp
+    label: EventLabel
+    labeled_by_user_id: int
+    label_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_acknowledged: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_id: _Optional[int] = ..., pose_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., cone_angle: _Optional[float] = ..., max_confidence: _Optional[float] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., label: _Optional[_Union[EventLabel, str]] = ..., labeled_by_user_id: _Optional[int] = ..., label_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Media(_message.Message):
     __slots__ = ("id", "device_id", "group_id", "type", "bucket_key", "size_bytes", "sha256", "content_type", "create_time")
@@ -213,7 +297,7 @@ class Media(_message.Message):
     def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[MediaType, str]] = ..., bucket_key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "device_id", "group_id", "event_id", "media_id", "azimuth", "lat", "lon", "localization", "create_time")
+    __slots__ = ("id", "device_id", "group_id", "event_id", "media_id", "azimuth", "lat", "lon", "localization", "create_time", "boxes", "pose_id", "capture_time", "suppressed")
     ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +308,10 @@ class Alert(_message.Message):
     LON_FIELD_NUMBER: _ClassVar[int]
     LOCALIZATION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BOXES_FIELD_NUMBER: _ClassVar[int]
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     id: int
     device_id: int
     group_id: int
@@ -234,7 +322,11 @@ class Alert(_message.Message):
     lon: float
     localization: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., group_id: _Optional[int] = ..., event_id: _Optional[int] = ..., media_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    boxes: _containers.RepeatedCompositeFieldContainer[DetectionBox]
+    pose_id: int
+    capture_time: _timestamp_pb2.Timestamp
+    suppressed: bool
+    def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., group_id: _Optional[int] = ..., event_id: _Optional[int] = ..., media_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., localization: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boxes: _Optional[_Iterable[_Union[DetectionBox, _Mapping]]] = ..., pose_id: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class Webhook(_message.Message):
     __slots__ = ("id", "callback", "url", "create_time")

@@ -96,12 +96,14 @@ class ListDevicesRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListDevicesResponse(_message.Message):
-    __slots__ = ("devices", "next_page_token")
+    __slots__ = ("devices", "next_page_token", "total_size")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     devices: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Device]
     next_page_token: str
-    def __init__(self, devices: _Optional[_Iterable[_Union[_resources_pb2.Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, devices: _Optional[_Iterable[_Union[_resources_pb2.Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListMyDevicesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -112,12 +114,14 @@ class ListMyDevicesRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListMyDevicesResponse(_message.Message):
-    __slots__ = ("devices", "next_page_token")
+    __slots__ = ("devices", "next_page_token", "total_size")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     devices: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Device]
     next_page_token: str
-    def __init__(self, devices: _Optional[_Iterable[_Union[_resources_pb2.Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, devices: _Optional[_Iterable[_Union[_resources_pb2.Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GetMyDeviceRequest(_message.Message):
     __slots__ = ()
@@ -184,20 +188,22 @@ class UpdateDevicePasswordResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[_resources_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class UpdateDeviceLocationRequest(_message.Message):
-    __slots__ = ("device_id", "lat", "lon", "elevation", "azimuth", "pitch")
+    __slots__ = ("device_id", "lat", "lon", "elevation", "azimuth", "pitch", "angle_of_view")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     LAT_FIELD_NUMBER: _ClassVar[int]
     LON_FIELD_NUMBER: _ClassVar[int]
     ELEVATION_FIELD_NUMBER: _ClassVar[int]
     AZIMUTH_FIELD_NUMBER: _ClassVar[int]
     PITCH_FIELD_NUMBER: _ClassVar[int]
+    ANGLE_OF_VIEW_FIELD_NUMBER: _ClassVar[int]
     device_id: int
     lat: float
     lon: float
     elevation: float
     azimuth: float
     pitch: float
-    def __init__(self, device_id: _Optional[int] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., elevation: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ...) -> None: ...
+    angle_of_view: float
+    def __init__(self, device_id: _Optional[int] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., elevation: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ..., angle_of_view: _Optional[float] = ...) -> None: ...
 
 class UpdateDeviceLocationResponse(_message.Message):
     __slots__ = ("device",)
@@ -206,18 +212,20 @@ class UpdateDeviceLocationResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[_resources_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class UpdateMyLocationRequest(_message.Message):
-    __slots__ = ("lat", "lon", "elevation", "azimuth", "pitch")
+    __slots__ = ("lat", "lon", "elevation", "azimuth", "pitch", "angle_of_view")
     LAT_FIELD_NUMBER: _ClassVar[int]
     LON_FIELD_NUMBER: _ClassVar[int]
     ELEVATION_FIELD_NUMBER: _ClassVar[int]
     AZIMUTH_FIELD_NUMBER: _ClassVar[int]
     PITCH_FIELD_NUMBER: _ClassVar[int]
+    ANGLE_OF_VIEW_FIELD_NUMBER: _ClassVar[int]
     lat: float
     lon: float
     elevation: float
     azimuth: float
     pitch: float
-    def __init__(self, lat: _Optional[float] = ..., lon: _Optional[float] = ..., elevation: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ...) -> None: ...
+    angle_of_view: float
+    def __init__(self, lat: _Optional[float] = ..., lon: _Optional[float] = ..., elevation: _Optional[float] = ..., azimuth: _Optional[float] = ..., pitch: _Optional[float] = ..., angle_of_view: _Optional[float] = ...) -> None: ...
 
 class UpdateMyLocationResponse(_message.Message):
     __slots__ = ("device",)
@@ -302,12 +310,14 @@ class ListSitesRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListSitesResponse(_message.Message):
-    __slots__ = ("sites", "next_page_token")
+    __slots__ = ("sites", "next_page_token", "total_size")
     SITES_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     sites: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Site]
     next_page_token: str
-    def __init__(self, sites: _Optional[_Iterable[_Union[_resources_pb2.Site, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, sites: _Optional[_Iterable[_Union[_resources_pb2.Site, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateSiteRequest(_message.Message):
     __slots__ = ("site_id", "site", "update_mask")
@@ -378,12 +388,14 @@ class ListInstallationsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListInstallationsResponse(_message.Message):
-    __slots__ = ("installations", "next_page_token")
+    __slots__ = ("installations", "next_page_token", "total_size")
     INSTALLATIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     installations: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Installation]
     next_page_token: str
-    def __init__(self, installations: _Optional[_Iterable[_Union[_resources_pb2.Installation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, installations: _Optional[_Iterable[_Union[_resources_pb2.Installation, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateInstallationRequest(_message.Message):
     __slots__ = ("installation_id", "installation", "update_mask")
@@ -422,12 +434,14 @@ class ListSiteDevicesRequest(_message.Message):
     def __init__(self, site_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListSiteDevicesResponse(_message.Message):
-    __slots__ = ("device_ids", "next_page_token")
+    __slots__ = ("device_ids", "next_page_token", "total_size")
     DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     device_ids: _containers.RepeatedScalarFieldContainer[int]
     next_page_token: str
-    def __init__(self, device_ids: _Optional[_Iterable[int]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, device_ids: _Optional[_Iterable[int]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class CreateWebhookRequest(_message.Message):
     __slots__ = ("callback", "url")
@@ -464,12 +478,14 @@ class ListWebhooksRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListWebhooksResponse(_message.Message):
-    __slots__ = ("webhooks", "next_page_token")
+    __slots__ = ("webhooks", "next_page_token", "total_size")
     WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     webhooks: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Webhook]
     next_page_token: str
-    def __init__(self, webhooks: _Optional[_Iterable[_Union[_resources_pb2.Webhook, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[_resources_pb2.Webhook, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateWebhookRequest(_message.Message):
     __slots__ = ("webhook_id", "webhook", "update_mask")
@@ -538,12 +554,14 @@ class ListRecipientsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListRecipientsResponse(_message.Message):
-    __slots__ = ("recipients", "next_page_token")
+    __slots__ = ("recipients", "next_page_token", "total_size")
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     recipients: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Recipient]
     next_page_token: str
-    def __init__(self, recipients: _Optional[_Iterable[_Union[_resources_pb2.Recipient, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, recipients: _Optional[_Iterable[_Union[_resources_pb2.Recipient, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListGroupRecipientsRequest(_message.Message):
     __slots__ = ("group_id", "page_size", "page_token")
@@ -556,12 +574,14 @@ class ListGroupRecipientsRequest(_message.Message):
     def __init__(self, group_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListGroupRecipientsResponse(_message.Message):
-    __slots__ = ("recipients", "next_page_token")
+    __slots__ = ("recipients", "next_page_token", "total_size")
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     recipients: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Recipient]
     next_page_token: str
-    def __init__(self, recipients: _Optional[_Iterable[_Union[_resources_pb2.Recipient, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, recipients: _Optional[_Iterable[_Union[_resources_pb2.Recipient, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateRecipientRequest(_message.Message):
     __slots__ = ("recipient_id", "recipient", "update_mask")
@@ -588,3 +608,161 @@ class DeleteRecipientRequest(_message.Message):
 class DeleteRecipientResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CreatePoseRequest(_message.Message):
+    __slots__ = ("device_id", "azimuth", "patrol_index")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    AZIMUTH_FIELD_NUMBER: _ClassVar[int]
+    PATROL_INDEX_FIELD_NUMBER: _ClassVar[int]
+    device_id: int
+    azimuth: float
+    patrol_index: int
+    def __init__(self, device_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., patrol_index: _Optional[int] = ...) -> None: ...
+
+class CreatePoseResponse(_message.Message):
+    __slots__ = ("pose",)
+    POSE_FIELD_NUMBER: _ClassVar[int]
+    pose: _resources_pb2.Pose
+    def __init__(self, pose: _Optional[_Union[_resources_pb2.Pose, _Mapping]] = ...) -> None: ...
+
+class GetPoseRequest(_message.Message):
+    __slots__ = ("pose_id",)
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    def __init__(self, pose_id: _Optional[int] = ...) -> None: ...
+
+class GetPoseResponse(_message.Message):
+    __slots__ = ("pose",)
+    POSE_FIELD_NUMBER: _ClassVar[int]
+    pose: _resources_pb2.Pose
+    def __init__(self, pose: _Optional[_Union[_resources_pb2.Pose, _Mapping]] = ...) -> None: ...
+
+class ListPosesRequest(_message.Message):
+    __slots__ = ("device_id", "page_size", "page_token")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    device_id: int
+    page_size: int
+    page_token: str
+    def __init__(self, device_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPosesResponse(_message.Message):
+    __slots__ = ("poses", "next_page_token", "total_size")
+    POSES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    poses: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Pose]
+    next_page_token: str
+    total_size: int
+    def __init__(self, poses: _Optional[_Iterable[_Union[_resources_pb2.Pose, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class UpdatePoseRequest(_message.Message):
+    __slots__ = ("pose_id", "pose", "update_mask")
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    POSE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    pose: _resources_pb2.Pose
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, pose_id: _Optional[int] = ..., pose: _Optional[_Union[_resources_pb2.Pose, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdatePoseResponse(_message.Message):
+    __slots__ = ("pose",)
+    POSE_FIELD_NUMBER: _ClassVar[int]
+    pose: _resources_pb2.Pose
+    def __init__(self, pose: _Optional[_Union[_resources_pb2.Pose, _Mapping]] = ...) -> None: ...
+
+class DeletePoseRequest(_message.Message):
+    __slots__ = ("pose_id",)
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    def __init__(self, pose_id: _Optional[int] = ...) -> None: ...
+
+class DeletePoseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListMyPosesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListMyPosesResponse(_message.Message):
+    __slots__ = ("poses", "total_size")
+    POSES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    poses: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Pose]
+    total_size: int
+    def __init__(self, poses: _Optional[_Iterable[_Union[_resources_pb2.Pose, _Mapping]]] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class UpdateMyPoseImageRequest(_message.Message):
+    __slots__ = ("pose_id", "media_id")
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    media_id: int
+    def __init__(self, pose_id: _Optional[int] = ..., media_id: _Optional[int] = ...) -> None: ...
+
+class UpdateMyPoseImageResponse(_message.Message):
+    __slots__ = ("pose",)
+    POSE_FIELD_NUMBER: _ClassVar[int]
+    pose: _resources_pb2.Pose
+    def __init__(self, pose: _Optional[_Union[_resources_pb2.Pose, _Mapping]] = ...) -> None: ...
+
+class CreateOcclusionMaskRequest(_message.Message):
+    __slots__ = ("pose_id", "box")
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    box: _resources_pb2.NormalizedBox
+    def __init__(self, pose_id: _Optional[int] = ..., box: _Optional[_Union[_resources_pb2.NormalizedBox, _Mapping]] = ...) -> None: ...
+
+class CreateOcclusionMaskResponse(_message.Message):
+    __slots__ = ("occlusion_mask",)
+    OCCLUSION_MASK_FIELD_NUMBER: _ClassVar[int]
+    occlusion_mask: _resources_pb2.OcclusionMask
+    def __init__(self, occlusion_mask: _Optional[_Union[_resources_pb2.OcclusionMask, _Mapping]] = ...) -> None: ...
+
+class ListOcclusionMasksRequest(_message.Message):
+    __slots__ = ("pose_id", "page_size", "page_token")
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    page_size: int
+    page_token: str
+    def __init__(self, pose_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListOcclusionMasksResponse(_message.Message):
+    __slots__ = ("occlusion_masks", "next_page_token", "total_size")
+    OCCLUSION_MASKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    occlusion_masks: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OcclusionMask]
+    next_page_token: str
+    total_size: int
+    def __init__(self, occlusion_masks: _Optional[_Iterable[_Union[_resources_pb2.OcclusionMask, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class DeleteOcclusionMaskRequest(_message.Message):
+    __slots__ = ("occlusion_mask_id",)
+    OCCLUSION_MASK_ID_FIELD_NUMBER: _ClassVar[int]
+    occlusion_mask_id: int
+    def __init__(self, occlusion_mask_id: _Optional[int] = ...) -> None: ...
+
+class DeleteOcclusionMaskResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListMyOcclusionMasksRequest(_message.Message):
+    __slots__ = ("pose_id",)
+    POSE_ID_FIELD_NUMBER: _ClassVar[int]
+    pose_id: int
+    def __init__(self, pose_id: _Optional[int] = ...) -> None: ...
+
+class ListMyOcclusionMasksResponse(_message.Message):
+    __slots__ = ("occlusion_masks", "total_size")
+    OCCLUSION_MASKS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    occlusion_masks: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OcclusionMask]
+    total_size: int
+    def __init__(self, occlusion_masks: _Optional[_Iterable[_Union[_resources_pb2.OcclusionMask, _Mapping]]] = ..., total_size: _Optional[int] = ...) -> None: ...

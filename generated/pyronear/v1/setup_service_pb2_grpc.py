@@ -215,6 +215,61 @@ class SetupServiceStub:
                 request_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientRequest.SerializeToString,
                 response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientResponse.FromString,
                 _registered_method=True)
+        self.CreatePose = channel.unary_unary(
+                '/pyronear.v1.SetupService/CreatePose',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.CreatePoseRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.CreatePoseResponse.FromString,
+                _registered_method=True)
+        self.GetPose = channel.unary_unary(
+                '/pyronear.v1.SetupService/GetPose',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.GetPoseRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.GetPoseResponse.FromString,
+                _registered_method=True)
+        self.ListPoses = channel.unary_unary(
+                '/pyronear.v1.SetupService/ListPoses',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListPosesRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListPosesResponse.FromString,
+                _registered_method=True)
+        self.UpdatePose = channel.unary_unary(
+                '/pyronear.v1.SetupService/UpdatePose',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseResponse.FromString,
+                _registered_method=True)
+        self.DeletePose = channel.unary_unary(
+                '/pyronear.v1.SetupService/DeletePose',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeletePoseRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeletePoseResponse.FromString,
+                _registered_method=True)
+        self.ListMyPoses = channel.unary_unary(
+                '/pyronear.v1.SetupService/ListMyPoses',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesResponse.FromString,
+                _registered_method=True)
+        self.UpdateMyPoseImage = channel.unary_unary(
+                '/pyronear.v1.SetupService/UpdateMyPoseImage',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageResponse.FromString,
+                _registered_method=True)
+        self.CreateOcclusionMask = channel.unary_unary(
+                '/pyronear.v1.SetupService/CreateOcclusionMask',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskResponse.FromString,
+                _registered_method=True)
+        self.ListOcclusionMasks = channel.unary_unary(
+                '/pyronear.v1.SetupService/ListOcclusionMasks',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksResponse.FromString,
+                _registered_method=True)
+        self.DeleteOcclusionMask = channel.unary_unary(
+                '/pyronear.v1.SetupService/DeleteOcclusionMask',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskResponse.FromString,
+                _registered_method=True)
+        self.ListMyOcclusionMasks = channel.unary_unary(
+                '/pyronear.v1.SetupService/ListMyOcclusionMasks',
+                request_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksResponse.FromString,
+                _registered_method=True)
 
 
 class SetupServiceServicer:
@@ -539,6 +594,104 @@ class SetupServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePose(self, request, context):
+        """Creates a pose of a device. Scope: admin, user (devices of its group).
+        Errors: INVALID_ARGUMENT for an azimuth outside [0, 360) or a negative
+        patrol_index; NOT_FOUND for the device.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPose(self, request, context):
+        """Returns a pose. Scope: admin, user (own group).
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPoses(self, request, context):
+        """Lists the poses of a device. Scope: admin, user (own group).
+        Errors: NOT_FOUND for the device.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePose(self, request, context):
+        """Updates a pose. Scope: admin, user (own group). Mutable paths:
+        `azimuth`, `patrol_index` (unset in `pose` clears it).
+        Errors: INVALID_ARGUMENT for an empty or unknown update_mask path or a
+        value out of range; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePose(self, request, context):
+        """Deletes a pose and its occlusion masks; alerts and events made from it
+        keep their history (their pose_id becomes unset). Scope: admin, user
+        (own group).
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyPoses(self, request, context):
+        """Lists the calling device's poses, patrol order first. Scope: device.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMyPoseImage(self, request, context):
+        """Sets the latest image of one of the calling device's poses. Scope:
+        device.
+        Errors: NOT_FOUND for a pose or a media that is not the device's own;
+        FAILED_PRECONDITION when the media is not uploaded yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateOcclusionMask(self, request, context):
+        """Masks a region of a pose's image: detection boxes wholly inside it are
+        discarded from later alerts. Scope: admin, user (poses of its group).
+        Errors: INVALID_ARGUMENT for a box out of [0, 1] or inverted; NOT_FOUND
+        for the pose (also another group's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOcclusionMasks(self, request, context):
+        """Lists the occlusion masks of a pose. Scope: admin, user (own group).
+        Errors: NOT_FOUND for the pose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteOcclusionMask(self, request, context):
+        """Deletes an occlusion mask. Scope: admin, user (own group).
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyOcclusionMasks(self, request, context):
+        """Lists the occlusion masks of the calling device's poses (of one pose
+        when pose_id is set), so the camera can skip masked regions itself.
+        Scope: device.
+        Errors: NOT_FOUND when pose_id is not one of the device's poses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SetupServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -721,6 +874,61 @@ def add_SetupServiceServicer_to_server(servicer, server):
                     servicer.DeleteRecipient,
                     request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientRequest.FromString,
                     response_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientResponse.SerializeToString,
+            ),
+            'CreatePose': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePose,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.CreatePoseRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.CreatePoseResponse.SerializeToString,
+            ),
+            'GetPose': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPose,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.GetPoseRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.GetPoseResponse.SerializeToString,
+            ),
+            'ListPoses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPoses,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListPosesRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListPosesResponse.SerializeToString,
+            ),
+            'UpdatePose': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePose,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseResponse.SerializeToString,
+            ),
+            'DeletePose': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePose,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeletePoseRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeletePoseResponse.SerializeToString,
+            ),
+            'ListMyPoses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyPoses,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesResponse.SerializeToString,
+            ),
+            'UpdateMyPoseImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMyPoseImage,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageResponse.SerializeToString,
+            ),
+            'CreateOcclusionMask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOcclusionMask,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskResponse.SerializeToString,
+            ),
+            'ListOcclusionMasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOcclusionMasks,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksResponse.SerializeToString,
+            ),
+            'DeleteOcclusionMask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteOcclusionMask,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskResponse.SerializeToString,
+            ),
+            'ListMyOcclusionMasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyOcclusionMasks,
+                    request_deserializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1696,6 +1904,303 @@ class SetupService:
             '/pyronear.v1.SetupService/DeleteRecipient',
             pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientRequest.SerializeToString,
             pyronear_dot_v1_dot_setup__service__pb2.DeleteRecipientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/CreatePose',
+            pyronear_dot_v1_dot_setup__service__pb2.CreatePoseRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.CreatePoseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/GetPose',
+            pyronear_dot_v1_dot_setup__service__pb2.GetPoseRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.GetPoseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPoses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/ListPoses',
+            pyronear_dot_v1_dot_setup__service__pb2.ListPosesRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.ListPosesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/UpdatePose',
+            pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.UpdatePoseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/DeletePose',
+            pyronear_dot_v1_dot_setup__service__pb2.DeletePoseRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.DeletePoseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyPoses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/ListMyPoses',
+            pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.ListMyPosesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMyPoseImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/UpdateMyPoseImage',
+            pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.UpdateMyPoseImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOcclusionMask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/CreateOcclusionMask',
+            pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.CreateOcclusionMaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOcclusionMasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/ListOcclusionMasks',
+            pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.ListOcclusionMasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteOcclusionMask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/DeleteOcclusionMask',
+            pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.DeleteOcclusionMaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyOcclusionMasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.SetupService/ListMyOcclusionMasks',
+            pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksRequest.SerializeToString,
+            pyronear_dot_v1_dot_setup__service__pb2.ListMyOcclusionMasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, Table, select
+from sqlalchemy import ColumnElement, Row, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
@@ -96,22 +96,28 @@ class Repository(Generic[M]):
         id_column = columns.id
         if group_id is not None:
             query = query.where(columns.group_id == group_id if self.list_rows else self._group_condition(group_id))
-        if page.before_id is not None:
-            query = query.where(id_column < page.before_id)
         if page.created_after is not None:
             query = query.where(columns.create_time >= page.created_after)
         if page.created_before is not None:
             query = query.where(columns.create_time < page.created_before)
+        # AIP-158 total_size: the same filters without the page's keyset.
+        count_query = query.with_only_columns(func.count(), maintain_column_froms=True)
+        if page.before_id is not None:
+            query = query.where(id_column < page.before_id)
         query = query.order_by(id_column.desc()).limit(page.size + 1)
         result = await self.session.execute(query)
         if self.list_rows:
             rows: Sequence[Any] = list(map(self._row_type()._make, result.all()))
         else:
             rows = result.unique().scalars().all()
+        if page.before_id is None and len(rows) <= page.size:
+            return Page(rows, total_size=len(rows))  # the whole result in one page: no COUNT needed
+        # One COUNT on the indexes the page uses anyway (group_id, create_time).
+        total_size = (await self.session.execute(count_query)).scalar_one()
         if len(rows) > page.size:
             rows = rows[: page.size]
-            return Page(rows, encode_page_token(rows[-1].id))
-        return Page(rows)
+            return Page(rows, encode_page_token(rows[-1].id), total_size)
+        return Page(rows, total_size=total_size)
 
     def _row_type(self) -> Any:
         """The read-only row type of list_rows lists (a named tuple of the table's columns)."""

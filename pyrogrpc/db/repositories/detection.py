@@ -7,10 +7,12 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, case, delete, exists, insert, or_, select, update
 
 from ...domain import read_models
+from ...domain.geometry import decode_detections
 from ...domain.paging import Page, PageRequest
+from ...domain.sequences import OpenEvent
 from ..errors import translated_errors
 from ..models import Alert, Device, Event, Media, Notification, UTCDateTime, table_of
 from .base import Repository, record
@@ -69,8 +71,73 @@ _LATEST_OF_DEVICE = (
 )
 
 
+# Boxed alerts: the device's open events seen within the relaxation window (few rows, on
+# ix_events_device_id_last_seen_time), with what grouping matches against.
+_OPEN_OF_DEVICE = select(
+    _events.c.id, _events.c.pose_id, _events.c.last_seen_time, _events.c.latest_boxes, _events.c.max_confidence
+).where(
+    _events.c.device_id == bindparam("p_device_id"),
+    _events.c.last_seen_time >= bindparam("p_since", type_=UTCDateTime),
+    _events.c.last_seen_time <= bindparam("p_until", type_=UTCDateTime),
+    _events.c.end_time.is_(None),
+    _events.c.latest_boxes.is_not(None),
+)
+# An alert without boxes joining an event: last_seen_time only moves forward.
+_SEE_AGAIN = (
+    update(_events)
+    .where(_events.c.id == bindparam("p_event_id"))
+    .values(
+        last_seen_time=case(
+            (
+                or_(
+                    _events.c.last_seen_time.is_(None),
+                    _events.c.last_seen_time < bindparam("p_when", type_=UTCDateTime),
+                ),
+                bindparam("p_when", type_=UTCDateTime),
+            ),
+            else_=_events.c.last_seen_time,
+        )
+    )
+)
+
+
 class EventRepository(Repository[Event]):
     model = Event
+
+    async def open_of_device(self, device_id: int, *, since: datetime, until: datetime) -> list[OpenEvent]:
+        params = {"p_device_id": device_id, "p_since": since, "p_until": until}
+        rows = await self.session.execute(_OPEN_OF_DEVICE, params)
+        return [
+            OpenEvent(
+                id=row.id,
+                pose_id=row.pose_id,
+                last_seen_time=row.last_seen_time,
+                latest_boxes=tuple(d.box for d in decode_detections(row.latest_boxes)),
+                max_confidence=row.max_confidence,
+            )
+            for row in rows
+        ]
+
+    async def update_sequence(self, event_id: int, **values: Any) -> None:
+        async with translated_errors():
+            await self.session.execute(update(_events).where(_events.c.id == event_id).values(**values))
+
+    async def see_again(self, event_id: int, when: datetime) -> None:
+        async with translated_errors():
+            await self.session.execute(_SEE_AGAIN, {"p_event_id": event_id, "p_when": when})
+
+    async def list_events(
+        self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None, label: str | None = None
+    ) -> Page[Event]:
+        conditions = []
+        if only_group_id is not None:
+            conditions.append(Event.group_id == only_group_id)
+        if label is not None:
+            conditions.append(Event.label == label)
+        return await self._list(page, *conditions, group_id=group_id)
+
+    async def list_unlabeled(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
+        return await self._list(page, Event.label.is_(None), group_id=group_id)
 
     async def insert(self, **values: Any) -> int:
         """Insert one event (Core, no ORM flush); its id."""
@@ -173,6 +240,8 @@ class AlertRepository(Repository[Alert]):
         self, alert_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
     ) -> Sequence[read_models.Alert]:
         """Alerts with `alert_id < id <= up_to`, oldest first: the watch hub's wake-up query and replays."""
+        # Suppressed alerts are returned too (the hub skips them): leaving them out would
+        # look like gaps of uncommitted ids, each held until a pg_locks checkpoint settles it.
         query = _ALERT_COLUMNS.where(_alerts.c.id > alert_id)
         if up_to is not None:
             query = query.where(_alerts.c.id <= up_to)
