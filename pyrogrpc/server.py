@@ -1,8 +1,10 @@
 """Server assembly: builds every component from one `Settings` object (no import-time
 globals), so tests start real in-process servers on free ports with their own settings.
 
-Start-up order: database (migrated in embedded mode, otherwise checked), superadmin,
-background queue, gRPC server with health and reflection. Shutdown reverses it.
+Start-up order: database (migrated in embedded mode, otherwise checked), media storage
+(a missing bucket stops the start, an unreachable storage starts NOT_SERVING), superadmin,
+background queue, gRPC server with health and reflection, the storage sweeper. Shutdown
+reverses it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .api.detection import DetectionServicer
 from .api.errors import ErrorInterceptor
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
-from .config import Settings
+from .config import ConfigError, Settings
 from .db import migrate
 from .db.session import create_engine, create_session_factory, ping
 from .db.notify_pg import PgWakeups
@@ -52,7 +54,8 @@ from .domain.webhooks import AlertWebhooks
 from .domain.watch import AlertWatchHub
 from .notify import BackgroundQueue
 from .observability import init_observability
-from .storage import LocalStorage, MediaStorage, S3Storage
+from .domain.upload_limits import UploadSlots
+from .storage import LocalStorage, MediaStorage, S3Storage, StorageMissing, StorageUnavailable
 
 logger = logging.getLogger("pyrogrpc.server")
 
@@ -89,6 +92,7 @@ def build_storage(settings: Settings) -> MediaStorage:
         secret_key=s3.secret_key,
         media_folder=settings.media_folder,
         proxy_url=s3.proxy_url,
+        create_bucket=s3.create_bucket,
     )
 
 
@@ -137,6 +141,8 @@ class PyroServer:
             "recipients": self.recipients,
         }
         self.detection_services: dict[str, object] = {}
+        # Uploads in progress, per device and in all (each holds buffers and a staged object).
+        self.upload_slots = UploadSlots(settings.max_uploads_per_device, settings.max_uploads_total)
         # DetectionService use cases: media, events, alerts (with their listeners), notifications, watch
         self.detection_services["media"] = MediaService(
             self.uow,
@@ -144,6 +150,8 @@ class PyroServer:
             single_statement_uow=self.single_statement_uow,
             max_upload_bytes=settings.max_upload_bytes,
             url_lifetime=timedelta(seconds=settings.media_url_expire_seconds),
+            upload_slots=self.upload_slots,
+            upload_idle_seconds=settings.upload_idle_seconds,
         )
         self.observability = init_observability(settings)
         self.channels = Channels(settings)
@@ -175,6 +183,8 @@ class PyroServer:
         self.generated_superadmin_password: str | None = None
         self._server: grpc.aio.Server | None = None
         self._health_task: asyncio.Task | None = None
+        self._sweep_task: asyncio.Task | None = None
+        self._storage_ok = True
         self._stopping = asyncio.Event()
 
     def _on_commit(self, tables) -> None:
@@ -183,6 +193,7 @@ class PyroServer:
 
     async def start(self) -> None:
         await self._prepare_database()
+        await self._prepare_storage()
         result = await ensure_superadmin(
             self.uow,
             self.hasher,
@@ -206,9 +217,10 @@ class PyroServer:
         if not self.port:
             raise RuntimeError(f"cannot listen on {self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
-        await self._set_health(True)
+        await self._set_health(self._storage_ok)
         self._stopping.clear()
-        self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
+        self._health_task = asyncio.create_task(self._watch_health(self._storage_ok), name="pyrogrpc-health")
+        self._sweep_task = asyncio.create_task(self._sweep_staged_uploads(), name="pyrogrpc-upload-sweep")
         logger.info("pyrogrpc serving on port %s (%s)", self.port, "embedded" if self.settings.embedded else "postgresql")
 
     def _add_servicers(self, server: GenericHandlersOnly) -> None:
@@ -225,32 +237,67 @@ class PyroServer:
         else:
             await migrate.check_current(self.engine)
 
+    async def _prepare_storage(self) -> None:
+        """A missing bucket is a set-up error: refuse to start (the CLI exits 2). An unreachable
+        storage may come back: start NOT_SERVING and let the health probe follow it."""
+        try:
+            await self.storage.prepare()
+        except StorageMissing as error:
+            await self.storage.close()
+            raise ConfigError(
+                f"{error}: create the bucket named by BUCKET_NAME, or set S3_CREATE_BUCKET=true to let the server create it"
+            ) from None
+        except StorageUnavailable as error:
+            self._storage_ok = False
+            logger.warning("media storage unreachable at start (NOT_SERVING until it is back): %s", error)
+
+    async def _sweep_staged_uploads(self) -> None:
+        """Remove staged uploads a killed process left behind (temp files, pending multipart
+        uploads), at start and every upload_sweep_interval_seconds. Only those older than
+        upload_sweep_age_seconds: younger ones may be live uploads of this or another replica."""
+        age = timedelta(seconds=self.settings.upload_sweep_age_seconds)
+        while True:
+            try:
+                swept = await self.storage.sweep_staged(age)
+                if swept:
+                    logger.info("removed %d abandoned staged upload(s) older than %s", swept, age)
+            except Exception as error:  # noqa: BLE001 - storage down: the next round retries
+                logger.warning("could not sweep abandoned uploads: %s", error)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.upload_sweep_interval_seconds)
+                return
+            except TimeoutError:
+                pass
+
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
 
-    async def _watch_health(self) -> None:
-        """Probe the database; NOT_SERVING while it is unreachable, SERVING again once it is back."""
-        serving = True
+    async def _watch_health(self, serving: bool) -> None:
+        """Probe the database and the media storage; NOT_SERVING while either is unreachable,
+        SERVING again once both are back."""
         while True:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.health_interval_seconds)
                 return
             except TimeoutError:
                 pass
-            try:
-                await asyncio.wait_for(ping(self.engine), timeout=max(1.0, self.health_interval_seconds))
-                ok = True
-            except Exception as error:  # noqa: BLE001 - any failure means "not serving"
-                ok = False
-                if serving:
-                    logger.warning("database unreachable: %s", error)
+            timeout = max(1.0, self.health_interval_seconds)
+            failures = []
+            for name, probe in (("database", lambda: ping(self.engine)), ("media storage", self.storage.ping)):
+                try:
+                    await asyncio.wait_for(probe(), timeout=timeout)
+                except Exception as error:  # noqa: BLE001 - any failure means "not serving"
+                    failures.append(f"{name}: {error}")
+            ok = not failures
             if ok != serving:
                 serving = ok
                 await self._set_health(ok)
                 if ok:
-                    logger.info("database reachable again")
+                    logger.info("database and media storage reachable again")
+                else:
+                    logger.warning("not serving: %s unreachable", "; ".join(failures))
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._health_task:
@@ -259,6 +306,9 @@ class PyroServer:
             # closes meanwhile (asyncio.run, a test's loop) waits for that task forever.
             self._stopping.set()
             await self._health_task
+        if self._sweep_task:
+            self._stopping.set()
+            await self._sweep_task
         if self._server:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume

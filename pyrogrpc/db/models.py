@@ -188,6 +188,9 @@ class Media(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(100))
     upload_request_id: Mapped[str | None] = mapped_column(String(128))
+    # Pixels of an uploaded image, read from its header (NULL for videos and before upload).
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
     create_time: Mapped[datetime] = _create_time()
 
 
