@@ -10,6 +10,8 @@ reverses it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 import signal
@@ -77,7 +79,22 @@ _SERVER_OPTIONS = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    # No BDP probing: with it, gRPC grows each stream's HTTP/2 receive window to megabytes, and
+    # a client that sends fast then stalls leaves that much per stream buffered in the server
+    # (30 stalled uploads: +140 MB RSS; without: +16 MB, see bench/upload_memory_bench.py).
+    # Streams keep the 64 KiB default window: on a 50 ms link one upload runs at ~1.3 MB/s.
+    ("grpc.http2.bdp_probe", 0),
 ]
+
+
+def _malloc_trim() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise: an upload burst
+    would leave the RSS high for good). A no-op where libc has no malloc_trim (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def build_storage(settings: Settings) -> MediaStorage:
@@ -276,7 +293,8 @@ class PyroServer:
 
     async def _watch_health(self, serving: bool) -> None:
         """Probe the database and the media storage; NOT_SERVING while either is unreachable,
-        SERVING again once both are back."""
+        SERVING again once both are back. Also returns the memory of ended uploads to the system."""
+        uploads_ended = 0
         while True:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.health_interval_seconds)
@@ -291,6 +309,9 @@ class PyroServer:
                 except Exception as error:  # noqa: BLE001 - any failure means "not serving"
                     failures.append(f"{name}: {error}")
             ok = not failures
+            if self.upload_slots.ended != uploads_ended:
+                uploads_ended = self.upload_slots.ended
+                await asyncio.to_thread(_malloc_trim)
             if ok != serving:
                 serving = ok
                 await self._set_health(ok)

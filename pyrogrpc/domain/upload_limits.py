@@ -26,6 +26,7 @@ class UploadSlots:
         self.total = total
         self._by_caller: dict[int, int] = {}
         self._running = 0
+        self.ended = 0  # uploads ended so far (the server returns their memory to the system)
 
     @property
     def running(self) -> int:
@@ -50,6 +51,7 @@ class UploadSlots:
             yield
         finally:
             self._running -= 1
+            self.ended += 1
             left = self._by_caller[caller_id] - 1
             if left:
                 self._by_caller[caller_id] = left
