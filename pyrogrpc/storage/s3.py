@@ -40,6 +40,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 rejects smaller parts (except the last one)
+PENDING_BYTES = 256 * 1024  # bytes of an upload held in memory before they go to its part file
 MAX_PRESIGN = timedelta(days=7)  # SigV4 presigned URLs cannot live longer
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 # Errors that are our own bug, not an outage: report them as plain StorageError.
@@ -103,8 +104,11 @@ class _S3Writer(ObjectWriter):
         super().__init__(key)
         self._s3 = storage
         self._content_type = content_type
-        self._part: BinaryIO | None = None  # opened on the first write
-        self._part_bytes = 0
+        self._part: BinaryIO | None = None  # opened on the first flush
+        self._part_bytes = 0  # staged in the file and in `_pending`
+        # Chunks gathered before one write to the file: a thread hop per 64 KiB chunk cost
+        # ~30% of S3 upload throughput; 256 KiB keeps 30 stalled uploads under 8 MB of RAM.
+        self._pending = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self.max_buffered_bytes = 0  # high-water mark of the staged part, for tests and metrics
@@ -116,28 +120,43 @@ class _S3Writer(ObjectWriter):
     async def _call(self, method: str, **kwargs: Any) -> Any:
         return await self._track(self._s3._run(method, **kwargs))
 
-    def _append_sync(self, piece: memoryview) -> None:
+    def _append_sync(self, data: bytes) -> None:
         if self._part is None:
             self._part = tempfile.TemporaryFile(prefix="pyrogrpc-part-")
-        self._part.write(piece)
+        self._part.write(data)
+
+    async def _flush(self) -> None:
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            await self._track(asyncio.to_thread(_translated, functools.partial(self._append_sync, data)))
 
     async def _write(self, data: bytes) -> None:
         part_size = self._s3.part_size
         view = memoryview(data)
         while view:
             piece, view = view[: part_size - self._part_bytes], view[part_size - self._part_bytes :]
-            await self._track(asyncio.to_thread(_translated, functools.partial(self._append_sync, piece)))
+            self._pending += piece
             self._part_bytes += len(piece)
             self.max_buffered_bytes = max(self.max_buffered_bytes, self._part_bytes)
+            if len(self._pending) >= PENDING_BYTES:
+                await self._flush()
             if self._part_bytes == part_size:
                 await self._upload_part()
 
-    def _staged_body(self) -> BinaryIO:
-        """The staged part, rewound for boto3 to read; the caller resets it after the call."""
-        if self._part is None:
-            self._part = tempfile.TemporaryFile(prefix="pyrogrpc-part-")
-        self._part.seek(0)
-        return self._part
+    async def _send_staged(self, method: str, **kwargs: Any) -> Any:
+        """client.<method>(Body=<the staged part>, ...) in ONE pool call that first moves the
+        pending bytes to the part file: a cancelled caller cannot stop between the two."""
+
+        def call() -> Any:
+            if self._pending:
+                data, self._pending = bytes(self._pending), bytearray()
+                self._append_sync(data)
+            if self._part is None:
+                self._part = tempfile.TemporaryFile(prefix="pyrogrpc-part-")
+            self._part.seek(0)
+            return getattr(self._s3._client, method)(Body=self._part, **kwargs)
+
+        return await self._track(self._s3._submit(call))
 
     def _reset_part(self) -> None:
         assert self._part is not None
@@ -157,24 +176,22 @@ class _S3Writer(ObjectWriter):
         if self._upload_id is None:
             await self._track(self._s3._submit(self._create_upload))
         number = len(self._parts) + 1
-        resp = await self._call(
+        resp = await self._send_staged(
             "upload_part",
             Bucket=self._s3.bucket,
             Key=self.key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=self._staged_body(),
         )
         self._reset_part()
         self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
 
     async def _commit(self) -> None:
         if self._upload_id is None:
-            await self._call(
+            await self._send_staged(
                 "put_object",
                 Bucket=self._s3.bucket,
                 Key=self.key,
-                Body=self._staged_body(),
                 ContentType=self._content_type,
             )
             self._close_part()
@@ -191,6 +208,7 @@ class _S3Writer(ObjectWriter):
         )
 
     def _close_part(self) -> None:
+        self._pending = bytearray()
         if self._part is not None:
             self._part.close()
             self._part = None
