@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Row, String, bindparam, case, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, String, bindparam, case, insert, or_, select, update
 
 from ...domain.geometry import decode_detections
 from ...domain.paging import Page, PageRequest
@@ -35,12 +35,8 @@ _INSERT_MEDIA_OF_DEVICE = (
     )
     .returning(*_media.c)
 )
-_other_media = _media.alias("other_media")
 _MEDIA_OF_DEVICE = (
-    select(
-        *_media.c,
-        exists().where(_other_media.c.bucket_key.in_(bindparam("p_keys", expanding=True))).label("keys_in_use"),
-    )
+    select(*_media.c)
     .join(_devices, _devices.c.id == _media.c.device_id)
     .where(
         _media.c.id == bindparam("p_media_id"),
@@ -53,7 +49,6 @@ _SET_CONTENT = (
     .where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None))
     .returning(*_media.c)
 )  # executed with the columns to set as parameters
-_KEY_IN_USE = select(_media.c.id).where(_media.c.bucket_key == bindparam("p_key")).limit(1)
 _LATEST_OF_DEVICE = (
     select(_alerts.c.create_time, _events.c.id.label("event_id"), _events.c.end_time)
     .join(_events, _events.c.id == _alerts.c.event_id)
@@ -153,11 +148,9 @@ class MediaRepository(Repository[Media]):
         async with translated_errors():
             return (await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first()
 
-    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Row | None:
-        """The media if it belongs to the device of `access_id` (so to its group too), as a Row;
-        its `keys_in_use` says whether any media already has one of the storage `keys` (an
-        upload's candidate keys, checked in the same statement)."""
-        params = {"p_media_id": media_id, "p_access_id": access_id, "p_keys": list(keys)}
+    async def get_of_device(self, media_id: int, access_id: int) -> Row | None:
+        """The media if it belongs to the device of `access_id` (so to its group too), as a Row."""
+        params = {"p_media_id": media_id, "p_access_id": access_id}
         return (await self.session.execute(_MEDIA_OF_DEVICE, params)).first()
 
     async def set_content(self, media_id: int, **content: Any) -> Row | None:
@@ -165,9 +158,6 @@ class MediaRepository(Repository[Media]):
         until the commit; the updated media, or None when it is missing or already uploaded."""
         async with translated_errors():
             return (await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first()
-
-    async def key_in_use(self, bucket_key: str) -> bool:
-        return (await self.session.execute(_KEY_IN_USE, {"p_key": bucket_key})).first() is not None
 
 
 class AlertRepository(Repository[Alert]):
