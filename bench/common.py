@@ -230,7 +230,8 @@ def distinct_jpegs(size: int) -> Iterator[bytes]:
     """JPEG frames of `size` bytes, each different (a counter before one random block), as real
     cameras send: identical bytes would share a storage key. os.urandom of every 100 KB frame
     cost the load generator ~0.18 ms of CPU per workflow, on the cores the server needs."""
-    head, body = tiny_jpeg(0)[:-2], os.urandom(max(size - 32, 0))  # 14-byte header, 16-byte counter, 2-byte end
+    head = tiny_jpeg(0)[:-2]  # a header that parses (the server reads the picture's size)
+    body = os.urandom(max(size - len(head) - 18, 0))  # 16-byte counter, 2-byte end
     for number in itertools.count():
         yield head + number.to_bytes(16, "big") + body + b"\xff\xd9"
 

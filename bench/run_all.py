@@ -23,6 +23,7 @@ BENCHES = [
     ("login_heartbeat_bench.py", "login_heartbeat", 300),
     ("list_alerts_bench.py", "list_alerts", 300),
     ("upload_bench.py", "upload", 300),
+    ("upload_memory_bench.py", "upload_memory", 600),
     ("watch_bench.py", "watch", 300),
     ("http_bench.py", "http", 300),
 ]
@@ -54,6 +55,17 @@ def _summary_rows() -> list[list[str]]:
         rows.append(
             ["server RSS growth during uploads", "< 32 MB", "-", f"{upload['max_rss_growth_mb']:.1f} MB", _ok(upload)]
         )
+    if memory := load("upload_memory"):
+        rows.append(
+            [
+                "server RSS growth, 30 stalled uploads (worst run)",
+                "< 64 MB",
+                "-",
+                f"{memory['max_growth_stalled_mb']:.1f} MB",
+                _ok(memory),
+            ]
+        )
+        rows.append(["server RSS growth after they end", "< 16 MB", "-", f"{memory['max_growth_after_mb']:.1f} MB", ""])
     if watch := load("watch"):  # written by watch_bench.py: {database: result}
         for database, result in watch.items():
             p99 = result.get("commit_to_receive_ms", {}).get("p99")

@@ -57,6 +57,7 @@ class S3Settings:
     access_key: str | None
     secret_key: str | None
     proxy_url: str
+    create_bucket: bool = False  # S3_CREATE_BUCKET: create a missing bucket at start instead of refusing to start
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ class Settings:
     device_online_seconds: int = 300
     max_upload_bytes: int = 20 * 1024 * 1024
     media_url_expire_seconds: int = 3600
+    # Uploads in progress, per device and in all: each holds up to one S3 part in memory.
+    max_uploads_per_device: int = 2
+    max_uploads_total: int = 32
+    upload_idle_seconds: int = 30  # a stream that sends nothing this long is cut
+    upload_sweep_age_seconds: int = 3600  # staged uploads older than this are debris of a crash
+    upload_sweep_interval_seconds: int = 600
     telegram_token: str | None = None
     telegram_base_url: str = "https://api.telegram.org"
     sentry_dsn: str | None = None
@@ -191,6 +198,17 @@ def normalize_database_url(url: str) -> str:
     raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:/// URL, got scheme {url.split(':', 1)[0]!r}")
 
 
+def _bool(values: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = _get(values, name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _s3(values: Mapping[str, str]) -> S3Settings | None:
     names = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION", "S3_ENDPOINT_URL", "BUCKET_NAME", "S3_PROXY_URL")
     given = {name: _get(values, name) for name in names}
@@ -213,6 +231,7 @@ def _s3(values: Mapping[str, str]) -> S3Settings | None:
         access_key=given["S3_ACCESS_KEY"],
         secret_key=given["S3_SECRET_KEY"],
         proxy_url=given["S3_PROXY_URL"] or "",
+        create_bucket=_bool(values, "S3_CREATE_BUCKET"),
     )
 
 
@@ -320,6 +339,11 @@ def _parse(values: Mapping[str, str]) -> Settings:
         device_online_seconds=_int(values, "DEVICE_ONLINE_SECONDS", 300, 1),
         max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
         media_url_expire_seconds=_int(values, "MEDIA_URL_EXPIRE_SECONDS", 3600, 1, 7 * 24 * 3600),
+        max_uploads_per_device=_int(values, "MAX_UPLOADS_PER_DEVICE", 2, 1),
+        max_uploads_total=_int(values, "MAX_UPLOADS_TOTAL", 32, 1),
+        upload_idle_seconds=_int(values, "UPLOAD_IDLE_SECONDS", 30, 1),
+        upload_sweep_age_seconds=_int(values, "UPLOAD_SWEEP_AGE_SECONDS", 3600, 1),
+        upload_sweep_interval_seconds=_int(values, "UPLOAD_SWEEP_INTERVAL_SECONDS", 600, 1),
         telegram_token=_get(values, "TELEGRAM_TOKEN"),
         telegram_base_url=_get(values, "TELEGRAM_BASE_URL") or "https://api.telegram.org",
         sentry_dsn=_get(values, "SENTRY_DSN"),

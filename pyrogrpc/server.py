@@ -1,13 +1,17 @@
 """Server assembly: builds every component from one `Settings` object (no import-time
 globals), so tests start real in-process servers on free ports with their own settings.
 
-Start-up order: database (migrated in embedded mode, otherwise checked), superadmin,
-background queue, gRPC server with health and reflection. Shutdown reverses it.
+Start-up order: database (migrated in embedded mode, otherwise checked), media storage
+(a missing bucket stops the start, an unreachable storage starts NOT_SERVING), superadmin,
+background queue, gRPC server with health and reflection, the storage sweeper. Shutdown
+reverses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 import signal
@@ -38,7 +42,7 @@ from .api.observe import CallObserver, ObserveInterceptor
 from .api.reflection import reflection_handlers
 from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
-from .config import Settings
+from .config import ConfigError, Settings
 from .db import migrate
 from .db.notify_pg import PgWakeups
 from .db.session import create_engine, create_session_factory, ping
@@ -57,13 +61,14 @@ from .domain.poses import OcclusionMaskService, PoseService
 from .domain.security import PasswordHasher, TokenService
 from .domain.send_alert import DetectionSender
 from .domain.sites import InstallationService, SiteService
+from .domain.upload_limits import UploadSlots
 from .domain.watch import AlertWatchHub, WatchTuning
 from .http import ConnectRoutes, HttpListener, build_http_app
 from .metrics import LiveSources, ServerMetrics
 from .notify import BackgroundQueue
 from .notify.channels import Channels
 from .observability import init_observability
-from .storage import LocalStorage, MediaStorage, S3Storage
+from .storage import LocalStorage, MediaStorage, S3Storage, StorageMissing, StorageUnavailable
 from .tracing import init_tracing
 
 logger = logging.getLogger("pyrogrpc.server")
@@ -88,6 +93,11 @@ _SERVER_OPTIONS = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", _MAX_RECEIVE_MESSAGE_BYTES),
+    # No BDP probing: with it, gRPC grows each stream's HTTP/2 receive window to megabytes, and
+    # a client that sends fast then stalls leaves that much per stream buffered in the server
+    # (30 stalled uploads: +140 MB RSS; without: +16 MB, see bench/upload_memory_bench.py).
+    # Streams keep the 64 KiB default window: on a 50 ms link one upload runs at ~1.3 MB/s.
+    ("grpc.http2.bdp_probe", 0),
 ]
 
 
@@ -95,6 +105,16 @@ def _checked_out(engine) -> int:
     """Connections of an async engine's pool lent out right now (0 for pools that do not count)."""
     checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
     return int(checkedout()) if callable(checkedout) else 0
+
+
+def _malloc_trim() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise: an upload burst
+    would leave the RSS high for good). A no-op where libc has no malloc_trim (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def build_storage(settings: Settings) -> MediaStorage:
@@ -109,6 +129,7 @@ def build_storage(settings: Settings) -> MediaStorage:
         secret_key=s3.secret_key,
         media_folder=settings.media_folder,
         proxy_url=s3.proxy_url,
+        create_bucket=s3.create_bucket,
     )
 
 
@@ -139,6 +160,8 @@ class PyroServer:
         self._server: grpc.aio.Server | None = None
         self._http: HttpListener | None = None
         self.http_port: int | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._storage_ok = True
         self._health_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -190,13 +213,17 @@ class PyroServer:
         self.recipients = RecipientService(uow)
         self.poses = PoseService(uow)
         self.masks = OcclusionMaskService(uow)
-        # DetectionService
+        # DetectionService. Uploads in progress, per device and in all (each holds buffers and a
+        # staged object).
+        self.upload_slots = UploadSlots(settings.max_uploads_per_device, settings.max_uploads_total)
         self.media = MediaService(
             uow,
             self.storage,
             single_statement_uow=single,
             max_upload_bytes=settings.max_upload_bytes,
             url_lifetime=timedelta(seconds=settings.media_url_expire_seconds),
+            upload_slots=self.upload_slots,
+            upload_idle_seconds=settings.upload_idle_seconds,
         )
         self.events = EventService(uow)
         self.notifications = NotificationService(uow, self.channels.telegram)
@@ -300,6 +327,7 @@ class PyroServer:
 
     async def start(self) -> None:
         await self._prepare_database()
+        await self._prepare_storage()
         result = await ensure_superadmin(
             self.uow,
             self.hasher,
@@ -338,9 +366,10 @@ class PyroServer:
                     f"cannot expose metrics on {self.settings.metrics_host}:{self.settings.metrics_port} ({error}); "
                     "set METRICS_PORT to a free port, or 0 to turn metrics off"
                 ) from None
-        await self._set_health(True)
+        await self._set_health(self._storage_ok)
         self._stopping.clear()
-        self._health_task = asyncio.create_task(self._watch_health(), name="pyrogrpc-health")
+        self._health_task = asyncio.create_task(self._watch_health(self._storage_ok), name="pyrogrpc-health")
+        self._sweep_task = asyncio.create_task(self._sweep_staged_uploads(), name="pyrogrpc-upload-sweep")
         if self.settings.http_port:
             try:
                 await self._start_http([(service, servicer) for service, servicer, _ in servicers])
@@ -369,32 +398,71 @@ class PyroServer:
         else:
             await migrate.check_current(self.engine)
 
+    async def _prepare_storage(self) -> None:
+        """A missing bucket is a set-up error: refuse to start (the CLI exits 2). An unreachable
+        storage may come back: start NOT_SERVING and let the health probe follow it."""
+        try:
+            await self.storage.prepare()
+        except StorageMissing as error:
+            await self.storage.close()
+            raise ConfigError(
+                f"{error}: create the bucket named by BUCKET_NAME, or set S3_CREATE_BUCKET=true to let the server create it"
+            ) from None
+        except StorageUnavailable as error:
+            self._storage_ok = False
+            logger.warning("media storage unreachable at start (NOT_SERVING until it is back): %s", error)
+
+    async def _sweep_staged_uploads(self) -> None:
+        """Remove staged uploads a killed process left behind (temp files, pending multipart
+        uploads), at start and every upload_sweep_interval_seconds. Only those older than
+        upload_sweep_age_seconds: younger ones may be live uploads of this or another replica."""
+        age = timedelta(seconds=self.settings.upload_sweep_age_seconds)
+        while True:
+            try:
+                swept = await self.storage.sweep_staged(age)
+                if swept:
+                    logger.info("removed %d abandoned staged upload(s) older than %s", swept, age)
+            except Exception as error:  # noqa: BLE001 - storage down: the next round retries
+                logger.warning("could not sweep abandoned uploads: %s", error)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.upload_sweep_interval_seconds)
+                return
+            except TimeoutError:
+                pass
+
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
 
-    async def _watch_health(self) -> None:
-        """Probe the database; NOT_SERVING while it is unreachable, SERVING again once it is back."""
-        serving = True
+    async def _watch_health(self, serving: bool) -> None:
+        """Probe the database and the media storage; NOT_SERVING while either is unreachable,
+        SERVING again once both are back. Also returns the memory of ended uploads to the system."""
+        uploads_ended = 0
         while True:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.health_interval_seconds)
                 return
             except TimeoutError:
                 pass
-            try:
-                await asyncio.wait_for(ping(self.engine), timeout=max(1.0, self.health_interval_seconds))
-                ok = True
-            except Exception as error:  # noqa: BLE001 - any failure means "not serving"
-                ok = False
-                if serving:
-                    logger.warning("database unreachable: %s", error)
+            timeout = max(1.0, self.health_interval_seconds)
+            failures = []
+            for name, probe in (("database", lambda: ping(self.engine)), ("media storage", self.storage.ping)):
+                try:
+                    await asyncio.wait_for(probe(), timeout=timeout)
+                except Exception as error:  # noqa: BLE001 - any failure means "not serving"
+                    failures.append(f"{name}: {error}")
+            ok = not failures
+            if self.upload_slots.ended != uploads_ended:
+                uploads_ended = self.upload_slots.ended
+                await asyncio.to_thread(_malloc_trim)
             if ok != serving:
                 serving = ok
                 await self._set_health(ok)
                 if ok:
-                    logger.info("database reachable again")
+                    logger.info("database and media storage reachable again")
+                else:
+                    logger.warning("not serving: %s unreachable", "; ".join(failures))
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._health_task:
@@ -403,6 +471,9 @@ class PyroServer:
             # closes meanwhile (asyncio.run, a test's loop) waits for that task forever.
             self._stopping.set()
             await self._health_task
+        if self._sweep_task:
+            self._stopping.set()
+            await self._sweep_task
         if self._server:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume

@@ -16,13 +16,15 @@ from moto.server import ThreadedMotoServer
 
 
 def s3_env(endpoint: str, bucket: str | None = None) -> dict[str, str]:
-    """A server's S3 settings for `endpoint` (moto takes any credentials); a fresh bucket name by default."""
+    """A server's S3 settings for `endpoint` (moto takes any credentials); a fresh bucket name by
+    default, created by the server at start."""
     return {
         "S3_ENDPOINT_URL": endpoint,
         "BUCKET_NAME": bucket or f"media-{uuid.uuid4().hex[:12]}",
         "S3_ACCESS_KEY": "test",
         "S3_SECRET_KEY": "test",
         "S3_REGION": "us-east-1",
+        "S3_CREATE_BUCKET": "true",  # a fresh bucket per server; tests of a missing bucket drop this
     }
 
 

@@ -186,19 +186,44 @@ def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
 # --- media (issue 5): upload helpers and tiny files with real magic bytes -----------------
 
 import hashlib  # noqa: E402  (appended section)
+import io  # noqa: E402
 import os  # noqa: E402
+import zlib  # noqa: E402
 
 from pyronear.v1 import detection_service_pb2 as detection_pb  # noqa: E402
 
+TINY_IMAGE_SIZE = (64, 48)  # width, height of tiny_jpeg() and tiny_png()
+
+
+def _jpeg_header() -> bytes:
+    """A real 64x48 JPEG up to its start-of-scan segment: everything Pillow reads to open it."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", TINY_IMAGE_SIZE, (200, 80, 20)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    sos = data.index(b"\xff\xda")
+    return data[: sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")]
+
+
+_JPEG_HEADER = _jpeg_header()
+
 
 def tiny_jpeg(payload_size: int = 256) -> bytes:
-    """A JPEG as the server sniffs it (SOI + JFIF marker), random payload so each call differs."""
-    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00" + os.urandom(payload_size) + b"\xff\xd9"
+    """A JPEG whose header parses (64x48, TINY_IMAGE_SIZE), then `payload_size` random bytes of
+    scan data (never decoded by the server), so each call differs."""
+    return _JPEG_HEADER + os.urandom(payload_size) + b"\xff\xd9"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
 def tiny_png(payload_size: int = 256) -> bytes:
-    """A PNG as the server sniffs it (signature + IHDR start), random payload."""
-    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(payload_size)
+    """A PNG whose header parses (signature, IHDR of 64x48), then an IDAT chunk of random bytes."""
+    width, height = TINY_IMAGE_SIZE
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", os.urandom(payload_size))
 
 
 def upload_requests(

@@ -26,6 +26,7 @@ from pyrogrpc.server import PyroServer
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
+from pyronear.v1.detection_service_pb2_grpc import DetectionServiceStub
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
 from tests.fixtures_s3 import s3_env, start_moto
 from tests.helpers import Api, TcpProxy, eventually, expect_status, tiny_jpeg, upload_requests
@@ -302,9 +303,24 @@ def _create_bucket(endpoint: str, bucket: str) -> None:
     s3.create_bucket(Bucket=bucket)
 
 
+def _sync_upload_error(camera: Api, requests) -> grpc.RpcError:
+    """UploadMedia with the sync client (run it in a thread): when the server ends the call while
+    the client is still sending, grpc.aio's client may report INTERNAL ('Failed "execute_batch"',
+    grpc/grpc#36066) instead of the server's status; the sync client reports the server's."""
+    with grpc.insecure_channel(f"127.0.0.1:{camera.port}") as channel:
+        try:
+            DetectionServiceStub(channel).UploadMedia(
+                iter(requests), metadata=(("authorization", f"Bearer {camera.token}"),), timeout=CALL_TIMEOUT
+            )
+        except grpc.RpcError as error:
+            return error
+    raise AssertionError("the upload succeeded")
+
+
 async def _upload_fails_cleanly(camera: Api, admin: Api, media_id: int, requests) -> None:
     started = time.monotonic()
-    await expect_status(camera.detection.UploadMedia(requests, timeout=CALL_TIMEOUT), Code.UNAVAILABLE)
+    error = await asyncio.to_thread(_sync_upload_error, camera, requests)
+    assert error.code() == Code.UNAVAILABLE, f"expected UNAVAILABLE, got {error.code().name}: {error.details()}"
     assert time.monotonic() - started < FAST_FAILURE_SECONDS, "an unreachable S3 must fail fast"
     media = (await admin.detection.GetMedia(detection_pb.GetMediaRequest(media_id=media_id))).media
     assert not media.HasField("bucket_key") and not media.HasField("sha256"), "a failed upload half-set the media"
@@ -334,11 +350,13 @@ async def test_s3_down_upload_fails_cleanly_then_works_with_a_new_s3(server_fact
             await proxy.start()
             big = tiny_jpeg(12 * 1024 * 1024)
 
-            async def cut_midway():
+            loop = asyncio.get_running_loop()
+
+            def cut_midway():  # runs in the sync client's thread; the proxy lives on this loop
                 for index, message in enumerate(upload_requests(media_id, big)):
-                    if index == 100:  # ~6 MiB sent: the first part reached S3
-                        await asyncio.sleep(0.3)
-                        await proxy.cut()
+                    if index == 100:  # ~6 MiB sent
+                        time.sleep(0.3)
+                        asyncio.run_coroutine_threadsafe(proxy.cut(), loop).result(CALL_TIMEOUT)
                     yield message
 
             await _upload_fails_cleanly(camera, admin, media_id, cut_midway())
@@ -376,7 +394,10 @@ async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(b
     _create_bucket(url, bucket)
     proxy = TcpProxy(int(url.rsplit(":", 1)[1]), response_delay=0.3)
     await proxy.start()
-    settings = Settings.from_env({**base_env, **s3_env(f"http://127.0.0.1:{proxy.port}", bucket)}, env_file=None)
+    # One camera runs the 12 uploads at once: lift its cap (MAX_UPLOADS_PER_DEVICE, 2 by default).
+    settings = Settings.from_env(
+        {**base_env, **s3_env(f"http://127.0.0.1:{proxy.port}", bucket), "MAX_UPLOADS_PER_DEVICE": "12"}, env_file=None
+    )
     server = PyroServer(settings)
     await server.start()
     try:

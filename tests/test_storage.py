@@ -96,7 +96,7 @@ async def read_all(storage: MediaStorage, key: str, chunk_size: int = 64 * 1024)
 
 async def test_small_object_roundtrip(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "jpg")
+    key = st.make_key(1, "jpg")
     writer = await st.open_writer(key, "image/jpeg")
     for piece in (b"\xff\xd8\xff", b"hello ", b"world" * 10):
         await writer.write(piece)
@@ -115,7 +115,7 @@ async def test_small_object_roundtrip(backend: Backend) -> None:
 async def test_multipart_roundtrip(backend: Backend) -> None:
     st = backend.storage
     data = os.urandom(11 * MIB)
-    key = st.make_key(hashlib.sha256(data).hexdigest(), "mp4")
+    key = st.make_key(2, "mp4")
     writer = await st.open_writer(key, "video/mp4")
     for i in range(0, len(data), MIB):
         await writer.write(data[i : i + MIB])
@@ -131,7 +131,7 @@ async def test_multipart_roundtrip(backend: Backend) -> None:
 
 async def test_abort_leaves_nothing(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "jpg")
+    key = st.make_key(1, "jpg")
     writer = await st.open_writer(key, "image/jpeg")
     await writer.write(os.urandom(6 * MIB))  # past one part: S3 has a multipart upload open
     assert backend.leftovers() != []
@@ -148,7 +148,7 @@ async def test_abort_leaves_nothing(backend: Backend) -> None:
 
 async def test_exception_in_context_aborts(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "png")
+    key = st.make_key(1, "png")
     with pytest.raises(RuntimeError, match="checksum"):
         async with await st.open_writer(key, "image/png") as writer:
             await writer.write(os.urandom(6 * MIB))
@@ -159,7 +159,7 @@ async def test_exception_in_context_aborts(backend: Backend) -> None:
 
 async def test_context_commit_keeps_object(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "png")
+    key = st.make_key(1, "png")
     async with await st.open_writer(key, "image/png") as writer:
         await writer.write(b"\x89PNG")
         await writer.commit()
@@ -168,7 +168,7 @@ async def test_context_commit_keeps_object(backend: Backend) -> None:
 
 async def test_cancelled_upload_leaves_nothing(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "mp4")
+    key = st.make_key(1, "mp4")
     past_first_part = asyncio.Event()
 
     async def upload() -> None:
@@ -189,7 +189,7 @@ async def test_cancelled_upload_leaves_nothing(backend: Backend) -> None:
 
 async def test_interrupted_commit_is_undone_by_abort(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "jpg")
+    key = st.make_key(1, "jpg")
     writer = await st.open_writer(key, "image/jpeg")
     await writer.write(b"\xff\xd8\xff payload")
     commit = asyncio.create_task(writer.commit())
@@ -211,7 +211,7 @@ async def test_interrupted_commit_is_undone_by_abort(backend: Backend) -> None:
 
 async def test_delete(backend: Backend) -> None:
     st = backend.storage
-    key = st.make_key(SHA, "webp")
+    key = st.make_key(1, "webp")
     async with await st.open_writer(key, "image/webp") as writer:
         await writer.write(b"RIFF")
         await writer.commit()
@@ -238,23 +238,24 @@ async def test_make_key(backend: Backend, folder: str) -> None:
     st.media_folder = folder.strip("/")  # same normalisation as the constructors
     prefix = "alerts/" if folder else ""
     when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-    assert st.make_key(SHA, "jpg", now=when) == f"{prefix}20240506070809-{SHA[:8]}.jpg"
+    assert re.fullmatch(rf"{prefix}20240506070809-42-[0-9a-f]{{8}}\.jpg", st.make_key(42, "jpg", now=when))
     paris = datetime(2024, 5, 6, 9, 8, 9, tzinfo=timezone(timedelta(hours=2)))
-    assert st.make_key(SHA.upper(), ".JPG", now=paris) == f"{prefix}20240506070809-{SHA[:8]}.jpg"
-    assert re.fullmatch(rf"{prefix}\d{{14}}-{SHA[:8]}\.mp4", st.make_key(SHA, "mp4"))
-    assert st.make_key(SHA, "mp4")[len(prefix) : len(prefix) + 8] == datetime.now(UTC).strftime("%Y%m%d")
+    assert re.fullmatch(rf"{prefix}20240506070809-42-[0-9a-f]{{8}}\.jpg", st.make_key(42, ".JPG", now=paris))
+    assert st.make_key(42, "mp4")[len(prefix) : len(prefix) + 8] == datetime.now(UTC).strftime("%Y%m%d")
+    # Unique by construction: the same media and second never give the same key twice.
+    assert len({st.make_key(42, "jpg", now=when) for _ in range(100)}) == 100
     with pytest.raises(ValueError):
-        st.make_key("abc", "jpg")
+        st.make_key(0, "jpg")
     with pytest.raises(ValueError):
-        st.make_key(SHA, "j/pg")
+        st.make_key(42, "j/pg")
 
 
 async def test_media_folder_from_constructor(tmp_path: Path) -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     local = LocalStorage(tmp_path, media_folder="/media/")
-    assert local.make_key(SHA, "png", now=when) == f"media/20240102030405-{SHA[:8]}.png"
+    assert re.fullmatch(r"media/20240102030405-7-[0-9a-f]{8}\.png", local.make_key(7, "png", now=when))
     s3 = s3_storage("http://127.0.0.1:9", media_folder="media")
-    assert s3.make_key(SHA, "png", now=when) == f"media/20240102030405-{SHA[:8]}.png"
+    assert re.fullmatch(r"media/20240102030405-7-[0-9a-f]{8}\.png", s3.make_key(7, "png", now=when))
 
 
 # --- local folder ---------------------------------------------------------
@@ -308,7 +309,7 @@ _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 async def _s3_with_object(endpoint: str, data: bytes, **kwargs: object) -> tuple[S3Storage, str]:
     st = s3_storage(endpoint, **kwargs)
     await st.ensure_bucket()
-    key = st.make_key(SHA, "jpg")
+    key = st.make_key(1, "jpg")
     async with await st.open_writer(key, "image/jpeg") as writer:
         await writer.write(data)
         await writer.commit()
@@ -348,7 +349,7 @@ async def test_s3_proxy_url_rewrites_host(moto_s3_endpoint: str) -> None:
 async def test_s3_writer_memory_is_bounded(moto_s3_endpoint: str) -> None:
     st = s3_storage(moto_s3_endpoint)
     await st.ensure_bucket()
-    key = st.make_key(SHA, "mp4")
+    key = st.make_key(1, "mp4")
     chunk = os.urandom(64 * 1024)
     writer = await st.open_writer(key, "video/mp4")
     for _ in range(40 * MIB // len(chunk)):
@@ -392,7 +393,7 @@ async def _assert_unavailable(st: S3Storage, key: str) -> None:
 
 async def test_s3_endpoint_down() -> None:
     st = s3_storage(f"http://127.0.0.1:{_closed_port()}")
-    await _assert_unavailable(st, st.make_key(SHA, "jpg"))
+    await _assert_unavailable(st, st.make_key(1, "jpg"))
     await st.close()
 
 
@@ -410,7 +411,7 @@ async def test_s3_server_stopped_midway() -> None:
     server, endpoint = start_moto()  # our own server: stopping the shared one would break other tests
     try:
         st, key = await _s3_with_object(endpoint, b"before the outage")
-        writer = await st.open_writer(st.make_key(SHA, "mp4"), "video/mp4")
+        writer = await st.open_writer(st.make_key(1, "mp4"), "video/mp4")
         await writer.write(os.urandom(6 * MIB))  # multipart upload started, one part sent
     finally:
         server.stop()

@@ -146,7 +146,9 @@ async def test_upload_in_several_chunks_sets_the_media_and_stores_the_object(med
     uploaded = (await _upload(camera.device, upload_requests(media.id, data, chunk_size=3000))).media  # 4 chunks
 
     assert uploaded.id == media.id and uploaded.device_id == camera.device_id and uploaded.group_id == camera.group_id
-    assert re.fullmatch(rf"{MEDIA_FOLDER}/\d{{14}}-{sha[:8]}\.jpg", uploaded.bucket_key), uploaded.bucket_key
+    assert re.fullmatch(rf"{MEDIA_FOLDER}/\d{{14}}-{media.id}-[0-9a-f]{{8}}\.jpg", uploaded.bucket_key), (
+        uploaded.bucket_key
+    )
     assert (uploaded.size_bytes, uploaded.sha256, uploaded.content_type) == (len(data), sha, "image/jpeg")
     assert await get_media(camera.user, media.id) == uploaded
     assert await stored_objects(media_server) == [uploaded.bucket_key]
@@ -385,8 +387,8 @@ async def test_concurrent_uploads_of_one_media_store_one_object(server, admin):
 
 
 async def test_concurrent_uploads_of_identical_content_keep_the_winners_object(server, admin):
-    """Identical bytes in the same second take the same storage key: the loser's object IS the
-    winner's, so the loser must not delete it when it finds the row already set."""
+    """Two uploads of the same bytes to one media: one wins, the loser removes its own object
+    (keys are unique per upload) and never the winner's."""
     camera = await new_camera(admin)
     media = await create_my_media(camera.device)
     data = tiny_jpeg(300 * KIB)
@@ -399,6 +401,23 @@ async def test_concurrent_uploads_of_identical_content_keep_the_winners_object(s
     assert await stored_objects(server) == [winners[0].bucket_key]
     downloaded = [m async for m in camera.user.detection.DownloadMedia(pb.DownloadMediaRequest(media_id=media.id))]
     assert b"".join(m.chunk for m in downloaded) == data
+
+
+async def test_sixteen_cameras_upload_identical_content_at_once(media_server, media_admin):
+    """Issue 13 item 10: equal content in the same second used to collide on its storage key
+    (UNAVAILABLE "an identical upload was stored at the same moment")."""
+    data = tiny_jpeg(100 * KIB)
+    cameras = [await new_camera(media_admin) for _ in range(16)]
+    medias = [await create_my_media(camera.device) for camera in cameras]
+    results = await asyncio.gather(
+        *(
+            _upload(camera.device, upload_requests(media.id, data), timeout=60)
+            for camera, media in zip(cameras, medias, strict=True)
+        )
+    )
+    keys = [result.media.bucket_key for result in results]
+    assert len(set(keys)) == 16 and all(result.media.sha256 == hashlib.sha256(data).hexdigest() for result in results)
+    assert await stored_objects(media_server) == sorted(keys)
 
 
 async def test_upload_media_helper_retried_with_same_request_id_creates_nothing(server, admin):
@@ -473,7 +492,7 @@ def _big_chunks(count: int, chunk_size: int = 64 * KIB):
     """`count` distinct chunks of a JPEG, generated one at a time (never the whole file)."""
     for i in range(count):
         block = hashlib.sha256(i.to_bytes(4, "big")).digest() * (chunk_size // 32)
-        yield (b"\xff\xd8\xff\xe0" + block[4:]) if i == 0 else block
+        yield (tiny_jpeg(0)[:-2] + block)[:chunk_size] if i == 0 else block
 
 
 async def test_large_upload_keeps_server_memory_bounded(request, server_factory, base_env):

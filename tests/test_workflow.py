@@ -32,8 +32,8 @@ async def workflow_server(request, database_url, server_factory):
         S3_SECRET_KEY="testing",
         S3_REGION="us-east-1",
         BUCKET_NAME=f"workflow-{uuid.uuid4().hex[:12]}",
+        S3_CREATE_BUCKET="true",  # a fresh bucket per test
     )
-    await server.storage.ensure_bucket()  # a fresh bucket per test
     return server, "s3"
 
 

@@ -239,6 +239,9 @@ class Media(Base):
     upload_request_id: Mapped[str | None] = mapped_column(String(128))
     # SHA-256 of the upload header that succeeded (domain/upload.py); a retry must match it.
     upload_request_digest: Mapped[str | None] = mapped_column(String(64))
+    # Pixels of an uploaded image, read from its header (NULL for videos and before upload).
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
     create_time: Mapped[datetime] = _create_time()
 
 

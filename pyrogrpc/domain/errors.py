@@ -72,3 +72,15 @@ class InvalidArgument(DomainError):
         super().__init__(
             "; ".join(f"{v.field}: {v.description}" if v.field else v.description for v in self.violations)
         )
+
+
+class DeadlineExceeded(DomainError):
+    """A wait the server bounds itself ran out (not the client's own deadline)."""
+
+
+class TooManyUploads(ResourceExhausted):
+    """ErrorInfo reason TOO_MANY_UPLOADS: the caller's (or the server's) concurrent upload cap is reached."""
+
+
+class UploadStalled(DeadlineExceeded):
+    """ErrorInfo reason UPLOAD_STALLED: the client sent nothing for the server's idle timeout."""

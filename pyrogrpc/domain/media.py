@@ -20,6 +20,7 @@ from .principal import Principal
 from .records import MediaRecord
 from .rows import existing, visible
 from .upload import MediaUploader, UploadHeader
+from .upload_limits import UploadSlots
 from .validation import Violations, check_request_id
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -34,12 +35,21 @@ class MediaService:
         max_upload_bytes: int,
         url_lifetime: timedelta,
         single_statement_uow: UnitOfWorkFactory | None = None,
+        upload_slots: UploadSlots | None = None,
+        upload_idle_seconds: float = 30.0,
     ):
         self._uow = uow
         self._single = single_statement_uow or uow  # units of ONE statement (see db/session.py)
         self._storage = storage
         self._url_lifetime = url_lifetime
-        self._uploader = MediaUploader(uow, storage, max_upload_bytes, single_statement_uow=self._single)
+        self._uploader = MediaUploader(
+            uow,
+            storage,
+            max_upload_bytes,
+            single_statement_uow=self._single,
+            slots=upload_slots,
+            idle_seconds=upload_idle_seconds,
+        )
 
     # --- rows --------------------------------------------------------------------------
 

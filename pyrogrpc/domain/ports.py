@@ -186,13 +186,11 @@ class MediaRepository(Repository[MediaRecord], Protocol):
 
     async def add_for_device(self, access_id: int, media_type: str, now: datetime) -> MediaRecord | None: ...
 
-    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> Record | None:
-        """The media (its fields and `keys_in_use`: whether any media has one of `keys`)."""
+    async def get_of_device(self, media_id: int, access_id: int) -> MediaRecord | None:
+        """The media if it belongs to the device of `access_id` (so to its group too)."""
         ...
 
     async def set_content(self, media_id: int, **content: Any) -> MediaRecord | None: ...
-
-    async def key_in_use(self, bucket_key: str) -> bool: ...
 
     async def get_row(self, row_id: int, *, group_id: int | None = None) -> MediaRecord | None:
         """As get(), read-only (no tracked record): for hot paths."""
@@ -317,6 +315,10 @@ class StorageUnavailable(StorageError):
     """The backend cannot be reached or refuses us (network, credentials, disk)."""
 
 
+class StorageMissing(StorageError):
+    """The configured place of the media (the bucket) does not exist: a set-up error, not an outage."""
+
+
 class ObjectNotFound(StorageError):
     """No object under that key."""
 
@@ -350,7 +352,7 @@ class ObjectWriter(Protocol):
 class MediaStore(Protocol):
     """Where media content lives (local folder, S3): storage/base.py's MediaStorage."""
 
-    def make_key(self, sha256_hex: str, extension: str, now: datetime | None = None) -> str: ...
+    def make_key(self, media_id: int, extension: str, now: datetime | None = None) -> str: ...
 
     async def open_writer(self, key: str, content_type: str) -> ObjectWriter: ...
 

@@ -10,17 +10,17 @@ message) and an async iterator of the content's bytes (every later message), the
    (another device's media is NOT_FOUND, as another group's: existence is not leaked).
    An uploaded media answers at once: the request_id of the upload that succeeded replays
    it as it is (if the header is the same, else REQUEST_ID_REUSED), anything else is
-   FAILED_PRECONDITION. For a device, the same statement
-   checks the storage keys the upload may take (one per accepted extension) are free.
+   FAILED_PRECONDITION.
 3. The first bytes are sniffed (JPEG/PNG/WebP for image media, MP4 for video media); the
-   header's content_type is not trusted.
+   header's content_type is not trusted. A picture's header must also parse (Pillow, no
+   decoding) within its first MiB: its width and height are stored with the media.
 4. The bytes stream into a storage writer (staged, invisible) while being counted and
    hashed: memory stays at one chunk (one S3 part), and reading stops as soon as more bytes
    arrive than announced. Then size and sha256 must equal the header's.
 5. The object is committed (it has no row pointing at it yet, so nobody sees it), then ONE
    statement, atomic on its own, sets bucket_key, size_bytes, sha256, content_type and
    upload_request_id only if the media is still not uploaded (a concurrent upload may have
-   won: our object is then deleted, unless it is the very key the winner stored). No
+   won: our object is then deleted; keys are unique per upload, see MediaStorage.make_key). No
    transaction is held while the object travels to storage, and the step costs one round
    trip instead of three (BEGIN, UPDATE, COMMIT). It runs to its end even if the client
    cancels meanwhile, so the row and the object always agree.
@@ -37,24 +37,21 @@ import logging
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from .idempotency import check_same_request, request_digest
-from .media_types import JPEG, MP4, PNG, SNIFF_BYTES, WEBP, SniffedType, sniff_media_type
+from .image_header import FIRST_TRY_BYTES, HEADER_LIMIT_BYTES, ImageRefused, ImageSize, image_size
+from .media_types import SNIFF_BYTES, SniffedType, sniff_media_type
 from .ports import MediaStore, ObjectWriter, Record, StorageError, UnitOfWorkFactory
 from .principal import Principal, Scope
+from .upload_limits import UploadSlots, idle_bounded
 from .validation import Violations, check_request_id
 
 T = TypeVar("T")
 logger = logging.getLogger("pyrogrpc.upload")
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
-# Keys are `YYYYmmddHHMMSS-<sha8>.<ext>`: identical content uploaded twice in one second
-# would collide on the unique bucket_key, so the next free second is taken instead.
-_KEY_ATTEMPTS = 30
-ACCEPTED_TYPES = (JPEG, PNG, WEBP, MP4)  # what sniff_media_type recognises
 
 
 @dataclass(frozen=True)
@@ -74,28 +71,36 @@ class MediaUploader:
         max_upload_bytes: int,
         *,
         single_statement_uow: UnitOfWorkFactory | None = None,
+        slots: UploadSlots | None = None,
+        idle_seconds: float = 30.0,
     ):
         self._uow = uow
         self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
         self._storage = storage
         self._max_bytes = max_upload_bytes
+        self._slots = slots or UploadSlots(per_caller=2, total=32)
+        self._idle_seconds = idle_seconds
 
     async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
         header = self._checked(header)
-        # The storage key depends on the sniffed extension, known only later: the lookup checks
-        # the key of every accepted extension at once, so usually no further query is needed.
-        candidates = {kind.extension: self._storage.make_key(header.sha256, kind.extension) for kind in ACCEPTED_TYPES}
-        media, keys_free = await self._target(principal, header.media_id, tuple(candidates.values()))
+        # Bounded: each upload in progress holds buffers and a staged object (see upload_limits).
+        with self._slots.taken(principal.access_id):
+            return await self._upload(principal, header, idle_bounded(aiter(chunks), self._idle_seconds))
+
+    async def _upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterator[bytes]) -> Record:
+        media = await self._target(principal, header.media_id)
         if media.bucket_key is not None:
             return _replayed(media, header)
-        chunks = aiter(chunks)
-        head = await _read_head(chunks)
+        head, ended = await _read_at_least(chunks, b"", SNIFF_BYTES)
+        if not head:
+            raise InvalidArgument("the upload has no content: send the bytes as chunk messages", field="chunk")
         sniffed = _sniffed(head, media)
-        key = candidates[sniffed.extension] if keys_free else await self._free_key(header.sha256, sniffed.extension)
+        head, dimensions = await _image_header(chunks, head, ended, sniffed, header.size_bytes)
+        key = self._storage.make_key(media.id, sniffed.extension)
         async with await self._storage.open_writer(key, sniffed.content_type) as writer:
             # Leaving this block without a commit (error, cancellation) aborts the writer.
             await self._receive(writer, header, head, chunks)
-            return await _uninterrupted(self._commit(writer, header, sniffed, media.id))
+            return await _uninterrupted(self._commit(writer, header, sniffed, media.id, dimensions))
 
     # --- steps -------------------------------------------------------------------------
 
@@ -115,28 +120,16 @@ class MediaUploader:
             header.media_id, header.size_bytes, header.sha256.lower(), header.content_type, header.request_id
         )
 
-    async def _target(self, principal: Principal, media_id: int, keys: tuple[str, ...]) -> tuple[Record, bool]:
-        """The media, and whether all `keys` are free (False: not checked, or one is taken)."""
+    async def _target(self, principal: Principal, media_id: int) -> Record:
         async with self._single() as uow:
             if principal.scope is Scope.DEVICE:
                 # One statement: another device's media, even in the same group, is not found.
-                media = await uow.media.get_of_device(media_id, principal.access_id, keys)
-                keys_free = media is not None and not media.keys_in_use
+                media = await uow.media.get_of_device(media_id, principal.access_id)
             else:
                 media = await uow.media.get_row(media_id, group_id=principal.group_filter)
-                keys_free = False
         if media is None:
             raise NotFound("media", media_id)
-        return media, keys_free
-
-    async def _free_key(self, sha256: str, extension: str) -> str:
-        now = datetime.now(UTC)
-        async with self._single() as uow:  # each check stands alone: the unique key is the real guard
-            for second in range(_KEY_ATTEMPTS):
-                key = self._storage.make_key(sha256, extension, now + timedelta(seconds=second))
-                if not await uow.media.key_in_use(key):
-                    return key
-        raise Unavailable("too many uploads of this same content right now, retry later")
+        return media
 
     async def _receive(
         self, writer: ObjectWriter, header: UploadHeader, head: bytes, chunks: AsyncIterator[bytes]
@@ -164,7 +157,14 @@ class MediaUploader:
         if digest.hexdigest() != header.sha256:
             raise InvalidArgument("does not match the SHA-256 of the received content", field="header.sha256")
 
-    async def _commit(self, writer: ObjectWriter, header: UploadHeader, sniffed: SniffedType, media_id: int) -> Record:
+    async def _commit(
+        self,
+        writer: ObjectWriter,
+        header: UploadHeader,
+        sniffed: SniffedType,
+        media_id: int,
+        dimensions: ImageSize | None,
+    ) -> Record:
         await writer.commit()  # fails: the writer's owner aborts it, no row was touched
         try:
             async with self._single() as uow:
@@ -178,6 +178,8 @@ class MediaUploader:
                     content_type=sniffed.content_type,
                     upload_request_id=header.request_id or None,
                     upload_request_digest=_request_digest(header) if header.request_id else None,
+                    width=dimensions.width if dimensions else None,
+                    height=dimensions.height if dimensions else None,
                 )
                 await uow.commit()  # a no-op in autocommit; SQLite's unit is a transaction
         except Exception as error:
@@ -199,9 +201,6 @@ class MediaUploader:
     async def _settle(self, key: str, media_id: int, error: Exception) -> Record | None:
         """The object is committed but the row update failed: the row if the update landed
         after all (only its answer was lost), else None, our object removed."""
-        if isinstance(error, AlreadyExists):
-            # Another media took the same key (identical content, same second): the object is its.
-            raise Unavailable("an identical upload was stored at the same moment, retry") from error
         try:
             stored = await self._row_keeping_its_object(key, media_id)
         except DomainError:
@@ -212,7 +211,7 @@ class MediaUploader:
 
     async def _row_keeping_its_object(self, key: str, media_id: int) -> Record | None:
         """The media's row; our committed object `key` is removed unless that row holds it
-        (our own update, or a concurrent upload of identical content in the same second)."""
+        (our own update, whose answer was lost)."""
         async with self._single() as uow:
             media = await uow.media.get_row(media_id)
         if media is None or media.bucket_key != key:
@@ -247,17 +246,45 @@ def _request_digest(header: UploadHeader) -> str:
     )
 
 
-async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:
-    """At least SNIFF_BYTES of content (fewer only if that is all there is)."""
-    head = b""
-    while len(head) < SNIFF_BYTES:
+async def _read_at_least(chunks: AsyncIterator[bytes], head: bytes, want: int) -> tuple[bytes, bool]:
+    """`head` extended to at least `want` bytes, and whether the content ended before."""
+    parts = [head]
+    length = len(head)
+    while length < want:
         chunk = await anext(chunks, None)
         if chunk is None:
-            break
-        head += chunk
-    if not head:
-        raise InvalidArgument("the upload has no content: send the bytes as chunk messages", field="chunk")
-    return head
+            return b"".join(parts), True
+        parts.append(chunk)
+        length += len(chunk)
+    return b"".join(parts), False
+
+
+async def _image_header(
+    chunks: AsyncIterator[bytes], head: bytes, ended: bool, sniffed: SniffedType, size_bytes: int
+) -> tuple[bytes, ImageSize | None]:
+    """For a picture: its size, read from the first bytes, and those bytes (more of them than
+    sniffed; they still have to be written). Videos keep the sniffing alone."""
+    if sniffed.kind != "image":
+        return head, None
+    # Never read past the announced size (+1, so that "too many bytes" is still detected).
+    want = min(FIRST_TRY_BYTES, size_bytes + 1)
+    while True:
+        head, ended = await _read_at_least(chunks, head, want) if not ended else (head, True)
+        try:
+            dimensions = image_size(head, sniffed)
+        except ImageRefused as refused:
+            raise InvalidArgument(str(refused), field="chunk") from None
+        if dimensions is not None:
+            return head, dimensions
+        if ended or len(head) >= min(HEADER_LIMIT_BYTES, size_bytes + 1):
+            # Pillow reads a WebP whole to know its size: larger ones cannot be checked.
+            whole = " (a WebP picture is parsed whole: at most that size)" if sniffed.extension == "webp" else ""
+            raise InvalidArgument(
+                f"the content is not a readable {sniffed.content_type} picture: its header (width, height) "
+                f"does not parse within its first {min(len(head), HEADER_LIMIT_BYTES)} bytes{whole}",
+                field="chunk",
+            )
+        want = min(len(head) * 2, HEADER_LIMIT_BYTES, size_bytes + 1)
 
 
 def _sniffed(head: bytes, media: Record) -> SniffedType:

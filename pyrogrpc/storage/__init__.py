@@ -7,6 +7,7 @@ from pyrogrpc.storage.base import (
     ObjectWriter,
     PresignNotSupported,
     StorageError,
+    StorageMissing,
     StorageUnavailable,
 )
 from pyrogrpc.storage.local import LocalStorage
@@ -22,6 +23,7 @@ __all__ = [
     "S3Storage",
     "SniffedType",
     "StorageError",
+    "StorageMissing",
     "StorageUnavailable",
     "sniff_media_type",
 ]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
+import secrets
 from collections.abc import AsyncGenerator, Awaitable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..domain.ports import ObjectNotFound, PresignNotSupported, StorageError, StorageUnavailable
+from ..domain.ports import ObjectNotFound, PresignNotSupported, StorageError, StorageMissing, StorageUnavailable
 
 __all__ = [
     "MediaStorage",
@@ -25,12 +26,12 @@ __all__ = [
     "ObjectWriter",
     "PresignNotSupported",
     "StorageError",
+    "StorageMissing",
     "StorageUnavailable",
 ]
 
 T = TypeVar("T")
 
-_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _EXTENSION = re.compile(r"[a-z0-9]{1,10}")
 
 
@@ -141,17 +142,23 @@ class MediaStorage(abc.ABC):
     def __init__(self, media_folder: str = "") -> None:
         self.media_folder = media_folder.strip("/")
 
-    def make_key(self, sha256_hex: str, extension: str, now: datetime | None = None) -> str:
-        """`[media_folder/]YYYYmmddHHMMSS-<sha8>.<ext>`, timestamp in UTC."""
-        if not _SHA256_HEX.fullmatch(sha256_hex):
-            raise ValueError("sha256_hex must be 64 hex characters")
+    def make_key(self, media_id: int, extension: str, now: datetime | None = None) -> str:
+        """`[media_folder/]YYYYmmddHHMMSS-<media_id>-<random8>.<ext>`, timestamp in UTC.
+
+        Unique by construction: no two media share an id, and the random suffix separates
+        concurrent uploads of one media (only one of them sets the row). So no lookup of a
+        free key is needed and identical content never collides. Keys stored before this
+        format (`...-<sha8>.<ext>`) stay valid: rows keep the key they were given.
+        """
+        if media_id <= 0:
+            raise ValueError("media_id must be positive")
         ext = extension.lstrip(".").lower()
         if not _EXTENSION.fullmatch(ext):
             raise ValueError(f"invalid extension {extension!r}")
         now = now or datetime.now(UTC)
         # A naive datetime is taken as UTC, an aware one is converted.
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        name = f"{now:%Y%m%d%H%M%S}-{sha256_hex[:8].lower()}.{ext}"
+        name = f"{now:%Y%m%d%H%M%S}-{media_id}-{secrets.token_hex(4)}.{ext}"
         return f"{self.media_folder}/{name}" if self.media_folder else name
 
     @abc.abstractmethod
@@ -177,6 +184,16 @@ class MediaStorage(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise StorageUnavailable when the backend cannot be used."""
+
+    async def prepare(self) -> None:
+        """Check the storage at start: StorageMissing when its bucket does not exist (and is
+        not to be created), StorageUnavailable when it cannot be reached now."""
+        await self.ping()
+
+    @abc.abstractmethod
+    async def sweep_staged(self, older_than: timedelta) -> int:
+        """Remove staged uploads (temp files, pending multipart uploads) started more than
+        `older_than` ago: debris of a process killed mid-upload. Returns how many."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -143,6 +144,23 @@ class LocalStorage(MediaStorage):
 
     async def ping(self) -> None:
         await asyncio.to_thread(_os_call, self._ping_sync)
+
+    def _sweep_sync(self, older_than: timedelta) -> int:
+        # mtime, not ctime: a staged file is written to as its upload progresses, so only
+        # a file nobody has written to for `older_than` is taken for debris.
+        cutoff = time.time() - older_than.total_seconds()
+        swept = 0
+        if not self._incoming.is_dir():
+            return 0
+        for path in self._incoming.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # its upload ended meanwhile
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    swept += 1
+        return swept
+
+    async def sweep_staged(self, older_than: timedelta) -> int:
+        return await asyncio.to_thread(_os_call, lambda: self._sweep_sync(older_than))
 
     async def close(self) -> None:
         return None

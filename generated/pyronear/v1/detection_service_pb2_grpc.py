@@ -317,8 +317,10 @@ class DetectionServiceServicer:
         bytes (64 KiB recommended), in order. Then close the sending side.
         2. The server sniffs the type from the first bytes: JPEG, PNG, WebP
         (MEDIA_TYPE_IMAGE) or MP4 (MEDIA_TYPE_VIDEO); the header's
-        content_type is not trusted. It streams the bytes to storage without
-        holding the whole object in memory.
+        content_type is not trusted. A picture's header must parse within its
+        first MiB (a WebP picture is parsed whole, so at most 1 MiB); its
+        width and height are stored with the media. It streams the bytes to
+        storage without holding the whole object in memory.
         3. At the end it checks the received size and sha256 against the header,
         and only then sets the media's bucket_key, size_bytes, sha256 and
         content_type and returns the media. A failed or cancelled upload
@@ -333,7 +335,13 @@ class DetectionServiceServicer:
         (the server may answer right after the header); ALREADY_EXISTS (reason
         REQUEST_ID_REUSED) when that request_id comes with another header (other
         content); NOT_FOUND for the media, also when a device names another
-        device's media (even one of its own group).
+        device's media (even one of its own group); RESOURCE_EXHAUSTED (ErrorInfo
+        reason TOO_MANY_UPLOADS) when the caller (default 2) or the server
+        (default 32) already runs its maximum of uploads: retry later;
+        DEADLINE_EXCEEDED (reason UPLOAD_STALLED) when no message came for the
+        server's idle timeout (default 30 s). A picture whose header does not
+        parse, or of more than 64 million pixels, is INVALID_ARGUMENT (field
+        chunk).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

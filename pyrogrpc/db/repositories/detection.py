@@ -7,7 +7,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, case, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, case, delete, insert, or_, select, update
 
 from ...domain import read_models
 from ...domain.geometry import decode_detections
@@ -40,12 +40,8 @@ _INSERT_MEDIA_OF_DEVICE = (
     )
     .returning(*_media.c)
 )
-_other_media = _media.alias("other_media")
 _MEDIA_OF_DEVICE = (
-    select(
-        *_media.c,
-        exists().where(_other_media.c.bucket_key.in_(bindparam("p_keys", expanding=True))).label("keys_in_use"),
-    )
+    select(*_media.c)
     .join(_devices, _devices.c.id == _media.c.device_id)
     .where(
         _media.c.id == bindparam("p_media_id"),
@@ -56,7 +52,6 @@ _MEDIA_OF_DEVICE = (
 _SET_CONTENT = (
     update(_media).where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None)).returning(*_media.c)
 )  # executed with the columns to set as parameters
-_KEY_IN_USE = select(_media.c.id).where(_media.c.bucket_key == bindparam("p_key")).limit(1)
 # Columns in the order of read_models.Alert's fields, so a row becomes a value with `_make`.
 _ALERT_COLUMNS = select(*(_alerts.c[name] for name in read_models.Alert._fields))
 _GET_ALERT = _ALERT_COLUMNS.where(_alerts.c.id == bindparam("p_id"))
@@ -169,11 +164,9 @@ class MediaRepository(Repository[Media]):
         async with translated_errors():
             return record((await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first())
 
-    async def get_of_device(self, media_id: int, access_id: int, keys: Sequence[str]) -> SimpleNamespace | None:
-        """The media if it belongs to the device of `access_id` (so to its group too), as a record;
-        its `keys_in_use` says whether any media already has one of the storage `keys` (an
-        upload's candidate keys, checked in the same statement)."""
-        params = {"p_media_id": media_id, "p_access_id": access_id, "p_keys": list(keys)}
+    async def get_of_device(self, media_id: int, access_id: int) -> SimpleNamespace | None:
+        """The media if it belongs to the device of `access_id` (so to its group too), as a record."""
+        params = {"p_media_id": media_id, "p_access_id": access_id}
         return record((await self.session.execute(_MEDIA_OF_DEVICE, params)).first())
 
     async def set_content(self, media_id: int, **content: Any) -> SimpleNamespace | None:
@@ -181,9 +174,6 @@ class MediaRepository(Repository[Media]):
         until the commit; the updated media, or None when it is missing or already uploaded."""
         async with translated_errors():
             return record((await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first())
-
-    async def key_in_use(self, bucket_key: str) -> bool:
-        return (await self.session.execute(_KEY_IN_USE, {"p_key": bucket_key})).first() is not None
 
 
 class AlertRepository(Repository[Alert]):
