@@ -24,7 +24,9 @@ from google.protobuf.message import Message
 # Columns of the table per resource (CSV always has every field); others: every field.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "Alert": ("id", "event_id", "device_id", "group_id", "media_id", "azimuth", "lat", "lon", "create_time"),
-    "Event": ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged"),
+    "Event": ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "label"),
+    "Pose": ("id", "device_id", "azimuth", "patrol_index", "image_media_id", "create_time"),
+    "OcclusionMask": ("id", "pose_id", "box", "create_time"),
     "Device": ("id", "login", "owner_id", "group_id", "lat", "lon", "azimuth", "last_ping_time"),
     "Media": ("id", "device_id", "group_id", "type", "size_bytes", "content_type", "create_time"),
 }
@@ -60,10 +62,13 @@ def cell(message: Message, field: FieldDescriptor) -> str:
     if field.has_presence and not message.HasField(field.name):
         return ""
     value: Any = getattr(message, field.name)
+    if field.message_type is not None and field.message_type.full_name == "pyronear.v1.NormalizedBox":
+        return ",".join(f"{getattr(value, edge):g}" for edge in ("x_min", "y_min", "x_max", "y_max"))
     if field.enum_type is not None:
         name = field.enum_type.values_by_number[value].name
         prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", field.enum_type.name).upper() + "_"  # MediaType -> MEDIA_TYPE_
-        return name.removeprefix(prefix).lower()
+        short = name.removeprefix(prefix).lower()
+        return "" if short == "unspecified" else short  # e.g. an event nobody labelled yet
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
