@@ -395,6 +395,18 @@ async def test_pose_and_mask_commands(server, admin, capsys):
     code, _, err = await cli(capsys, "mask", "create", pose["id"], "--box", "0.5,0.5,0.2", *me)
     assert code == 2 and "four numbers" in err
 
+    # Boxes print on one line, in tables and in CSV exports.
+    async with AsyncPyroClient(f"127.0.0.1:{server.port}", login=device.login, password=USER_PASSWORD) as camera:
+        alert = await camera.send_alert(
+            tiny_jpeg(), boxes=[(0.4, 0.4, 0.6, 0.6, 0.9), (0.1, 0.5, 0.2, 0.7, 0.55)], pose_id=int(pose["id"])
+        )
+    code, out, _ = await cli(capsys, "alert", "get", str(alert.id), *me, "-o", "table")
+    assert code == 0 and re.search(r"^boxes +0.4,0.4,0.6,0.6:0.9 0.1,0.5,0.2,0.7:0.55$", out, re.MULTILINE)
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    code, out, _ = await cli(capsys, "export", "alerts", "--since", since, "--until", "2100-01-01", *me)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [row["boxes"] for row in rows] == ["0.4,0.4,0.6,0.6:0.9 0.1,0.5,0.2,0.7:0.55"]
+
     code, out, err = await cli(capsys, "mask", "delete", mask["id"], *me)
     assert code == 0 and out == "" and f"deleted mask {mask['id']}" in err
     code, out, _ = await cli(capsys, "mask", "list", pose["id"], *me, "-o", "json")

@@ -4,7 +4,8 @@ CSV for spreadsheets.
 `--output table|json` (default: table when stdout is a terminal, json otherwise). JSON is
 one object per line (proto3 JSON with the proto field names; int64 values are strings, as
 in grpcurl), so lists stream and `jq` reads them. Tables and CSV show times in ISO 8601
-UTC and enums by their short name (`SCOPE_USER` -> `user`).
+UTC, enums by their short name (`SCOPE_USER` -> `user`; unspecified: empty) and boxes on one
+line (`X1,Y1,X2,Y2`, detections `X1,Y1,X2,Y2:CONFIDENCE`, several separated by spaces).
 """
 
 from __future__ import annotations
@@ -53,8 +54,21 @@ def json_line(message: Message) -> str:
     return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":"))
 
 
+def _part(value: Any) -> str:
+    """One element of a repeated field, on one line: boxes as X1,Y1,X2,Y2[:CONFIDENCE]."""
+    if not isinstance(value, Message):
+        return str(value)
+    if value.DESCRIPTOR.full_name == "pyronear.v1.NormalizedBox":
+        return ",".join(f"{getattr(value, edge):g}" for edge in ("x_min", "y_min", "x_max", "y_max"))
+    if value.DESCRIPTOR.full_name == "pyronear.v1.DetectionBox":
+        return f"{_part(value.box)}:{value.confidence:g}"  # type: ignore[attr-defined]
+    return json_line(value)
+
+
 def cell(message: Message, field: FieldDescriptor) -> str:
     """One field as text for a table or CSV; empty when an optional field is unset."""
+    if field.is_repeated:
+        return " ".join(_part(value) for value in getattr(message, field.name))
     if field.message_type is not None and field.message_type.full_name == "google.protobuf.Timestamp":
         if not message.HasField(field.name):
             return ""
@@ -63,7 +77,7 @@ def cell(message: Message, field: FieldDescriptor) -> str:
         return ""
     value: Any = getattr(message, field.name)
     if field.message_type is not None and field.message_type.full_name == "pyronear.v1.NormalizedBox":
-        return ",".join(f"{getattr(value, edge):g}" for edge in ("x_min", "y_min", "x_max", "y_max"))
+        return _part(value)
     if field.enum_type is not None:
         name = field.enum_type.values_by_number[value].name
         prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", field.enum_type.name).upper() + "_"  # MediaType -> MEDIA_TYPE_
