@@ -35,7 +35,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
-from .errors import typed_error
+from .errors import PyroError, typed_error
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, send_alert_requests, upload_requests
 from .watch import watch_alerts
@@ -87,6 +87,39 @@ def _fill_request_id(request: Any) -> None:
     if type(request).__name__.removesuffix("Request") in REQUEST_ID_CREATES and not request.request_id:
         request.request_id = str(uuid.uuid4())
 
+
+
+async def _invoke(rpc: Callable[..., Any], request: Any, metadata: Any, timeout: float | None) -> Any:
+    """One call. A request stream is written message by message: when the server ends the
+    call before the stream is sent (an upload refused after its header), grpc.aio's own
+    stream consumer reports INTERNAL "Failed execute_batch" (grpc/grpc#36066), while a
+    failed write() reports the server's status, which is what the caller must see."""
+    if isinstance(request, Message):
+        return await rpc(request, metadata=metadata, timeout=timeout)
+    call = rpc(metadata=metadata, timeout=timeout)
+    try:
+        if hasattr(request, "__aiter__"):
+            async for message in request:
+                await call.write(message)
+        else:
+            for message in request:
+                await call.write(message)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass  # the call has ended: awaiting it gives its status
+    return await call
+
+
+def _upload_may_restart(error: PyroError) -> bool:
+    """Whether a client stream (UploadMedia, SendAlert: both carry a request_id, so a restart
+    is safe) is worth sending again."""
+    code = error.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return error.reason == "TOO_MANY_UPLOADS"  # the server runs its most uploads: later
+    # INTERNAL: when the server refuses a stream after its header while the client is still
+    # sending, grpc's client may report INTERNAL instead of the server's status (a refusal
+    # that would be final comes again, as itself, on a later attempt).
+    return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
 
 
 class AsyncPyroClient:
@@ -152,14 +185,14 @@ class AsyncPyroClient:
         build = request if callable(request) else (lambda: request)
         metadata = await self.tokens.metadata()
         try:
-            return await rpc(build(), metadata=metadata, timeout=timeout)
+            return await _invoke(rpc, build(), metadata, timeout)
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise typed_error(error) from None
             if not await self.tokens.refresh_after_refusal(metadata[0][1].removeprefix("Bearer ")):
                 raise typed_error(error) from None
         try:
-            return await rpc(build(), metadata=await self.tokens.metadata(), timeout=timeout)
+            return await _invoke(rpc, build(), await self.tokens.metadata(), timeout)
         except grpc.aio.AioRpcError as error:
             raise typed_error(error) from None
 
@@ -542,15 +575,17 @@ class AsyncPyroClient:
         return response.media
 
     async def _stream_restarted_on_unavailable(self, method: Any, requests: Callable[[], Any]) -> Any:
-        """Send a client stream (a fresh `requests()` each attempt), restarted on UNAVAILABLE
-        with the client's backoff; safe because every such stream carries a request_id."""
+        """Send a client stream (a fresh `requests()` each attempt), restarted with the
+        client's backoff on UNAVAILABLE and while the server runs its most uploads at once
+        (RESOURCE_EXHAUSTED, reason TOO_MANY_UPLOADS); safe because every such stream carries
+        a request_id."""
         for attempt in range(1, self.upload_attempts + 1):
             try:
                 # No deadline: a large picture on a slow link may take long; keepalive
                 # pings detect a dead link instead.
                 return await self.call(method, requests, timeout=None)
-            except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.upload_attempts:
+            except PyroError as error:
+                if not _upload_may_restart(error) or attempt == self.upload_attempts:
                     raise
             await asyncio.sleep(BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
