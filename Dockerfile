@@ -31,6 +31,7 @@ VOLUME ["/data"]
 
 EXPOSE 50051
 EXPOSE 8080
+EXPOSE 9464
 
 # gRPC health check of this very server: exit 0 when SERVING. Docker reads any other
 # code as unhealthy; `|| exit 1` maps "unreachable" (3) to Docker's documented 1.

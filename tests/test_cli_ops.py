@@ -326,3 +326,92 @@ async def test_alert_watch_reconnects_with_one_line_and_no_traceback(server, adm
     assert "Traceback" not in text
     ours = [line for line in text.splitlines() if "pyrogrpc" in line]
     assert ours and all("connection lost (UNAVAILABLE: " in line and "reconnecting in" in line for line in ours), text
+
+
+async def test_event_label_triage_and_label_filter(server, admin, capsys, alerts_sent):
+    user, alerts, _ = alerts_sent
+    me = as_user(server, user)
+    event_id = str(alerts[0].event_id)
+    code, out, err = await cli(capsys, "event", "triage", *me, "-o", "json")
+    assert code == 0, err
+    assert [e["id"] for e in json_lines(out)] == [event_id] and "label" not in json_lines(out)[0]
+    code, out, _ = await cli(capsys, "event", "triage", *me, "-o", "table")
+    assert code == 0 and out.splitlines()[0].split()[-2:] == ["IS_ACKNOWLEDGED", "LABEL"]
+
+    code, out, err = await cli(capsys, "event", "label", event_id, "wildfire", *me, "-o", "json")
+    assert code == 0, err
+    labelled = json.loads(out)
+    assert labelled["label"] == "EVENT_LABEL_WILDFIRE_SMOKE" and labelled["is_acknowledged"] is True
+    assert labelled["labeled_by_user_id"] == str(user.id)
+    code, out, _ = await cli(capsys, "event", "triage", *me, "-o", "table")
+    assert code == 0 and out.strip() == "(none)"
+    code, out, _ = await cli(capsys, "event", "list", "--label", "wildfire", *me, "-o", "table")
+    assert code == 0 and out.splitlines()[1].split()[0] == event_id and out.split()[-1] == "wildfire_smoke"
+    code, out, _ = await cli(capsys, "event", "list", "--label", "other-smoke", *me, "-o", "json")
+    assert code == 0 and out == ""
+    code, out, _ = await cli(capsys, "event", "label", event_id, "other-smoke", *me, "-o", "table")
+    assert code == 0 and re.search(r"^label +other_smoke$", out, re.MULTILINE)
+    code, out, _ = await cli(capsys, "event", "list", "--label", "other-smoke", *me, "-o", "json")
+    assert code == 0 and [e["id"] for e in json_lines(out)] == [event_id]
+
+    # A camera may not label (a label is a human's judgement): exit 1, one clear line.
+    _, device = await admin.new_device(user.id, lat=44.5, lon=4.2, azimuth=10.0)
+    camera = ["--server", f"127.0.0.1:{server.port}", "--login", device.login, "--password", USER_PASSWORD]
+    code, out, err = await cli(capsys, "event", "label", event_id, "other", *camera)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.strip() == "error: PERMISSION_DENIED: scope device may not call LabelEvent"
+    code, _, err = await cli(capsys, "event", "label", "999999", "other", *me)
+    assert code == 1 and err.startswith("error: NOT_FOUND")
+    code, _, err = await cli(capsys, "event", "label", event_id, "fog", *me)
+    assert code == 2 and "invalid choice: 'fog'" in err
+    code, _, err = await cli(capsys, "event", "list", "--unacknowledged", "--label", "other", *me)
+    assert code == 2 and "--unacknowledged takes no --label" in err
+
+
+async def test_pose_and_mask_commands(server, admin, capsys):
+    _, user = await admin.new_user()
+    _, device = await admin.new_device(user.id, lat=44.5, lon=4.2, azimuth=10.0)
+    me = as_user(server, user)
+    code, out, err = await cli(
+        capsys, "pose", "create", str(device.id), "--azimuth", "90", "--patrol-index", "0", *me, "-o", "json"
+    )
+    assert code == 0, err
+    pose = json.loads(out)
+    assert pose["azimuth"] == 90.0 and pose["patrol_index"] == 0 and pose["device_id"] == str(device.id)
+    code, out, _ = await cli(capsys, "pose", "list", str(device.id), *me, "-o", "table")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["ID", "DEVICE_ID", "AZIMUTH"]
+    assert out.splitlines()[1].split()[:4] == [pose["id"], str(device.id), "90", "0"]
+    code, _, err = await cli(capsys, "pose", "create", str(device.id), "--azimuth", "360", *me)
+    assert code == 1 and err.startswith("error: INVALID_ARGUMENT") and "azimuth" in err
+
+    code, out, err = await cli(capsys, "mask", "create", pose["id"], "--box", "0,0,0.25,0.2", *me, "-o", "json")
+    assert code == 0, err
+    mask = json.loads(out)
+    assert mask["pose_id"] == pose["id"] and mask["box"]["x_max"] == 0.25
+    code, out, _ = await cli(capsys, "mask", "list", pose["id"], *me, "-o", "table")
+    assert code == 0 and out.splitlines()[1].split()[:3] == [mask["id"], pose["id"], "0,0,0.25,0.2"]
+    code, _, err = await cli(capsys, "mask", "create", pose["id"], "--box", "0.5,0.5,0.2,0.2", *me)
+    assert code == 1 and err.startswith("error: INVALID_ARGUMENT")  # inverted
+    code, _, err = await cli(capsys, "mask", "create", pose["id"], "--box", "0.5,0.5,0.2", *me)
+    assert code == 2 and "four numbers" in err
+
+    # Boxes print on one line, in tables and in CSV exports.
+    async with AsyncPyroClient(f"127.0.0.1:{server.port}", login=device.login, password=USER_PASSWORD) as camera:
+        alert = await camera.send_alert(
+            tiny_jpeg(), boxes=[(0.4, 0.4, 0.6, 0.6, 0.9), (0.1, 0.5, 0.2, 0.7, 0.55)], pose_id=int(pose["id"])
+        )
+    code, out, _ = await cli(capsys, "alert", "get", str(alert.id), *me, "-o", "table")
+    assert code == 0 and re.search(r"^boxes +0.4,0.4,0.6,0.6:0.9 0.1,0.5,0.2,0.7:0.55$", out, re.MULTILINE)
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    code, out, _ = await cli(capsys, "export", "alerts", "--since", since, "--until", "2100-01-01", *me)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [row["boxes"] for row in rows] == ["0.4,0.4,0.6,0.6:0.9 0.1,0.5,0.2,0.7:0.55"]
+
+    code, out, err = await cli(capsys, "mask", "delete", mask["id"], *me)
+    assert code == 0 and out == "" and f"deleted mask {mask['id']}" in err
+    code, out, _ = await cli(capsys, "mask", "list", pose["id"], *me, "-o", "json")
+    assert code == 0 and out == ""
+    code, _, err = await cli(capsys, "pose", "delete", pose["id"], *me)
+    assert code == 0 and f"deleted pose {pose['id']}" in err
+    code, _, err = await cli(capsys, "pose", "delete", pose["id"], *me)
+    assert code == 1 and err.startswith("error: NOT_FOUND")

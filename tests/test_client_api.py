@@ -113,6 +113,58 @@ async def test_typed_errors_carry_reason_and_field_violations(server, admin):
             await wrong.get_my_user()
 
 
+async def test_labels_triage_poses_and_masks(server, admin):
+    """Issue 15's calls through the client: poses and masks managed by the user and read by
+    the camera, the triage queue, labels and the label filter; a camera may not label."""
+    user, device = await camera_and_user(admin)
+    async with connect(server, user.login) as client, connect(server, device.login) as camera:
+        east = await client.create_pose(device.id, 90.0, patrol_index=0)
+        west = await client.create_pose(device.id, 270.0)
+        assert (await client.get_pose(west.id)).azimuth == 270.0 and not west.HasField("patrol_index")
+        assert sorted([p.id async for p in client.list_poses(device.id, page_size=1)]) == [east.id, west.id]
+        moved = await client.update_pose(west.id, azimuth=260.0, patrol_index=1)
+        assert moved.azimuth == 260.0 and moved.patrol_index == 1
+        assert not (await client.update_pose(west.id, patrol_index=None)).HasField("patrol_index")  # cleared
+        mask = await client.create_occlusion_mask(east.id, 0.0, 0.0, 0.2, 0.2)
+        assert [m.id async for m in client.list_occlusion_masks(east.id)] == [mask.id]
+        assert [p.id for p in await camera.list_my_poses()] == [east.id, west.id]
+        assert [m.id for m in await camera.list_my_occlusion_masks()] == [mask.id]
+        assert await camera.list_my_occlusion_masks(west.id) == []
+
+        # Two poses, two events (an alert joins an event of its own pose only).
+        first = await camera.send_alert(tiny_jpeg(), boxes=[(0.4, 0.4, 0.6, 0.6, 0.9)], pose_id=east.id)
+        pose = await camera.update_my_pose_image(east.id, camera.last_media.id)
+        assert pose.image_media_id == first.media_id
+        second = await camera.send_alert(tiny_jpeg(), boxes=[(0.4, 0.4, 0.6, 0.6, 0.8)], pose_id=west.id)
+        assert first.event_id != second.event_id
+        assert [e.id async for e in client.list_unlabeled_events(page_size=1)] == [second.event_id, first.event_id]
+
+        labelled = await client.label_event(first.event_id, "wildfire_smoke")
+        assert labelled.label == resources_pb2.EVENT_LABEL_WILDFIRE_SMOKE and labelled.is_acknowledged
+        assert labelled.labeled_by_user_id == user.id
+        assert [e.id async for e in client.list_unlabeled_events()] == [second.event_id]
+        assert [e.id async for e in client.list_events(label="wildfire-smoke")] == [first.event_id]
+        assert [e async for e in client.list_events(label="other")] == []
+        assert len([e async for e in client.list_events()]) == 2  # no label filter: every event
+        relabelled = await client.label_event(first.event_id, resources_pb2.EVENT_LABEL_OTHER_SMOKE)
+        assert relabelled.label == resources_pb2.EVENT_LABEL_OTHER_SMOKE
+
+        with pytest.raises(PermissionDenied):  # a label is a human's judgement
+            await camera.label_event(second.event_id, "other")
+        with pytest.raises(InvalidArgument):
+            await client.label_event(second.event_id, resources_pb2.EVENT_LABEL_UNSPECIFIED)
+        with pytest.raises(NotFound):
+            await client.label_event(424242, "other")
+        with pytest.raises(ValueError):  # an unknown name never reaches the server
+            await client.label_event(second.event_id, "fog")
+
+        await client.delete_occlusion_mask(mask.id)
+        assert await camera.list_my_occlusion_masks() == []
+        await client.delete_pose(west.id)
+        with pytest.raises(NotFound):
+            await client.get_pose(west.id)
+
+
 async def test_blocking_client_pagers(server, admin):
     user, device = await camera_and_user(admin)
 
@@ -122,6 +174,11 @@ async def test_blocking_client_pagers(server, admin):
             assert client.get_my_user().login == user.login
             with pytest.raises(NotFound):
                 client.get_device(424242)
+            pose = client.create_pose(device.id, 45.0)
+            assert [p.id for p in client.list_poses(device.id)] == [pose.id]
+            assert list(client.list_unlabeled_events()) == []
+            with pytest.raises(NotFound):
+                client.label_event(424242, "other_smoke")
 
     await asyncio.to_thread(blocking)
 
@@ -149,6 +206,11 @@ class _Flaky(detection_service_pb2_grpc.DetectionServiceServicer):
             await context.abort(Code.UNAVAILABLE, "database restarting")
         return detection_pb.CreateMyAlertResponse(alert=resources_pb2.Alert(id=7))
 
+    async def LabelEvent(self, request, context):
+        if self._first("LabelEvent", request):
+            await context.abort(Code.UNAVAILABLE, "database restarting")
+        return detection_pb.LabelEventResponse(event=resources_pb2.Event(id=request.event_id, label=request.label))
+
     async def DeleteAlert(self, request, context):
         self._first("DeleteAlert", request)
         await context.abort(Code.UNAVAILABLE, "database restarting")
@@ -168,6 +230,9 @@ async def test_only_idempotent_calls_retry_and_creates_get_a_request_id():
             assert (await client.create_my_alert(1, azimuth=10.0)).id == 7
             first, second = flaky.requests["CreateMyAlert"]
             assert first.request_id and first.request_id == second.request_id  # the same create, not two
+
+            assert (await client.label_event(3, "other")).label == resources_pb2.EVENT_LABEL_OTHER
+            assert len(flaky.requests["LabelEvent"]) == 2  # setting a label twice is harmless
 
             with pytest.raises(Unavailable):
                 await client.call(client.detection.DeleteAlert, detection_pb.DeleteAlertRequest(alert_id=1))

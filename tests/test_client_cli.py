@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import socket
 import sys
 import uuid
@@ -383,26 +384,47 @@ async def test_send_alert_restarts_after_unavailable(server, admin):
     async with client(server, device.login) as camera:
         real_send = camera.detection.SendAlert
 
-        def flaky_send(requests, **kwargs):
-            async def broken():
-                async for request in requests:  # the link drops after the first chunk
-                    if request.HasField("header"):
-                        headers.append(request.header)
-                    else:
-                        raise grpc.aio.AioRpcError(
-                            Code.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "link down"
-                        )
+        class BrokenLink:
+            """The first attempt's link drops after the header: writes fail UNAVAILABLE."""
 
-            if not headers:
-                return broken()
+            def __init__(self, call):
+                self.call = call
 
-            async def record():
-                async for request in requests:
-                    if request.HasField("header"):
-                        headers.append(request.header)
-                    yield request
+            async def write(self, request):
+                if request.HasField("header"):
+                    headers.append(request.header)
+                    return await self.call.write(request)
+                self.call.cancel()
+                raise link_down()
 
-            return real_send(record(), **kwargs)
+            async def done_writing(self):
+                raise link_down()
+
+            def __await__(self):
+                raise link_down()
+                yield  # a generator, as __await__ must be
+
+        def link_down():
+            return grpc.aio.AioRpcError(Code.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "link down")
+
+        class Recording:
+            def __init__(self, call):
+                self.call = call
+
+            async def write(self, request):
+                if request.HasField("header"):
+                    headers.append(request.header)
+                await self.call.write(request)
+
+            async def done_writing(self):
+                await self.call.done_writing()
+
+            def __await__(self):
+                return self.call.__await__()
+
+        def flaky_send(*args, **kwargs):
+            call = real_send(*args, **kwargs)
+            return BrokenLink(call) if not headers else Recording(call)
 
         camera.detection.SendAlert = flaky_send
         alert = await camera.send_alert(image, progress=lambda sent, total: progress.append(sent))
@@ -412,6 +434,24 @@ async def test_send_alert_restarts_after_unavailable(server, admin):
     assert media.sha256 == hashlib.sha256(image).hexdigest()
     listed = await admin.detection.ListAlerts(detection_pb.ListAlertsRequest(group_id=user.group_id))
     assert [a.id for a in listed.alerts] == [alert.id]
+
+
+async def test_send_alert_waits_for_an_upload_slot(server_factory, caplog):
+    """Past MAX_UPLOADS_PER_DEVICE the server answers RESOURCE_EXHAUSTED (TOO_MANY_UPLOADS):
+    the client restarts the stream with its backoff, so every alert of a burst is stored."""
+    server = await server_factory(MAX_UPLOADS_PER_DEVICE="1")
+    async with AsyncPyroClient(f"127.0.0.1:{server.port}", login=ADMIN_LOGIN, password=ADMIN_PASSWORD) as admin:
+        user = await admin.create_user(f"u-{uuid.uuid4().hex[:6]}", USER_PASSWORD, group_id=1)
+        device = await admin.create_device(
+            f"cam-{uuid.uuid4().hex[:6]}", USER_PASSWORD, owner_id=user.id, lat=44.5, lon=4.2, azimuth=1.0
+        )
+    caplog.set_level(logging.INFO, logger="pyrogrpc.access")
+    async with client(server, device.login) as camera:
+        alerts = await asyncio.gather(*(camera.send_alert(tiny_jpeg(1_000_000)) for _ in range(4)))
+    assert len({alert.id for alert in alerts}) == 4
+    answers = [r.getMessage().split()[1] for r in caplog.records if r.getMessage().startswith("SendAlert ")]
+    refused = [code for code in answers if code != "OK"]
+    assert refused and set(refused) == {"RESOURCE_EXHAUSTED"}
 
 
 async def test_cli_send_alert_with_boxes_pose_and_capture_time(server, admin, capsys, tmp_path):

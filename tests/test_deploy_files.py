@@ -70,6 +70,14 @@ def test_server_publishes_the_grpc_port(compose):
     assert server["command"] == ["pyrogrpc", "serve"]
 
 
+@pytest.mark.parametrize(("variable", "port"), [("HTTP_PORT", "8080"), ("METRICS_PORT", "9464")])
+def test_server_publishes_the_http_and_metrics_ports(compose, dockerfile, variable, port):
+    server = compose["services"]["pyrogrpc"]
+    assert server["environment"][variable] == port
+    assert any(str(published).endswith(f":{port}") for published in server["ports"])
+    assert f"EXPOSE {port}" in dockerfile
+
+
 def test_server_gets_the_time_to_stop_cleanly(compose):
     """Calls' grace plus the clean-up wait of PyroServer.stop() fit before Docker's SIGKILL."""
     from pyrogrpc.server import CLEAN_UP_SECONDS

@@ -63,4 +63,7 @@ async def test_operations_walkthrough_runs_as_written(server_factory, tmp_path):
     assert (tmp_path / "frame-1.jpg").read_bytes() == (tmp_path / "frame.jpg").read_bytes()
     assert [row["id"] for row in csv.DictReader((tmp_path / "alerts.csv").open())] == ["1"]
     assert '"is_acknowledged":true' in outputs["pyrogrpc event get 1 --output json"]
+    assert '"id":"1"' in outputs["pyrogrpc event triage"]  # acknowledged, not labelled yet
+    assert '"label":"EVENT_LABEL_WILDFIRE_SMOKE"' in outputs["pyrogrpc event list --label wildfire"]
+    assert '"box":{"x_max":0.3,"y_max":0.2}' in outputs["pyrogrpc mask list 1"]  # proto3 JSON leaves zeros out
     assert outputs["pyrogrpc health"].strip() == "SERVING"

@@ -41,7 +41,7 @@ from pyronear.v1 import (
 )
 
 from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
-from .errors import typed_error
+from .errors import PyroError, typed_error
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, send_alert_requests, upload_requests
 from .watch import watch_alerts
@@ -79,6 +79,13 @@ def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
+def event_label(label: int | str) -> int:
+    """An EventLabel value from its number or short name ("wildfire_smoke", "other-smoke", ...)."""
+    if isinstance(label, str):
+        label = label.replace("-", "_")
+    return _enum(resources_pb2.EventLabel, "EVENT_LABEL", label)
+
+
 def _given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -87,6 +94,39 @@ def _fill_request_id(request: Any) -> None:
     """Creates that take a request_id get a fresh one when empty, so retrying them is safe."""
     if type(request).__name__.removesuffix("Request") in REQUEST_ID_CREATES and not request.request_id:
         request.request_id = str(uuid.uuid4())
+
+
+async def _invoke(rpc: Callable[..., Any], request: Any, metadata: Any, timeout: float | None) -> Any:
+    """One call. A request stream is written message by message: when the server ends the
+    call before the stream is sent (an upload refused after its header), grpc.aio's own
+    stream consumer reports INTERNAL "Failed execute_batch" (grpc/grpc#36066), while a
+    failed write() reports the server's status, which is what the caller must see."""
+    if isinstance(request, Message):
+        return await rpc(request, metadata=metadata, timeout=timeout)
+    call = rpc(metadata=metadata, timeout=timeout)
+    try:
+        if hasattr(request, "__aiter__"):
+            async for message in request:
+                await call.write(message)
+        else:
+            for message in request:
+                await call.write(message)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass  # the call has ended: awaiting it gives its status
+    return await call
+
+
+def _upload_may_restart(error: PyroError) -> bool:
+    """Whether a client stream (UploadMedia, SendAlert: both carry a request_id, so a restart
+    is safe) is worth sending again."""
+    code = error.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return error.reason == "TOO_MANY_UPLOADS"  # the server runs its most uploads: later
+    # INTERNAL: when the server refuses a stream after its header while the client is still
+    # sending, grpc's client may report INTERNAL instead of the server's status (a refusal
+    # that would be final comes again, as itself, on a later attempt).
+    return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
 
 
 class AsyncPyroClient:
@@ -154,14 +194,14 @@ class AsyncPyroClient:
         build = request if callable(request) else (lambda: request)
         metadata = await self.tokens.metadata()
         try:
-            return await rpc(build(), metadata=metadata, timeout=timeout)
+            return await _invoke(rpc, build(), metadata, timeout)
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise typed_error(error) from None
             if not await self.tokens.refresh_after_refusal(metadata[0][1].removeprefix("Bearer ")):
                 raise typed_error(error) from None
         try:
-            return await rpc(build(), metadata=await self.tokens.metadata(), timeout=timeout)
+            return await _invoke(rpc, build(), await self.tokens.metadata(), timeout)
         except grpc.aio.AioRpcError as error:
             raise typed_error(error) from None
 
@@ -260,6 +300,51 @@ class AsyncPyroClient:
         request = setup_pb.UpdateDeviceLocationRequest(device_id=device_id, **_given(**position))
         return (await self.call(self.setup.UpdateDeviceLocation, request)).device
 
+    # --- poses and occlusion masks (users, admins) ---------------------------------------
+
+    async def create_pose(
+        self, device_id: int, azimuth: float, *, patrol_index: int | None = None
+    ) -> resources_pb2.Pose:
+        """A pose of a camera: the direction it faces (degrees [0, 360)), its patrol order if any."""
+        request = setup_pb.CreatePoseRequest(device_id=device_id, azimuth=azimuth, **_given(patrol_index=patrol_index))
+        return (await self.call(self.setup.CreatePose, request)).pose
+
+    async def get_pose(self, pose_id: int) -> resources_pb2.Pose:
+        return (await self.call(self.setup.GetPose, setup_pb.GetPoseRequest(pose_id=pose_id))).pose
+
+    def list_poses(self, device_id: int, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Pose]:
+        request = setup_pb.ListPosesRequest(device_id=device_id, page_size=page_size)
+        return self.pages(self.setup.ListPoses, request, "poses")
+
+    async def update_pose(self, pose_id: int, **changes: Any) -> resources_pb2.Pose:
+        """Change the given Pose fields (`azimuth`, `patrol_index`; None clears patrol_index)."""
+        request = setup_pb.UpdatePoseRequest(
+            pose_id=pose_id,
+            pose=resources_pb2.Pose(**_given(**changes)),
+            update_mask=field_mask_pb2.FieldMask(paths=list(changes)),
+        )
+        return (await self.call(self.setup.UpdatePose, request)).pose
+
+    async def delete_pose(self, pose_id: int) -> None:
+        """Delete a pose and its masks (not retried: a delete is never sent twice)."""
+        await self.call(self.setup.DeletePose, setup_pb.DeletePoseRequest(pose_id=pose_id))
+
+    async def create_occlusion_mask(
+        self, pose_id: int, x_min: float, y_min: float, x_max: float, y_max: float
+    ) -> resources_pb2.OcclusionMask:
+        """Mask a region of a pose's image (normalized to [0, 1]): boxes wholly inside it are discarded."""
+        box = resources_pb2.NormalizedBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
+        request = setup_pb.CreateOcclusionMaskRequest(pose_id=pose_id, box=box)
+        return (await self.call(self.setup.CreateOcclusionMask, request)).occlusion_mask
+
+    def list_occlusion_masks(self, pose_id: int, *, page_size: int = 0) -> AsyncIterator[resources_pb2.OcclusionMask]:
+        request = setup_pb.ListOcclusionMasksRequest(pose_id=pose_id, page_size=page_size)
+        return self.pages(self.setup.ListOcclusionMasks, request, "occlusion_masks")
+
+    async def delete_occlusion_mask(self, occlusion_mask_id: int) -> None:
+        request = setup_pb.DeleteOcclusionMaskRequest(occlusion_mask_id=occlusion_mask_id)
+        await self.call(self.setup.DeleteOcclusionMask, request)
+
     # --- sites and installations (users, admins) ------------------------------------
 
     async def create_no_alert_site(
@@ -321,15 +406,19 @@ class AsyncPyroClient:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         group_id: int | None = None,
+        label: int | str | None = None,
         page_size: int = 0,
     ) -> AsyncIterator[resources_pb2.Event]:
-        """Events newest first, optionally within [created_after, created_before) and of one group (admins)."""
+        """Events newest first, optionally within [created_after, created_before), of one group
+        (admins) and with one label ("wildfire_smoke", "other_smoke", "other"; None: any)."""
         request = detection_pb.ListEventsRequest(
             page_size=page_size,
             **_given(
                 created_after=_timestamp(created_after), created_before=_timestamp(created_before), group_id=group_id
             ),
         )
+        if label is not None:
+            request.label = event_label(label)  # type: ignore[assignment]
         return self.pages(self.detection.ListEvents, request, "events")
 
     def list_past_events(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Event]:
@@ -348,6 +437,18 @@ class AsyncPyroClient:
     async def acknowledge_event(self, event_id: int) -> resources_pb2.Event:
         request = detection_pb.AcknowledgeEventRequest(event_id=event_id)
         return (await self.call(self.detection.AcknowledgeEvent, request)).event
+
+    async def label_event(self, event_id: int, label: int | str) -> resources_pb2.Event:
+        """Say what the event is ("wildfire_smoke", "other_smoke", "other" or an EventLabel
+        value); labelling acknowledges it, labelling again replaces the label."""
+        request = detection_pb.LabelEventRequest(event_id=event_id)
+        request.label = event_label(label)  # type: ignore[assignment]
+        return (await self.call(self.detection.LabelEvent, request)).event
+
+    def list_unlabeled_events(self, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Event]:
+        """The triage queue: events nobody labelled yet, newest first."""
+        request = detection_pb.ListUnlabeledEventsRequest(page_size=page_size)
+        return self.pages(self.detection.ListUnlabeledEvents, request, "events")
 
     async def create_event(
         self,
@@ -505,15 +606,17 @@ class AsyncPyroClient:
         return response.media
 
     async def _stream_restarted_on_unavailable(self, method: Any, requests: Callable[[], Any]) -> Any:
-        """Send a client stream (a fresh `requests()` each attempt), restarted on UNAVAILABLE
-        with the client's backoff; safe because every such stream carries a request_id."""
+        """Send a client stream (a fresh `requests()` each attempt), restarted with the
+        client's backoff on UNAVAILABLE and while the server runs its most uploads at once
+        (RESOURCE_EXHAUSTED, reason TOO_MANY_UPLOADS); safe because every such stream carries
+        a request_id."""
         for attempt in range(1, self.upload_attempts + 1):
             try:
                 # No deadline: a large picture on a slow link may take long; keepalive
                 # pings detect a dead link instead.
                 return await self.call(method, requests, timeout=None)
-            except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.upload_attempts:
+            except PyroError as error:
+                if not _upload_may_restart(error) or attempt == self.upload_attempts:
                     raise
             await asyncio.sleep(BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
@@ -594,15 +697,25 @@ class AsyncPyroClient:
         return response.alert
 
     async def list_my_poses(self) -> list[resources_pb2.Pose]:
+        """The camera's poses, patrol order first (not paged)."""
         return list((await self.call(self.setup.ListMyPoses, setup_pb.ListMyPosesRequest())).poses)
+
+    async def update_my_pose_image(self, pose_id: int, media_id: int) -> resources_pb2.Pose:
+        """Make an uploaded media of the camera the latest image of one of its poses."""
+        request = setup_pb.UpdateMyPoseImageRequest(pose_id=pose_id, media_id=media_id)
+        return (await self.call(self.setup.UpdateMyPoseImage, request)).pose
+
+    async def list_my_occlusion_masks(self, pose_id: int | None = None) -> list[resources_pb2.OcclusionMask]:
+        """The masks of the camera's poses (of one pose when given); not paged."""
+        request = setup_pb.ListMyOcclusionMasksRequest(**_given(pose_id=pose_id))
+        return list((await self.call(self.setup.ListMyOcclusionMasks, request)).occlusion_masks)
 
     async def fetch_masks(self) -> dict[int, list[resources_pb2.NormalizedBox]]:
         """The occlusion masks of the camera's poses, {pose_id: [box, ...]} (every pose has a
         key), kept in `masks`: a camera may skip detections the server would discard anyway."""
         poses = await self.list_my_poses()
-        response = await self.call(self.setup.ListMyOcclusionMasks, setup_pb.ListMyOcclusionMasksRequest())
         masks: dict[int, list[resources_pb2.NormalizedBox]] = {pose.id: [] for pose in poses}
-        for mask in response.occlusion_masks:
+        for mask in await self.list_my_occlusion_masks():
             masks.setdefault(mask.pose_id, []).append(mask.box)
         self.masks = masks
         return masks

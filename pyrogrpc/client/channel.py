@@ -7,6 +7,7 @@
   config retries IDEMPOTENT unary RPCs on UNAVAILABLE (link down, server restarting,
   database briefly unreachable) with it, the upload restart and the WatchAlerts resume
   wait by it too. Idempotent = reads (Get*, List*), Login, Heartbeat, AcknowledgeEvent,
+  LabelEvent (it sets a value: sending it twice leaves the same label),
   the Update* RPCs that set values, and the create RPCs that carry a request_id (the
   client fills one in when the caller did not, so a retry never creates a second row).
   Creates without a request_id, deletes, password changes and SendNotification are NOT
@@ -70,7 +71,7 @@ def is_idempotent(method: str) -> bool:
         return True
     if method.startswith("Update"):
         return method not in _NOT_IDEMPOTENT_UPDATES
-    return method in {"Login", "Heartbeat", "AcknowledgeEvent", "Check"}
+    return method in {"Login", "Heartbeat", "AcknowledgeEvent", "LabelEvent", "Check"}
 
 
 def _methods(service: str) -> list[str]:

@@ -96,6 +96,15 @@ class PyroClient:
     list_devices = _blocking_pager(AsyncPyroClient.list_devices)
     list_my_devices = _blocking_pager(AsyncPyroClient.list_my_devices)
     update_device_location = _blocking(AsyncPyroClient.update_device_location)
+    # poses, occlusion masks
+    create_pose = _blocking(AsyncPyroClient.create_pose)
+    get_pose = _blocking(AsyncPyroClient.get_pose)
+    list_poses = _blocking_pager(AsyncPyroClient.list_poses)
+    update_pose = _blocking(AsyncPyroClient.update_pose)
+    delete_pose = _blocking(AsyncPyroClient.delete_pose)
+    create_occlusion_mask = _blocking(AsyncPyroClient.create_occlusion_mask)
+    list_occlusion_masks = _blocking_pager(AsyncPyroClient.list_occlusion_masks)
+    delete_occlusion_mask = _blocking(AsyncPyroClient.delete_occlusion_mask)
     create_no_alert_site = _blocking(AsyncPyroClient.create_no_alert_site)
     get_site = _blocking(AsyncPyroClient.get_site)
     list_sites = _blocking_pager(AsyncPyroClient.list_sites)
@@ -111,6 +120,8 @@ class PyroClient:
     list_unacknowledged_events = _blocking_pager(AsyncPyroClient.list_unacknowledged_events)
     list_event_alerts = _blocking_pager(AsyncPyroClient.list_event_alerts)
     acknowledge_event = _blocking(AsyncPyroClient.acknowledge_event)
+    label_event = _blocking(AsyncPyroClient.label_event)
+    list_unlabeled_events = _blocking_pager(AsyncPyroClient.list_unlabeled_events)
     create_event = _blocking(AsyncPyroClient.create_event)
     update_event = _blocking(AsyncPyroClient.update_event)
     get_media = _blocking(AsyncPyroClient.get_media)
@@ -129,6 +140,8 @@ class PyroClient:
     create_my_alert = _blocking(AsyncPyroClient.create_my_alert)
     send_alert = _blocking(AsyncPyroClient.send_alert)
     list_my_poses = _blocking(AsyncPyroClient.list_my_poses)
+    update_my_pose_image = _blocking(AsyncPyroClient.update_my_pose_image)
+    list_my_occlusion_masks = _blocking(AsyncPyroClient.list_my_occlusion_masks)
     fetch_masks = _blocking(AsyncPyroClient.fetch_masks)
 
     def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:

@@ -1,8 +1,9 @@
 """An operator's daily commands, as `pyrogrpc NOUN VERB`:
 
     group create|list          user create|list          device create|list
-    event list|get|ack|alerts  alert list|get|watch      media get|download|url
-    export alerts|events       (CSV for a time range)
+    pose create|list|delete    mask create|list|delete
+    event list|get|ack|label|triage|alerts                alert list|get|watch
+    media get|download|url     export alerts|events       (CSV for a time range)
 
 Lists show the first `--limit` rows (default 50; a note on stderr says when there are
 more) or every row with `--all`; the client fetches pages as it goes. Output: see
@@ -48,6 +49,20 @@ def timestamp(text: str) -> datetime:
             f"not an ISO 8601 date or time: {text!r} (e.g. 2026-07-14 or 2026-07-14T08:30Z)"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# The labels a user gives an event after a look at it (EventLabel without its prefix).
+LABELS = {"wildfire": "wildfire_smoke", "other-smoke": "other_smoke", "other": "other"}
+
+
+def normalized_box(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected X1,Y1,X2,Y2 (four numbers in [0, 1]), got {text!r}")
+    return values  # four floats, checked above
 
 
 def positive(text: str) -> int:
@@ -130,17 +145,58 @@ def add_parsers(commands) -> None:
     parser.add_argument("--mine", action="store_true", help="only the cameras you own")
     paging(parser)
 
-    events = noun("event", "list, show and acknowledge events")
+    poses = noun("pose", "create, list and delete the poses of a camera (the directions it patrols)")
+    parser = verb(poses, "create", "create a pose of a camera", _pose_create)
+    parser.add_argument("device_id", type=int, metavar="DEVICE_ID")
+    parser.add_argument(
+        "--azimuth", type=float, required=True, help="direction faced, degrees clockwise from north [0, 360)"
+    )
+    parser.add_argument("--patrol-index", type=int, metavar="N", help="order in the patrol (0 first; default: none)")
+    parser = verb(poses, "list", "list the poses of a camera", _pose_list)
+    parser.add_argument("device_id", type=int, metavar="DEVICE_ID")
+    paging(parser)
+    parser = verb(poses, "delete", "delete a pose and its masks", _pose_delete, output=False)
+    parser.add_argument("pose_id", type=int, metavar="ID")
+
+    masks = noun("mask", "create, list and delete occlusion masks (regions of a pose where detections are ignored)")
+    parser = verb(masks, "create", "mask a region of a pose's image", _mask_create)
+    parser.add_argument("pose_id", type=int, metavar="POSE_ID")
+    parser.add_argument(
+        "--box",
+        type=normalized_box,
+        required=True,
+        metavar="X1,Y1,X2,Y2",
+        help="the region, normalized to the image ((0, 0) top left, (1, 1) bottom right)",
+    )
+    parser = verb(masks, "list", "list the masks of a pose", _mask_list)
+    parser.add_argument("pose_id", type=int, metavar="POSE_ID")
+    paging(parser)
+    parser = verb(masks, "delete", "delete a mask", _mask_delete, output=False)
+    parser.add_argument("mask_id", type=int, metavar="ID")
+
+    events = noun("event", "list, show, acknowledge and label events")
     parser = verb(events, "list", "list events, newest first", _event_list)
     time_range(parser)
     parser.add_argument(
         "--unacknowledged", action="store_true", help="only events nobody acknowledged yet (no time filter)"
     )
+    parser.add_argument("--label", choices=list(LABELS), help="only events with this label")
+    paging(parser)
+    parser = verb(events, "triage", "list the events nobody labelled yet, newest first", _event_triage)
     paging(parser)
     parser = verb(events, "get", "show one event", _event_get)
     parser.add_argument("event_id", type=int, metavar="ID")
     parser = verb(events, "ack", "acknowledge an event (someone is on it)", _event_ack)
     parser.add_argument("event_id", type=int, metavar="ID")
+    parser = verb(
+        events,
+        "label",
+        "say what an event is: wildfire (smoke of a wildfire), other-smoke (chimney, industry, "
+        "controlled burn...) or other (clouds, fog, glare...); it also acknowledges the event",
+        _event_label,
+    )
+    parser.add_argument("event_id", type=int, metavar="ID")
+    parser.add_argument("label", choices=list(LABELS), metavar="LABEL", help="wildfire, other-smoke or other")
     parser = verb(events, "alerts", "list the alerts of an event", _event_alerts)
     parser.add_argument("event_id", type=int, metavar="ID")
     paging(parser)
@@ -269,17 +325,51 @@ def _devices(args, client):
 _device_list = _list(_devices)
 
 
+# --- poses, masks ---------------------------------------------------------------------
+
+
+@_client_command
+async def _pose_create(args, client):
+    print_one(args, await client.create_pose(args.device_id, args.azimuth, patrol_index=args.patrol_index))
+
+
+_pose_list = _list(lambda args, client: client.list_poses(args.device_id))
+
+
+@_client_command
+async def _pose_delete(args, client):
+    await client.delete_pose(args.pose_id)
+    print(f"deleted pose {args.pose_id}", file=sys.stderr)
+
+
+@_client_command
+async def _mask_create(args, client):
+    print_one(args, await client.create_occlusion_mask(args.pose_id, *args.box))
+
+
+_mask_list = _list(lambda args, client: client.list_occlusion_masks(args.pose_id))
+
+
+@_client_command
+async def _mask_delete(args, client):
+    await client.delete_occlusion_mask(args.mask_id)
+    print(f"deleted mask {args.mask_id}", file=sys.stderr)
+
+
 # --- events, alerts, media -------------------------------------------------------------
 
 
 def _events(args, client):
     if args.unacknowledged:
         _no_time_filter(args, "--unacknowledged")
+        if args.label:
+            raise UsageError("--unacknowledged takes no --label (a labelled event is acknowledged)")
         return client.list_unacknowledged_events()
-    return client.list_events(**_filters(args))
+    return client.list_events(**_filters(args), label=LABELS[args.label] if args.label else None)
 
 
 _event_list = _list(_events)
+_event_triage = _list(lambda args, client: client.list_unlabeled_events())
 _event_alerts = _list(lambda args, client: client.list_event_alerts(args.event_id))
 
 
@@ -291,6 +381,11 @@ async def _event_get(args, client):
 @_client_command
 async def _event_ack(args, client):
     print_one(args, await client.acknowledge_event(args.event_id))
+
+
+@_client_command
+async def _event_label(args, client):
+    print_one(args, await client.label_event(args.event_id, LABELS[args.label]))
 
 
 def _alerts(args, client):

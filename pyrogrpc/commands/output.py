@@ -4,7 +4,8 @@ CSV for spreadsheets.
 `--output table|json` (default: table when stdout is a terminal, json otherwise). JSON is
 one object per line (proto3 JSON with the proto field names; int64 values are strings, as
 in grpcurl), so lists stream and `jq` reads them. Tables and CSV show times in ISO 8601
-UTC and enums by their short name (`SCOPE_USER` -> `user`).
+UTC, enums by their short name (`SCOPE_USER` -> `user`; unspecified: empty) and boxes on one
+line (`X1,Y1,X2,Y2`, detections `X1,Y1,X2,Y2:CONFIDENCE`, several separated by spaces).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from google.protobuf.message import Message
 # Columns of the table per resource (CSV always has every field); others: every field.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "Alert": ("id", "event_id", "device_id", "group_id", "media_id", "azimuth", "lat", "lon", "create_time"),
-    "Event": ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged"),
+    "Event": ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "label"),
+    "Pose": ("id", "device_id", "azimuth", "patrol_index", "image_media_id", "create_time"),
+    "OcclusionMask": ("id", "pose_id", "box", "create_time"),
     "Device": ("id", "login", "owner_id", "group_id", "lat", "lon", "azimuth", "last_ping_time"),
     "Media": ("id", "device_id", "group_id", "type", "size_bytes", "content_type", "create_time"),
 }
@@ -51,8 +54,21 @@ def json_line(message: Message) -> str:
     return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), separators=(",", ":"))
 
 
+def _part(value: Any) -> str:
+    """One element of a repeated field, on one line: boxes as X1,Y1,X2,Y2[:CONFIDENCE]."""
+    if not isinstance(value, Message):
+        return str(value)
+    if value.DESCRIPTOR.full_name == "pyronear.v1.NormalizedBox":
+        return ",".join(f"{getattr(value, edge):g}" for edge in ("x_min", "y_min", "x_max", "y_max"))
+    if value.DESCRIPTOR.full_name == "pyronear.v1.DetectionBox":
+        return f"{_part(value.box)}:{value.confidence:g}"  # type: ignore[attr-defined]
+    return json_line(value)
+
+
 def cell(message: Message, field: FieldDescriptor) -> str:
     """One field as text for a table or CSV; empty when an optional field is unset."""
+    if field.is_repeated:
+        return " ".join(_part(value) for value in getattr(message, field.name))
     if field.message_type is not None and field.message_type.full_name == "google.protobuf.Timestamp":
         if not message.HasField(field.name):
             return ""
@@ -60,10 +76,13 @@ def cell(message: Message, field: FieldDescriptor) -> str:
     if field.has_presence and not message.HasField(field.name):
         return ""
     value: Any = getattr(message, field.name)
+    if field.message_type is not None and field.message_type.full_name == "pyronear.v1.NormalizedBox":
+        return _part(value)
     if field.enum_type is not None:
         name = field.enum_type.values_by_number[value].name
         prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", field.enum_type.name).upper() + "_"  # MediaType -> MEDIA_TYPE_
-        return name.removeprefix(prefix).lower()
+        short = name.removeprefix(prefix).lower()
+        return "" if short == "unspecified" else short  # e.g. an event nobody labelled yet
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -96,6 +96,13 @@ async function pictureUrl(mediaId) {
 
 const events = new Map(); // id -> <li>
 const when = (timestamp) => (timestamp ? new Date(timestamp).toLocaleString() : "");
+// EventLabel values (proto3 JSON sends enums by name) and how the page names them.
+const LABELS = [
+  ["EVENT_LABEL_WILDFIRE_SMOKE", "Wildfire smoke"],
+  ["EVENT_LABEL_OTHER_SMOKE", "Other smoke"],
+  ["EVENT_LABEL_OTHER", "Other"],
+];
+const labelName = (label) => (LABELS.find(([value]) => value === label) || [])[1];
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -120,18 +127,46 @@ function showEvent(event, isNew) {
   meta.textContent = `${when(event.startTime)} · ${Number(event.lat || 0).toFixed(4)}, ${Number(event.lon || 0).toFixed(4)}`
     + (event.endTime ? ` · ended ${when(event.endTime)}` : " · ongoing");
   item.append(title, meta);
+  const label = labelName(event.label); // undefined while unlabelled
+  item.classList.toggle("labelled", Boolean(label));
   if (event.isAcknowledged) {
     const done = document.createElement("div");
-    done.className = "meta";
-    done.textContent = "acknowledged";
+    done.className = "meta state";
+    done.textContent = label ? `labelled ${label.toLowerCase()} · acknowledged` : "acknowledged";
     item.append(done);
-  } else {
+  }
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  if (!event.isAcknowledged) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "ack";
     button.textContent = "Acknowledge";
     button.onclick = () => acknowledge(event.id, button);
-    item.append(button);
+    actions.append(button);
+  }
+  // LabelEvent: what the event is (labelling also acknowledges; labelling again replaces it).
+  for (const [value, name] of LABELS) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "label";
+    button.dataset.label = value;
+    button.textContent = name;
+    button.setAttribute("aria-pressed", String(event.label === value));
+    button.onclick = () => labelEvent(event.id, value, actions);
+    actions.append(button);
+  }
+  item.append(actions);
+}
+
+async function labelEvent(eventId, label, actions) {
+  const buttons = actions.querySelectorAll("button");
+  buttons.forEach((button) => { button.disabled = true; });
+  try {
+    showEvent((await call("DetectionService/LabelEvent", { eventId, label })).event, false);
+  } catch (error) {
+    buttons.forEach((button) => { button.disabled = false; });
+    setStatus(`labelling failed: ${error.message}`, "down");
   }
 }
 
