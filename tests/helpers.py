@@ -57,9 +57,9 @@ class _BoundStub:
     def __getattr__(self, name):
         method = getattr(self._stub, name)
 
-        def call(request, **kwargs):
+        def call(*request, **kwargs):  # no request: a client stream written with call.write()
             kwargs.setdefault("metadata", self._metadata)
-            return method(request, **kwargs)
+            return method(*request, **kwargs)
 
         return call
 
