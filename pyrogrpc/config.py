@@ -95,7 +95,7 @@ class Settings:
     # is not labelled wildfire smoke is deleted, the row kept with its purge_time. 0 = keep forever.
     media_retention_days: int = 0
     media_purge_interval_seconds: int = 3600
-    media_purge_batch_size: int = 100  # media per batch: one claim, its deletes, one UPDATE
+    media_purge_batch_size: int = 100  # media per batch: one read, their deletes, one UPDATE
     telegram_token: str | None = None
     telegram_base_url: str = "https://api.telegram.org"
     sentry_dsn: str | None = None

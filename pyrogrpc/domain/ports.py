@@ -237,8 +237,8 @@ class RetentionRepository(Protocol):
         self, *, created_before: datetime, after: tuple[datetime, int] | None, limit: int, keep_label: str
     ) -> Sequence[ExpiredMedia]:
         """Uploaded, unpurged media created before `created_before`, oldest first, strictly after
-        the (create_time, id) `after`: those no pose shows and whose alerts' events none is
-        labelled `keep_label`."""
+        the (create_time, id) `after`; not those a pose shows, nor those with an alert whose
+        event is labelled `keep_label`."""
         ...
 
     async def mark_purged(self, media_ids: Sequence[int], now: datetime) -> int:
