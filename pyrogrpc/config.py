@@ -45,6 +45,7 @@ SHIPPED_PLACEHOLDERS = frozenset(
         "change-me-minio",
     }
 )
+MAX_RETENTION_DAYS = 36500
 # Settings that must never hold a shipped value (they give access to the API or its data).
 _NO_PLACEHOLDER = ("JWT_SECRET", "SUPERADMIN_PASSWORD", "POSTGRES_PASSWORD", "S3_SECRET_KEY")
 
@@ -90,6 +91,11 @@ class Settings:
     upload_idle_seconds: int = 30  # a stream that sends nothing this long is cut
     upload_sweep_age_seconds: int = 3600  # staged uploads older than this are debris of a crash
     upload_sweep_interval_seconds: int = 600
+    # Retention (pyro-api #117): stored content of media older than this many days whose event
+    # is not labelled wildfire smoke is deleted, the row kept with its purge_time. 0 = keep forever.
+    media_retention_days: int = 0
+    media_purge_interval_seconds: int = 3600
+    media_purge_batch_size: int = 100  # media per batch: one read, their deletes, one UPDATE
     telegram_token: str | None = None
     telegram_base_url: str = "https://api.telegram.org"
     sentry_dsn: str | None = None
@@ -344,6 +350,10 @@ def _parse(values: Mapping[str, str]) -> Settings:
         upload_idle_seconds=_int(values, "UPLOAD_IDLE_SECONDS", 30, 1),
         upload_sweep_age_seconds=_int(values, "UPLOAD_SWEEP_AGE_SECONDS", 3600, 1),
         upload_sweep_interval_seconds=_int(values, "UPLOAD_SWEEP_INTERVAL_SECONDS", 600, 1),
+        # Bounded: 100 years is "keep forever" spelled long, and a bigger value would overflow dates.
+        media_retention_days=_int(values, "MEDIA_RETENTION_DAYS", 0, 0, MAX_RETENTION_DAYS),
+        media_purge_interval_seconds=_int(values, "MEDIA_PURGE_INTERVAL_SECONDS", 3600, 1, 7 * 24 * 3600),
+        media_purge_batch_size=_int(values, "MEDIA_PURGE_BATCH_SIZE", 100, 1, 10_000),
         telegram_token=_get(values, "TELEGRAM_TOKEN"),
         telegram_base_url=_get(values, "TELEGRAM_BASE_URL") or "https://api.telegram.org",
         sentry_dsn=_get(values, "SENTRY_DSN"),

@@ -108,6 +108,11 @@ class ServerMetrics:
         self.uploads_in_flight = Gauge(
             "pyrogrpc_uploads_in_flight", "UploadMedia streams in progress", registry=self.registry
         )
+        self.media_purged = Counter(
+            "pyrogrpc_media_purged_total",
+            "Media whose stored content this server deleted under MEDIA_RETENTION_DAYS",
+            registry=self.registry,
+        )
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -226,6 +227,15 @@ class Media(Base):
     __tablename__ = "media"
     __table_args__ = (
         Index("ix_media_group_id_id", "group_id", "id"),
+        # The retention purge's scan (db/repositories/retention.py): unpurged media by age.
+        # Partial, so purged history does not grow it.
+        Index(
+            "ix_media_unpurged_create_time",
+            "create_time",
+            "id",
+            postgresql_where=text("purge_time IS NULL"),
+            sqlite_where=text("purge_time IS NULL"),
+        ),
         _TABLE_ARGS,
     )
     id: Mapped[int] = _id()
@@ -243,6 +253,9 @@ class Media(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     create_time: Mapped[datetime] = _create_time()
+    # When the retention policy deleted the stored content (None: kept). bucket_key stays: it
+    # tells the object that was there, and keeps a purged media from being uploaded again.
+    purge_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Alert(Base):
@@ -318,6 +331,17 @@ class IdempotencyKey(Base):
     # SHA-256 of the first request (domain/idempotency.py); NULL on keys stored before it existed.
     request_digest: Mapped[str | None] = mapped_column(String(64))
     create_time: Mapped[datetime] = _create_time()
+
+
+class JobLease(Base):
+    """Who runs a job that only one replica at a time may run (the retention purge), and until
+    when: taken by one conditional upsert (db/repositories/retention.py), renewed while working,
+    free again once expired, so a crashed holder blocks nobody for long."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)
+    expire_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -23,6 +23,7 @@ from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
+from .repositories.retention import RetentionRepository
 from .repositories.setup import (
     DeviceRepository,
     InstallationRepository,
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.notifications = NotificationRepository(s)
         self.poses = PoseRepository(s)
         self.occlusion_masks = OcclusionMaskRepository(s)
+        self.retention = RetentionRepository(s)
         return self
 
     @property

@@ -27,6 +27,16 @@ class NotFound(DomainError):
         super().__init__(f"{resource}{suffix} not found")
 
 
+class MediaPurged(NotFound):
+    """ErrorInfo reason MEDIA_PURGED: the retention policy deleted the media's stored content
+    (domain/retention.py); its row remains, with its purge_time."""
+
+    def __init__(self, media_id: int, retention_days: int):
+        super().__init__("stored content of media", media_id)
+        policy = f"after {retention_days} days of retention" if retention_days else "by the retention policy"
+        self.args = (f"stored content of media {media_id} was purged {policy}",)
+
+
 class AlreadyExists(DomainError):
     pass
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterable
 from datetime import UTC, datetime, timedelta
 
 from .clock import utcnow
-from .errors import FailedPrecondition, NotFound
+from .errors import FailedPrecondition, MediaPurged, NotFound
 from .idempotency import create_once
 from .paging import Page, PageRequest
 from .ports import MediaStore, ObjectNotFound, PresignNotSupported, UnitOfWork, UnitOfWorkFactory
@@ -37,8 +37,10 @@ class MediaService:
         single_statement_uow: UnitOfWorkFactory | None = None,
         upload_slots: UploadSlots | None = None,
         upload_idle_seconds: float = 30.0,
+        retention_days: int = 0,
     ):
         self._uow = uow
+        self._retention_days = retention_days  # named in the error about a purged media
         self._single = single_statement_uow or uow  # units of ONE statement (see db/session.py)
         self._storage = storage
         self._url_lifetime = url_lifetime
@@ -145,6 +147,8 @@ class MediaService:
         """The media, if the caller may see it and it is uploaded, and its storage key."""
         async with self._uow() as uow:
             media = await visible(uow.media, "media", media_id, principal)
+        if media.purge_time is not None:
+            raise MediaPurged(media_id, self._retention_days)
         if media.bucket_key is None:
             raise FailedPrecondition(f"media {media_id} is not uploaded yet")
         return media, media.bucket_key

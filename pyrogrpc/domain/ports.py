@@ -26,7 +26,7 @@ from typing import Any, Protocol, Self, TypeVar
 from .clock import monotonic
 from .geometry import Box
 from .paging import Page, PageRequest
-from .read_models import Alert, AlertOfDevice, DeviceForAlert, PoseOfAlert, StoredRequest
+from .read_models import Alert, AlertOfDevice, DeviceForAlert, ExpiredMedia, PoseOfAlert, StoredRequest
 from .records import (
     AccessRecord,
     DeviceRecord,
@@ -221,6 +221,31 @@ class AlertRepository(Protocol):
     async def delete(self, alert_id: int) -> None: ...
 
 
+class RetentionRepository(Protocol):
+    """The media retention purge (domain/retention.py): its lease and its two statements."""
+
+    async def take_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
+        """Hold lease `name` until `until` if it is free, expired at `now`, or already `holder`'s;
+        False when another holder has it. Atomic: two callers never both get it."""
+        ...
+
+    async def release_lease(self, name: str, holder: str, *, now: datetime) -> None:
+        """End `holder`'s lease at `now` (a no-op when someone else holds it)."""
+        ...
+
+    async def expired_media(
+        self, *, created_before: datetime, after: tuple[datetime, int] | None, limit: int, keep_label: str
+    ) -> Sequence[ExpiredMedia]:
+        """Uploaded, unpurged media created before `created_before`, oldest first, strictly after
+        the (create_time, id) `after`; not those a pose shows, nor those with an alert whose
+        event is labelled `keep_label`."""
+        ...
+
+    async def mark_purged(self, media_ids: Sequence[int], now: datetime) -> int:
+        """Set purge_time on those not purged yet; how many it set."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Commit horizon of the alerts table (see db/alert_horizon.py): every id up to
@@ -286,6 +311,9 @@ class UnitOfWork(Protocol):
 
     @property
     def occlusion_masks(self) -> OcclusionMaskRepository: ...
+
+    @property
+    def retention(self) -> RetentionRepository: ...
 
     @property
     def alert_horizon(self) -> CommitHorizon: ...

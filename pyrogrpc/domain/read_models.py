@@ -75,3 +75,12 @@ class PoseOfAlert:
     id: int
     azimuth: float
     masks: tuple[Box, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredMedia:
+    """A media the retention purge deletes the content of (RetentionRepository.expired_media)."""
+
+    id: int
+    bucket_key: str
+    create_time: datetime

@@ -132,6 +132,7 @@ class MediaRecord(Protocol):
     upload_request_id: str | None
     upload_request_digest: str | None
     create_time: datetime
+    purge_time: datetime | None
 
 
 class WebhookRecord(Protocol):

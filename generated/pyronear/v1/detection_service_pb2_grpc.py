@@ -352,7 +352,8 @@ class DetectionServiceServicer:
         carries the media, then the object's bytes follow in order as chunks.
         Scope: admin, user (own group).
         Errors: FAILED_PRECONDITION when the media is not uploaded yet;
-        NOT_FOUND.
+        NOT_FOUND (ErrorInfo reason MEDIA_PURGED once the retention policy
+        deleted its content, see Media.purge_time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -364,7 +365,8 @@ class DetectionServiceServicer:
         is configured). Scope: admin, user (own group).
         Errors: FAILED_PRECONDITION when the media is not uploaded yet, or when
         the server stores media in a local folder (use DownloadMedia);
-        NOT_FOUND.
+        NOT_FOUND (ErrorInfo reason MEDIA_PURGED once the retention policy
+        deleted its content, see Media.purge_time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

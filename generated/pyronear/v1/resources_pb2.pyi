@@ -275,7 +275,7 @@ class Event(_message.Message):
     def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_acknowledged: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_id: _Optional[int] = ..., pose_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., cone_angle: _Optional[float] = ..., max_confidence: _Optional[float] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., label: _Optional[_Union[EventLabel, str]] = ..., labeled_by_user_id: _Optional[int] = ..., label_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Media(_message.Message):
-    __slots__ = ("id", "device_id", "group_id", "type", "bucket_key", "size_bytes", "sha256", "content_type", "create_time", "width", "height")
+    __slots__ = ("id", "device_id", "group_id", "type", "bucket_key", "size_bytes", "sha256", "content_type", "create_time", "width", "height", "purge_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,7 @@ class Media(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PURGE_TIME_FIELD_NUMBER: _ClassVar[int]
     id: int
     device_id: int
     group_id: int
@@ -298,7 +299,8 @@ class Media(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     width: int
     height: int
-    def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[MediaType, str]] = ..., bucket_key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    purge_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[MediaType, str]] = ..., bucket_key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., purge_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Alert(_message.Message):
     __slots__ = ("id", "device_id", "group_id", "event_id", "media_id", "azimuth", "lat", "lon", "localization", "create_time", "boxes", "pose_id", "capture_time", "suppressed")
