@@ -15,6 +15,7 @@ from ..domain.alerts import AlertService
 from ..domain.fire_events import EventService
 from ..domain.media import MediaService
 from ..domain.notifications import NotificationService
+from ..domain.read_models import Alert
 from ..domain.send_alert import DetectionSender
 from ..domain.watch import AlertWatchHub, WatchItem
 from .detection_alerts import EventAlertRpcs
@@ -41,4 +42,4 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         self._notifications = notifications
         self._watch = watch
         self._sender = sender
-        self._watch_messages: OrderedDict[int, tuple[WatchItem, WatchAlertsResponse]] = OrderedDict()
+        self._watch_messages: OrderedDict[int, tuple[WatchItem[Alert], WatchAlertsResponse]] = OrderedDict()

@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain import ports
-from .alert_horizon import AlertHorizon
+from .commit_horizon import TableHorizon
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
@@ -57,9 +57,9 @@ class UnitOfWork:
         return self
 
     @property
-    def alert_horizon(self) -> AlertHorizon:
+    def alert_horizon(self) -> TableHorizon:
         """The alerts table's commit horizon, read in this unit's transaction (the watch hub)."""
-        return AlertHorizon(self.session)
+        return TableHorizon(self.session, "alerts")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -223,7 +223,7 @@ class AlertRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """Commit horizon of the alerts table (see db/alert_horizon.py): every id up to
+    """Commit horizon of a table (see db/commit_horizon.py): every id up to
     `allocated_id` is settled once none of `writers` is still running."""
 
     allocated_id: int
