@@ -23,6 +23,7 @@ from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
+from .repositories.incidents import IncidentRepository
 from .repositories.setup import (
     DeviceRepository,
     InstallationRepository,
@@ -52,6 +53,7 @@ class UnitOfWork:
         self.media = MediaRepository(s)
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
+        self.incidents = IncidentRepository(s)
         self.poses = PoseRepository(s)
         self.occlusion_masks = OcclusionMaskRepository(s)
         return self

@@ -75,3 +75,20 @@ class PoseOfAlert:
     id: int
     azimuth: float
     masks: tuple[Box, ...]
+
+
+class IncidentEvent(NamedTuple):
+    """What incident fusion reads of an event: its incident, its camera and its cone."""
+
+    id: int
+    group_id: int
+    incident_id: int | None
+    device_id: int | None
+    lat: float  # where the camera stood (the event's position)
+    lon: float
+    azimuth: float | None  # the cone of its most confident box (boxed alerts)
+    cone_angle: float | None
+    angle_of_view: float | None  # the device's lens, for events without a box cone
+    alert_azimuth: float | None  # the azimuth of the event's latest alert
+    start_time: datetime
+    last_seen_time: datetime | None
