@@ -44,7 +44,7 @@ from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import ConfigError, Settings
 from .db import migrate
-from .db.notify_pg import PgWakeups
+from .db.notify_pg import INCIDENTS_CHANNEL, PgWakeups
 from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import unit_of_work_factory
 from .domain.access_check import AccessCheck
@@ -54,6 +54,7 @@ from .domain.alerts import AlertService, DetectionRules
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.fire_events import EventService
+from .domain.incident_watch import IncidentWatchHub
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
 from .domain.notifications import NewEventNotifier, NotificationService
@@ -191,6 +192,7 @@ class PyroServer:
         # Wake-ups between replicas: PostgreSQL LISTEN/NOTIFY; one SQLite process needs none.
         postgres = self.engine.dialect.name == "postgresql"
         self._remote_wakeups = PgWakeups(settings.database_url) if postgres else None
+        self._incident_wakeups = PgWakeups(settings.database_url, channel=INCIDENTS_CHANNEL) if postgres else None
 
     def _build_use_cases(self, settings: Settings, access_recheck_seconds: float, watch_tuning: WatchTuning) -> None:
         """The domain's services, each given the ports it needs."""
@@ -232,6 +234,12 @@ class PyroServer:
         self.watch_hub = AlertWatchHub(
             single, remote=self._remote_wakeups, accounts=self.access_check, tuning=watch_tuning
         )
+        # WatchIncidents: the same hub over incident_changes, woken by this process's commits of
+        # change rows (tables_changed) and by other replicas on its own NOTIFY channel.
+        self.incident_watch_hub = IncidentWatchHub(
+            single, remote=self._incident_wakeups, accounts=self.access_check, tuning=watch_tuning
+        )
+        self._tables_changed.append(self.incident_watch_hub.tables_changed)
         # Told of every committed alert, after the commit: Telegram recipients, webhooks,
         # metrics, live watchers.
         notifier = NewEventNotifier(uow, self.queue, self.channels.telegram)
@@ -272,7 +280,7 @@ class PyroServer:
             engines["autocommit"] = self._autocommit_engine
         return LiveSources(
             pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
-            watchers=lambda: self.watch_hub.watcher_count,
+            watchers=lambda: self.watch_hub.watcher_count + self.incident_watch_hub.watcher_count,
             notification_queue_depth=lambda: self.queue.depth,
             notification_jobs=lambda: {
                 "succeeded": self.queue.stats.succeeded,
@@ -302,6 +310,7 @@ class PyroServer:
             notifications=self.notifications,
             watch=self.watch_hub,
             sender=self.sender,
+            incident_watch=self.incident_watch_hub,
         )
         return [
             (
@@ -338,6 +347,7 @@ class PyroServer:
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
         await self.watch_hub.start()
+        await self.incident_watch_hub.start()
         self._server = grpc.aio.server(
             interceptors=[
                 ObserveInterceptor(self.call_observer, self.tracing),  # outermost: sees every call's final status
@@ -478,7 +488,7 @@ class PyroServer:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume
         # elsewhere) instead of holding the whole grace period; unary calls still drain.
-        await self.watch_hub.stop()
+        await asyncio.gather(self.watch_hub.stop(), self.incident_watch_hub.stop())
         # Both ports drain their calls at once, within the same grace period.
         await asyncio.gather(
             *([self._server.stop(grace)] if self._server else []), *([self._http.stop(grace)] if self._http else [])

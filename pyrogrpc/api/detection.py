@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from pyronear.v1 import detection_service_pb2_grpc
-from pyronear.v1.detection_service_pb2 import WatchAlertsResponse
+from pyronear.v1.detection_service_pb2 import WatchAlertsResponse, WatchIncidentsResponse
 
 from ..domain.alerts import AlertService
 from ..domain.fire_events import EventService
+from ..domain.incident_watch import IncidentWatchHub, WatchedIncidentChange
 from ..domain.media import MediaService
 from ..domain.notifications import NotificationService
 from ..domain.read_models import Alert
@@ -35,6 +36,7 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         notifications: NotificationService,
         watch: AlertWatchHub,
         sender: DetectionSender,
+        incident_watch: IncidentWatchHub,
     ):
         self._media = media
         self._events = events
@@ -43,3 +45,7 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         self._watch = watch
         self._sender = sender
         self._watch_messages: OrderedDict[int, tuple[WatchItem[Alert], WatchAlertsResponse]] = OrderedDict()
+        self._incident_watch = incident_watch
+        self._incident_watch_messages: OrderedDict[
+            int, tuple[WatchItem[WatchedIncidentChange], WatchIncidentsResponse]
+        ] = OrderedDict()

@@ -44,7 +44,7 @@ from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
 from .errors import PyroError, typed_error
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, send_alert_requests, upload_requests
-from .watch import watch_alerts
+from .watch import watch_alerts, watch_incidents
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -730,3 +730,12 @@ class AsyncPyroClient:
         `after_alert_id`: None for new alerts only, 0 for every visible alert first.
         """
         return watch_alerts(self, after_alert_id=after_alert_id, **options)
+
+    def watch_incidents(
+        self, after_change_id: int | None = None, **options: Any
+    ) -> AsyncGenerator[detection_pb.IncidentChange, None]:
+        """Incident changes as they are committed, resuming by itself after disconnects (see watch.py).
+
+        `after_change_id`: None for new changes only, 0 for every stored change first.
+        """
+        return watch_incidents(self, after_change_id=after_change_id, **options)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2
 
 from .async_client import AsyncPyroClient
@@ -161,3 +162,9 @@ class PyroClient:
     def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> Iterator[resources_pb2.Alert]:
         """Blocking iterator over `AsyncPyroClient.watch_alerts`; closing it ends the stream."""
         return self._iterate(self._client.watch_alerts(after_alert_id, **options))
+
+    def watch_incidents(
+        self, after_change_id: int | None = None, **options: Any
+    ) -> Iterator[detection_pb.IncidentChange]:
+        """Blocking iterator over `AsyncPyroClient.watch_incidents`; closing it ends the stream."""
+        return self._iterate(self._client.watch_incidents(after_change_id, **options))

@@ -25,7 +25,7 @@ from ..client import AsyncPyroClient
 from .accounts import group_id_by_name
 from .common import EXIT_OK, UsageError, connection_options, read_password, run_client
 from .output import add_output_option, print_messages, print_one, write_csv
-from .watch import watch_alerts_command
+from .watch import add_incident_watch, watch_alerts_command
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -215,6 +215,9 @@ def add_parsers(commands) -> None:
         "--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)"
     )
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
+
+    incidents = noun("incident", "watch incidents (fires located where cameras' cones cross)")
+    add_incident_watch(verb, incidents)
 
     media = noun("media", "show, download or link a media (a camera's picture)")
     parser = verb(media, "get", "show a media's metadata", _media_get)

@@ -23,6 +23,7 @@ from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
+from .repositories.incident_changes import IncidentChangeRepository
 from .repositories.incidents import IncidentRepository
 from .repositories.setup import (
     DeviceRepository,
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
         self.incidents = IncidentRepository(s)
+        self.incident_changes = IncidentChangeRepository(s)
         self.poses = PoseRepository(s)
         self.occlusion_masks = OcclusionMaskRepository(s)
         return self
@@ -62,6 +64,11 @@ class UnitOfWork:
     def alert_horizon(self) -> TableHorizon:
         """The alerts table's commit horizon, read in this unit's transaction (the watch hub)."""
         return TableHorizon(self.session, "alerts")
+
+    @property
+    def incident_change_horizon(self) -> TableHorizon:
+        """The incident_changes table's commit horizon (the WatchIncidents hub)."""
+        return TableHorizon(self.session, "incident_changes")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

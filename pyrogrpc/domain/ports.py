@@ -26,7 +26,15 @@ from typing import Any, Protocol, Self, TypeVar
 from .clock import monotonic
 from .geometry import Box
 from .paging import Page, PageRequest
-from .read_models import Alert, AlertOfDevice, DeviceForAlert, IncidentEvent, PoseOfAlert, StoredRequest
+from .read_models import (
+    Alert,
+    AlertOfDevice,
+    DeviceForAlert,
+    IncidentChangeRow,
+    IncidentEvent,
+    PoseOfAlert,
+    StoredRequest,
+)
 from .records import (
     AccessRecord,
     DeviceRecord,
@@ -277,6 +285,20 @@ class AlertRepository(Protocol):
     async def delete(self, alert_id: int) -> None: ...
 
 
+class IncidentChangeRepository(Protocol):
+    """incident_changes, read by the WatchIncidents hub (domain/incident_watch.py)."""
+
+    async def after(
+        self, change_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
+    ) -> Sequence[IncidentChangeRow]:
+        """Changes with `change_id < id <= up_to`, oldest first."""
+        ...
+
+    async def incidents(self, incident_ids: Sequence[int]) -> Sequence[IncidentRecord]:
+        """The incidents of these ids that still exist."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Commit horizon of a table (see db/commit_horizon.py): every id up to
@@ -347,7 +369,13 @@ class UnitOfWork(Protocol):
     def incidents(self) -> IncidentRepository: ...
 
     @property
+    def incident_changes(self) -> IncidentChangeRepository: ...
+
+    @property
     def alert_horizon(self) -> CommitHorizon: ...
+
+    @property
+    def incident_change_horizon(self) -> CommitHorizon: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -92,3 +92,13 @@ class IncidentEvent(NamedTuple):
     alert_azimuth: float | None  # the azimuth of the event's latest alert
     start_time: datetime
     last_seen_time: datetime | None
+
+
+class IncidentChangeRow(NamedTuple):
+    """One row of incident_changes (WatchIncidents): the id is the stream's order and resume point."""
+
+    id: int
+    incident_id: int
+    group_id: int
+    kind: str
+    change_time: datetime

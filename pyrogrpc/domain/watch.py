@@ -191,6 +191,7 @@ class WatchHub(Generic[RowT]):
         self._resume_field = f"resume_after_{feed.id_field}"
         self._remote = remote
         self._accounts = accounts
+        self._accounts_changed = accounts.change_event() if accounts is not None else asyncio.Event()
         self._origin = uuid.uuid4().hex[:12]  # tells our own NOTIFYs apart from other replicas'
         self._admins: set[_Watcher[RowT]] = set()
         self._by_group: dict[int, set[_Watcher[RowT]]] = {}
@@ -349,9 +350,10 @@ class WatchHub(Generic[RowT]):
         """A stream outlives no change to its account (deleted, new scope or group): every
         stream's account is read again every `recheck_seconds` (all in one query), and at once
         after a local change; the streams of a changed account end with Unauthenticated."""
+        changed = self._accounts_changed
         while not self._stopped:
-            await _first_set(accounts.changed, self._stop_requested, timeout=accounts.recheck_seconds)
-            accounts.changed.clear()
+            await _first_set(changed, self._stop_requested, timeout=accounts.recheck_seconds)
+            changed.clear()
             if not self._stopped:
                 await self._end_streams_of_changed_accounts(accounts)
 
