@@ -13,16 +13,20 @@ from pyronear.v1.detection_service_pb2 import WatchAlertsResponse
 
 from ..domain.alerts import AlertService
 from ..domain.fire_events import EventService
+from ..domain.incidents import IncidentService
 from ..domain.media import MediaService
 from ..domain.notifications import NotificationService
 from ..domain.send_alert import DetectionSender
 from ..domain.watch import AlertWatchHub, WatchItem
 from .detection_alerts import EventAlertRpcs
+from .detection_incidents import IncidentRpcs
 from .detection_media import MediaRpcs
 from .detection_watch import WatchRpcs
 
 
-class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_pb2_grpc.DetectionServiceServicer):
+class DetectionServicer(
+    MediaRpcs, EventAlertRpcs, IncidentRpcs, WatchRpcs, detection_service_pb2_grpc.DetectionServiceServicer
+):
     """RPCs not defined by a mixin fall through to the generated base: UNIMPLEMENTED."""
 
     def __init__(
@@ -34,6 +38,7 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         notifications: NotificationService,
         watch: AlertWatchHub,
         sender: DetectionSender,
+        incidents: IncidentService,
     ):
         self._media = media
         self._events = events
@@ -41,4 +46,5 @@ class DetectionServicer(MediaRpcs, EventAlertRpcs, WatchRpcs, detection_service_
         self._notifications = notifications
         self._watch = watch
         self._sender = sender
+        self._incidents = incidents
         self._watch_messages: OrderedDict[int, tuple[WatchItem, WatchAlertsResponse]] = OrderedDict()
