@@ -49,15 +49,16 @@ from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import unit_of_work_factory
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
-from .domain.alert_webhooks import AlertWebhooks
+from .domain.alert_webhooks import AlertWebhooks, IncidentWebhooks
 from .domain.alerts import AlertService, DetectionRules
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.fire_events import EventService
 from .domain.incident_watch import IncidentWatchHub
+from .domain.incidents import IncidentRules, IncidentService
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
-from .domain.notifications import NewEventNotifier, NotificationService
+from .domain.notifications import IncidentNotifier, NotificationService
 from .domain.poses import OcclusionMaskService, PoseService
 from .domain.security import PasswordHasher, TokenService
 from .domain.send_alert import DetectionSender
@@ -162,6 +163,7 @@ class PyroServer:
         self._http: HttpListener | None = None
         self.http_port: int | None = None
         self._sweep_task: asyncio.Task[None] | None = None
+        self._incident_task: asyncio.Task[None] | None = None
         self._storage_ok = True
         self._health_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -188,6 +190,9 @@ class PyroServer:
         self.storage = build_storage(settings)
         self.channels = Channels(telegram_token=settings.telegram_token, telegram_base_url=settings.telegram_base_url)
         self.queue = BackgroundQueue()
+        # Incident fusion jobs, apart from notifications (a Telegram outage must not hold
+        # fusion back); one worker: this replica fuses one event at a time anyway (group lock).
+        self.incident_jobs = BackgroundQueue(max_size=10_000, workers=1)
         self.observability = init_observability(settings)
         # Wake-ups between replicas: PostgreSQL LISTEN/NOTIFY; one SQLite process needs none.
         postgres = self.engine.dialect.name == "postgresql"
@@ -240,10 +245,24 @@ class PyroServer:
             single, remote=self._incident_wakeups, accounts=self.access_check, tuning=watch_tuning
         )
         self._tables_changed.append(self.incident_watch_hub.tables_changed)
-        # Told of every committed alert, after the commit: Telegram recipients, webhooks,
-        # metrics, live watchers.
-        notifier = NewEventNotifier(uow, self.queue, self.channels.telegram)
+        # Told of every committed alert, after the commit: webhooks, metrics, live watchers.
         alert_webhooks = AlertWebhooks(uow, self.queue, self.channels.webhooks)
+        # Incidents: fused after each alert's commit, off the alert path (domain/incidents.py).
+        # Told when an incident opens and when it first gets a position: Telegram recipients
+        # and "incident" webhooks, once per incident (not once per camera).
+        link = settings.incident_link_template
+        notifier = IncidentNotifier(uow, self.queue, self.channels.telegram, link_template=link)
+        incident_webhooks = IncidentWebhooks(uow, self.queue, self.channels.webhooks, link_template=link)
+        self.incidents = IncidentService(
+            uow,
+            self.incident_jobs,
+            rules=IncidentRules(
+                window=timedelta(seconds=settings.incident_window_seconds),
+                range_m=settings.incident_range_m,
+                merge_distance_m=settings.incident_merge_distance_m,
+            ),
+            listeners=[notifier, incident_webhooks],
+        )
         self.alerts = AlertService(
             uow,
             single_statement_uow=single,
@@ -254,13 +273,15 @@ class PyroServer:
                 capture_skew=timedelta(seconds=settings.capture_time_skew_seconds),
                 max_capture_age=timedelta(seconds=settings.max_capture_age_seconds),
             ),
-            listeners=[notifier, alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
+            listeners=[alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
+            event_activity=self.incidents,
         )
         self.sender = DetectionSender(self.alerts, self.media)  # SendAlert: upload + alert in one call
         self._tables_changed += [
             self.access_check.tables_changed,
             notifier.tables_changed,
             alert_webhooks.tables_changed,
+            incident_webhooks.tables_changed,
         ]
 
     def _build_observation(self, settings: Settings, span_exporter: object | None) -> None:
@@ -310,6 +331,7 @@ class PyroServer:
             notifications=self.notifications,
             watch=self.watch_hub,
             sender=self.sender,
+            incidents=self.incidents,
             incident_watch=self.incident_watch_hub,
         )
         return [
@@ -346,6 +368,7 @@ class PyroServer:
         )
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
+        await self.incident_jobs.start()
         await self.watch_hub.start()
         await self.incident_watch_hub.start()
         self._server = grpc.aio.server(
@@ -380,6 +403,7 @@ class PyroServer:
         self._stopping.clear()
         self._health_task = asyncio.create_task(self._watch_health(self._storage_ok), name="pyrogrpc-health")
         self._sweep_task = asyncio.create_task(self._sweep_staged_uploads(), name="pyrogrpc-upload-sweep")
+        self._incident_task = asyncio.create_task(self._sweep_incidents(), name="pyrogrpc-incident-sweep")
         if self.settings.http_port:
             try:
                 await self._start_http([(service, servicer) for service, servicer, _ in servicers])
@@ -440,6 +464,22 @@ class PyroServer:
             except TimeoutError:
                 pass
 
+    async def _sweep_incidents(self) -> None:
+        """Every incident_sweep_seconds: close the incidents not seen for the window, and fuse
+        the recent camera events in no incident (a fusion job lost to a crash or a full queue)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.incident_sweep_seconds)
+                return
+            except TimeoutError:
+                pass
+            try:
+                closed, fused = await self.incidents.sweep()
+                if closed or fused:
+                    logger.info("incident sweep: %d closed, %d unfused event(s) fused", closed, fused)
+            except Exception as error:  # noqa: BLE001 - database down: the next round retries
+                logger.warning("incident sweep failed: %s", error)
+
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
@@ -484,6 +524,9 @@ class PyroServer:
         if self._sweep_task:
             self._stopping.set()
             await self._sweep_task
+        if self._incident_task:
+            self._stopping.set()
+            await self._incident_task
         if self._server:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume
@@ -499,6 +542,7 @@ class PyroServer:
             logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
         if self.metrics is not None:
             self.metrics.close()
+        await self.incident_jobs.stop()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()

@@ -74,7 +74,7 @@ def incident_change_to_proto(change: WatchedIncidentChange) -> pb.IncidentChange
     assert change.incident is not None  # the hub streams only changes of existing incidents
     return pb.IncidentChange(
         change_id=change.id,
-        kind=pb.IncidentChange.Kind.Value(f"KIND_{change.kind.upper()}"),
+        kind=f"KIND_{change.kind.upper()}",  # the enum by name: "opened" -> KIND_OPENED
         incident=incident_to_proto(change.incident),
         change_time=to_timestamp(change.change_time),
     )

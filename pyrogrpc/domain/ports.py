@@ -200,7 +200,7 @@ class IncidentRepository(Repository[IncidentRecord], Protocol):
 
     async def events_of(self, incident_ids: Sequence[int]) -> list[IncidentEvent]: ...
 
-    async def open_of_group(self, group_id: int, *, seen_since: datetime) -> list[IncidentRecord]:
+    async def open_of_group(self, group_id: int, *, seen_since: datetime) -> Sequence[IncidentRecord]:
         """The group's open incidents seen since then, oldest first (tracked records)."""
         ...
 
@@ -266,7 +266,7 @@ class AlertRepository(Protocol):
 
     async def latest_of_device(self, device_id: int) -> AlertOfDevice | None: ...
 
-    async def latest_of_events(self, event_ids: Sequence[int]) -> Alert | None: ...
+    async def first_of_event(self, event_id: int) -> Alert | None: ...
 
     async def list_alerts(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None

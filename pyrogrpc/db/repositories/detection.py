@@ -203,11 +203,9 @@ class AlertRepository(Repository[Alert]):
         row = (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
         return None if row is None else read_models.AlertOfDevice(*row)
 
-    async def latest_of_events(self, event_ids: Sequence[int]) -> read_models.Alert | None:
-        """The newest alert of these events (an incident's), or None."""
-        if not event_ids:
-            return None
-        query = _ALERT_COLUMNS.where(_alerts.c.event_id.in_(event_ids)).order_by(_alerts.c.id.desc()).limit(1)
+    async def first_of_event(self, event_id: int) -> read_models.Alert | None:
+        """The alert that opened the event, or None."""
+        query = _ALERT_COLUMNS.where(_alerts.c.event_id == event_id).order_by(_alerts.c.id).limit(1)
         row = (await self.session.execute(query)).first()
         return None if row is None else read_models.Alert._make(row)
 
