@@ -50,14 +50,20 @@ async def started(stream: Stream) -> int:
 
 
 class Changes:
-    """The changes a stream delivered, read in the background; checks each message's resume point."""
+    """The changes a stream delivered, read in the background once it started; checks each
+    message's resume point. `start`: the opening heartbeat's resume point."""
 
-    def __init__(self, stream: Stream):
+    def __init__(self, stream: Stream, start: int):
         self.stream = stream
+        self.start = start
         self.received: list[pb.IncidentChange] = []
         self.error: grpc.aio.AioRpcError | None = None
-        self.resume: int | None = None
+        self.resume = start
         self._task = asyncio.create_task(self._collect())
+
+    @classmethod
+    async def open(cls, stream: Stream) -> Changes:
+        return cls(stream, await started(stream))
 
     async def _collect(self) -> None:
         try:
@@ -135,8 +141,8 @@ async def sighting(admin: Api, camera) -> None:
 
 async def test_changes_arrive_once_in_order_with_the_incident(server, admin):
     camera = await new_camera(admin)
-    changes = Changes(watch(camera.user))
-    start = await started(changes.stream)
+    changes = await Changes.open(watch(camera.user))
+    start = changes.start
     incident = await new_incident(server, camera.group_id)
     await record(server, incident, camera.group_id, ["event_added", "positioned", "position_changed", "closed"])
     await delivers_the_table(server, changes, after=start, group_id=camera.group_id, at_least=5)
@@ -155,8 +161,8 @@ async def test_changes_arrive_once_in_order_with_the_incident(server, admin):
 
 async def test_changes_made_by_alerts_arrive_and_resume_replays_exactly_the_missed_ones(server, admin):
     camera = await new_camera(admin)
-    changes = Changes(watch(camera.user))
-    start = await started(changes.stream)
+    changes = await Changes.open(watch(camera.user))
+    start = changes.start
     for _ in range(2):
         await sighting(admin, camera)
     await delivers_the_table(server, changes, after=start, group_id=camera.group_id, at_least=2)
@@ -166,8 +172,8 @@ async def test_changes_made_by_alerts_arrive_and_resume_replays_exactly_the_miss
     # Disconnected: more changes happen.
     for _ in range(2):
         await sighting(admin, camera)
-    missed = Changes(watch(camera.user, resume))
-    assert await started(missed.stream) == resume
+    missed = await Changes.open(watch(camera.user, resume))
+    assert missed.start == resume
     await delivers_the_table(server, missed, after=resume, group_id=camera.group_id, at_least=2)
     # ... and then live.
     await sighting(admin, camera)
@@ -180,8 +186,8 @@ async def test_replay_from_zero_pages_through_the_history(server, admin):
     camera = await new_camera(admin)
     incident = await new_incident(server, camera.group_id)
     await record(server, incident, camera.group_id, ["event_added"] * 7)
-    changes = Changes(watch(camera.user, 0))
-    assert await started(changes.stream) == 0
+    changes = await Changes.open(watch(camera.user, 0))
+    assert changes.start == 0
     await delivers_the_table(server, changes, after=0, group_id=camera.group_id, at_least=8)
     changes.cancel()
 
@@ -199,8 +205,8 @@ async def test_every_change_once_in_order_across_two_replicas_with_resume(server
         admin_a = await on_a.login(ADMIN_LOGIN, ADMIN_PASSWORD)
         camera = await new_camera(admin_a)
         user_b = on_b.with_token(camera.user.token)
-        changes = Changes(watch(user_b))
-        start = await started(changes.stream)
+        changes = await Changes.open(watch(user_b))
+        start = changes.start
         for _ in range(3):
             await sighting(admin_a, camera)  # alerts, fusion and change rows all on A
         await delivers_the_table(a, changes, after=start, group_id=camera.group_id, at_least=3)
@@ -209,8 +215,7 @@ async def test_every_change_once_in_order_across_two_replicas_with_resume(server
         for _ in range(2):
             await sighting(admin_a, camera)
         # Resume on the other replica: exactly the missed changes, then live ones.
-        resumed = Changes(watch(camera.user, resume))  # on A now
-        await started(resumed.stream)
+        resumed = await Changes.open(watch(camera.user, resume))  # on A now
         await delivers_the_table(a, resumed, after=resume, group_id=camera.group_id, at_least=2)
         await sighting(admin_a, camera)
         await delivers_the_table(a, resumed, after=resume, group_id=camera.group_id, at_least=3)
@@ -222,8 +227,8 @@ async def test_a_change_committed_after_a_later_one_is_not_skipped(server, admin
         pytest.skip("SQLite serializes writers: ids always commit in order")
     camera = await new_camera(admin)
     incident = await new_incident(server, camera.group_id)
-    changes = Changes(watch(camera.user))
-    start = await started(changes.stream)
+    changes = await Changes.open(watch(camera.user))
+    start = changes.start
     insert = "INSERT INTO incident_changes (incident_id, group_id, kind, change_time) VALUES (%s, %s, %s, now())"
     with psycopg.connect(libpq_url(server)) as late:
         late.execute(insert, (incident, camera.group_id, "event_added"))  # id N, not committed yet
@@ -241,9 +246,8 @@ async def test_a_change_committed_after_a_later_one_is_not_skipped(server, admin
 
 async def test_users_see_only_their_group_and_admins_see_all(server, admin):
     mine, theirs = await new_camera(admin), await new_camera(admin)
-    own, everything = Changes(watch(mine.user)), Changes(watch(admin))
-    start = await started(own.stream)
-    admin_start = await started(everything.stream)
+    own, everything = await Changes.open(watch(mine.user)), await Changes.open(watch(admin))
+    start, admin_start = own.start, everything.start
     other = await new_incident(server, theirs.group_id)
     await sighting(admin, mine)
     await new_incident(server, mine.group_id)
@@ -252,7 +256,7 @@ async def test_users_see_only_their_group_and_admins_see_all(server, admin):
     assert other not in {change.incident.id for change in own.received}
     assert all(change.incident.group_id == mine.group_id for change in own.received)
     # Replays are filtered too.
-    replay = Changes(watch(mine.user, 0))
+    replay = await Changes.open(watch(mine.user, 0))
     await delivers_the_table(server, replay, after=0, group_id=mine.group_id, at_least=2)
     for changes in (own, everything, replay):
         changes.cancel()
@@ -271,16 +275,16 @@ async def test_bad_resume_point_devices_and_missing_tokens_are_refused(server, a
 async def test_a_reader_behind_by_more_than_the_buffer_is_dropped_and_resumes(server, admin):
     camera = await new_camera(admin)
     incident = await new_incident(server, camera.group_id)
-    changes = Changes(watch(camera.user))
-    start = await started(changes.stream)
+    changes = await Changes.open(watch(camera.user))
+    start = changes.start
     # Ten changes in one commit reach the hub in one batch: more than the stream may buffer.
     await record(server, incident, camera.group_id, ["event_added"] * 10)
     await until(lambda: changes.error is not None)
     assert changes.error.code() == Code.RESOURCE_EXHAUSTED
     assert "resume_after_change_id" in changes.error.details()
     assert server.incident_watch_hub.watcher_count == 0
-    resume = changes.resume if changes.resume is not None else start
-    resumed = Changes(watch(camera.user, resume))  # the replay reads the table: no buffer limit
+    resume = changes.resume
+    resumed = await Changes.open(watch(camera.user, resume))  # the replay reads the table: no buffer limit
     await delivers_the_table(server, resumed, after=resume, group_id=camera.group_id, at_least=10 - len(changes.ids))
     assert changes.ids + resumed.ids == await table_ids(server, after=start, group_id=camera.group_id)
     resumed.cancel()
