@@ -28,6 +28,7 @@ from pyronear.v1 import resources_pb2 as res
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, violated_fields
 from tests.test_alerts import new_camera
+from tests.test_incidents import EAST, FIRE, WEST, distance, first_tower, look_at, tower_in
 from tests.watch_helpers import TIMEOUT, Stream, ends_with, is_postgres, libpq_url, until
 
 Code = grpc.StatusCode
@@ -179,6 +180,27 @@ async def test_changes_made_by_alerts_arrive_and_resume_replays_exactly_the_miss
     await sighting(admin, camera)
     await delivers_the_table(server, missed, after=resume, group_id=camera.group_id, at_least=3)
     missed.cancel()
+
+
+async def test_two_towers_stream_opened_event_added_then_positioned(server, admin):
+    west = await first_tower(admin, WEST)
+    east = await tower_in(admin, west, EAST)
+    changes = await Changes.open(watch(west.user))
+    await look_at(west.device, WEST, FIRE)
+    await delivers_the_table(server, changes, after=changes.start, group_id=west.group_id, at_least=1)
+    await look_at(east, EAST, FIRE)
+    await delivers_the_table(server, changes, after=changes.start, group_id=west.group_id, at_least=3)
+    opened, added, positioned = changes.received[:3]
+    assert [opened.kind, added.kind, positioned.kind] == [
+        Kind.KIND_OPENED,
+        Kind.KIND_EVENT_ADDED,
+        Kind.KIND_POSITIONED,
+    ]
+    assert opened.incident.id == added.incident.id == positioned.incident.id
+    located = positioned.incident
+    assert located.HasField("lat") and distance((located.lat, located.lon), FIRE) < 300
+    assert len(located.cones) == 2 and located.status == res.INCIDENT_STATUS_OPEN
+    changes.cancel()
 
 
 @pytest.mark.watch_tuning(batch_size=3)
