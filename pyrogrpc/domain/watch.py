@@ -24,17 +24,17 @@ The hub. One background task ("pump") runs one query per wake-up for all watcher
 (`alerts.after(cursor)`), then pushes each new alert to the admins' streams and to the
 streams of the alert's group; nothing polls the database per watcher. Wake-ups come from
 `rows_committed` (for alerts: `alert_created`, the AlertService listener, called after
-commit), from other replicas
-through `RemoteWakeups` (PostgreSQL LISTEN/NOTIFY, see db/notify_pg.py), and from a slow
-safety poll, so a lost notification only delays delivery.
+commit), from other replicas through `RemoteWakeups` (PostgreSQL LISTEN/NOTIFY, see
+db/notify_pg.py; one channel per hub), and from a slow safety poll, so a lost
+notification only delays delivery.
 
 Late commits. Ids are drawn in order but may commit out of order (PostgreSQL: 7 may
 commit after 8, or never). The hub fans out only a gap-free prefix: an id is delivered
 once every smaller id is either delivered or settled as never coming. When a gap shows
-up, the hub takes a commit-horizon checkpoint (db/commit_horizon.py behind the CommitHorizon port: the sequence's last
-value, then the transactions holding a write lock on the feed's table) and holds later ids until
-those transactions have all ended; a fresh query then shows the late alert, or the gap is
-permanent (rollback, deleted row). This was chosen over the alternatives because:
+up, the hub takes a commit-horizon checkpoint (db/commit_horizon.py behind the
+CommitHorizon port: the sequence's last value, then the transactions holding a write lock
+on the feed's table) and holds later ids until those transactions have all ended; a fresh
+query then shows the late alert, or the gap is permanent (rollback, deleted row). This was chosen over the alternatives because:
 - a fixed grace period would skip an alert whose transaction outlives it, and delay every
   rolled-back id by the full grace period even when nothing is in flight;
 - a per-alert commit sequence needs a schema change and a write serialized across all
