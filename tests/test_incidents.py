@@ -19,8 +19,10 @@ from pyproj import Geod
 
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2 as res
+from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.helpers import Api, expect_status, violated_fields
 from tests.test_alerts import Camera, another_device, my_alert, new_camera
+from tests.test_notifications import fake_http  # noqa: F401  (shared fixture)
 
 Code = grpc.StatusCode
 GEOD = Geod(ellps="WGS84")
@@ -321,3 +323,67 @@ async def test_list_pages_and_time_filters(server, admin):
     past = pb.ListIncidentsRequest()
     past.end_time.FromSeconds(1_000_000_000)
     assert list((await camera.user.detection.ListIncidents(past)).incidents) == []
+
+
+async def test_alerts_on_two_replicas_at_once_make_exactly_one_incident(server_factory):
+    from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+
+    replicas = [await server_factory(), await server_factory()]
+    towers = [WEST, EAST, NORTH_WEST, NORTH_EAST]
+    async with Api.connect(replicas[0].port) as one, Api.connect(replicas[1].port) as two:
+        admin = await one.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        first = await first_tower(admin, towers[0])
+        devices = [first.device] + [await tower_in(admin, first, tower) for tower in towers[1:]]
+        # Half of the cameras send to the other replica (same database).
+        devices = [d if n % 2 == 0 else two.with_token(d.token) for n, d in enumerate(devices)]
+        alerts = await asyncio.gather(*(look_at(d, t, FIRE) for d, t in zip(devices, towers, strict=True)))
+        events = {a.event_id for a in alerts}
+        found = await eventually(
+            lambda: incidents(first.user), lambda found: {e for i in found for e in i.event_ids} == events
+        )
+        assert len(found) == 1, found
+
+
+# --- notifications once per incident ------------------------------------------------------
+
+
+async def test_telegram_and_webhooks_hear_once_per_incident_not_once_per_camera(server_factory, fake_http):
+    from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+    from tests.test_notifications import TOKEN, add_recipient
+
+    server = await server_factory(
+        TELEGRAM_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=fake_http.url,
+        INCIDENT_LINK_TEMPLATE="https://platform.example/incidents/{incident_id}",
+    )
+    async with Api.connect(server.port) as api:
+        admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        west = await first_tower(admin, WEST)
+        east = await tower_in(admin, west, EAST)
+        third = await tower_in(admin, west, NORTH_WEST)
+        await add_recipient(admin, west.group_id, "1001")
+        await admin.setup.CreateWebhook(setup_pb.CreateWebhookRequest(callback="incident", url=f"{fake_http.url}/hook"))
+        await look_at(west.device, WEST, FIRE)
+        await settled(server)
+        await look_at(east, EAST, FIRE)
+        await settled(server)
+        # More cameras and more alerts of the same fire: nobody hears of it again.
+        await look_at(third, NORTH_WEST, FIRE)
+        await look_at(west.device, WEST, FIRE)
+        await look_at(east, EAST, FIRE)
+        await settled(server)
+        [incident] = await incidents(west.user)
+        assert len(incident.device_ids) == 3
+
+        texts = [body["text"] for body in fake_http.telegram()]
+        link = f"https://platform.example/incidents/{incident.id}"
+        assert len(texts) == 2, texts  # opened, then positioned
+        assert "not located yet (seen by 1 camera)" in texts[0] and texts[0].endswith(link)
+        assert "Position: 4" in texts[1] and "m)" in texts[1] and texts[1].endswith(link)
+
+        hooks = fake_http.hooks()
+        assert [hook["type"] for hook in hooks] == ["incident_opened", "incident_positioned"]
+        assert all(hook["incident"]["id"] == incident.id and hook["incident"]["link"] == link for hook in hooks)
+        assert hooks[0]["incident"]["lat"] is None and len(hooks[0]["incident"]["cones"]) == 1
+        located = hooks[1]["incident"]
+        assert distance((located["lat"], located["lon"]), FIRE) < 300 and len(located["device_ids"]) == 2
