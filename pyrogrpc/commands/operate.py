@@ -3,7 +3,7 @@
     group create|list          user create|list          device create|list
     pose create|list|delete    mask create|list|delete
     event list|get|ack|label|triage|alerts                alert list|get|watch
-    incident list|get|events|detach
+    incident list|get|events|detach|watch
     media get|download|url     export alerts|events       (CSV for a time range)
 
 Lists show the first `--limit` rows (default 50; a note on stderr says when there are
@@ -202,7 +202,7 @@ def add_parsers(commands) -> None:
     parser.add_argument("event_id", type=int, metavar="ID")
     paging(parser)
 
-    incidents = noun("incident", "list and show incidents (a fire located where cameras' cones cross)")
+    incidents = noun("incident", "list, show and watch incidents (a fire located where cameras' cones cross)")
     parser = verb(incidents, "list", "list incidents, newest first", _incident_list)
     parser.add_argument("--since", type=timestamp, metavar="TIME", help="still seen at or after TIME (ISO 8601)")
     parser.add_argument("--until", type=timestamp, metavar="TIME", help="started before TIME")
@@ -222,6 +222,7 @@ def add_parsers(commands) -> None:
     )
     parser.add_argument("incident_id", type=int, metavar="ID")
     parser.add_argument("event_id", type=int, metavar="EVENT_ID")
+    add_incident_watch(verb, incidents)
 
     alerts = noun("alert", "list, show and watch alerts")
     parser = verb(alerts, "list", "list alerts, newest first", _alert_list)
@@ -237,9 +238,6 @@ def add_parsers(commands) -> None:
         "--after-alert-id", type=int, metavar="ID", help="first replay the alerts after this id (0: all)"
     )
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N alerts (default: run until interrupted)")
-
-    incidents = noun("incident", "watch incidents (fires located where cameras' cones cross)")
-    add_incident_watch(verb, incidents)
 
     media = noun("media", "show, download or link a media (a camera's picture)")
     parser = verb(media, "get", "show a media's metadata", _media_get)
