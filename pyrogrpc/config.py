@@ -83,6 +83,12 @@ class Settings:
     capture_time_skew_seconds: int = 60
     max_capture_age_seconds: int = 86400
     device_online_seconds: int = 300
+    # Incidents (issue 16): events of several cameras fused where their cones cross.
+    incident_window_seconds: int = 1800  # events active this recently fuse; an incident unseen this long closes
+    incident_range_m: float = 30_000.0  # how far from its tower a cone reaches
+    incident_merge_distance_m: float = 2_000.0  # incidents with positions closer than this merge
+    incident_sweep_seconds: int = 30  # how often overdue incidents close and unfused events are fused
+    incident_link_template: str | None = None  # e.g. "https://platform.example/incidents/{incident_id}"
     max_upload_bytes: int = 20 * 1024 * 1024
     media_url_expire_seconds: int = 3600
     # Uploads in progress, per device and in all: each holds up to one S3 part in memory.
@@ -343,6 +349,11 @@ def _parse(values: Mapping[str, str]) -> Settings:
         capture_time_skew_seconds=_int(values, "CAPTURE_TIME_SKEW_SECONDS", 60, 0),
         max_capture_age_seconds=_int(values, "MAX_CAPTURE_AGE_SECONDS", 86400, 1),
         device_online_seconds=_int(values, "DEVICE_ONLINE_SECONDS", 300, 1),
+        incident_window_seconds=_int(values, "INCIDENT_WINDOW_SECONDS", 1800, 1),
+        incident_range_m=float(_int(values, "INCIDENT_RANGE_METERS", 30_000, 100, 200_000)),
+        incident_merge_distance_m=float(_int(values, "INCIDENT_MERGE_DISTANCE_METERS", 2_000, 0, 100_000)),
+        incident_sweep_seconds=_int(values, "INCIDENT_SWEEP_SECONDS", 30, 1),
+        incident_link_template=_incident_link_template(values),
         max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
         media_url_expire_seconds=_int(values, "MEDIA_URL_EXPIRE_SECONDS", 3600, 1, 7 * 24 * 3600),
         max_uploads_per_device=_int(values, "MAX_UPLOADS_PER_DEVICE", 2, 1),
@@ -366,6 +377,23 @@ def _parse(values: Mapping[str, str]) -> Settings:
         otel_endpoint=_get(values, "OTEL_EXPORTER_OTLP_ENDPOINT"),
         **_http(values),
     )
+
+
+def _incident_link_template(values: Mapping[str, str]) -> str | None:
+    """INCIDENT_LINK_TEMPLATE: an http(s) URL with an {incident_id} placeholder, or unset."""
+    template = _get(values, "INCIDENT_LINK_TEMPLATE")
+    if template is None:
+        return None
+    if not template.startswith(("http://", "https://")) or "{incident_id}" not in template:
+        raise ConfigError(
+            "INCIDENT_LINK_TEMPLATE must be an http(s) URL holding {incident_id}, "
+            "e.g. https://platform.example/incidents/{incident_id}"
+        )
+    try:
+        template.format(incident_id=1)
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError("INCIDENT_LINK_TEMPLATE may only hold the placeholder {incident_id}") from None
+    return template
 
 
 LOG_FORMATS = ("text", "json")

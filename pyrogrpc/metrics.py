@@ -52,7 +52,7 @@ class _LiveCollector(Collector):
         yield pools
         yield GaugeMetricFamily(
             "pyrogrpc_watchers_connected",
-            "WatchAlerts streams open on this server",
+            "WatchAlerts and WatchIncidents streams open on this server",
             value=self._read(self._sources.watchers, 0),
         )
         yield GaugeMetricFamily(

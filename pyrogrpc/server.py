@@ -47,19 +47,21 @@ from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import ConfigError, Settings
 from .db import migrate
-from .db.notify_pg import PgWakeups
+from .db.notify_pg import INCIDENTS_CHANNEL, PgWakeups
 from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import unit_of_work_factory
 from .domain.access_check import AccessCheck
 from .domain.accounts import AccountService
-from .domain.alert_webhooks import AlertWebhooks
+from .domain.alert_webhooks import AlertWebhooks, IncidentWebhooks
 from .domain.alerts import AlertService, DetectionRules
 from .domain.bootstrap import ensure_superadmin
 from .domain.devices import DeviceService
 from .domain.fire_events import EventService
+from .domain.incident_watch import IncidentWatchHub
+from .domain.incidents import IncidentRules, IncidentService
 from .domain.media import MediaService
 from .domain.notification_targets import RecipientService, WebhookService
-from .domain.notifications import NewEventNotifier, NotificationService
+from .domain.notifications import IncidentNotifier, NotificationService
 from .domain.poses import OcclusionMaskService, PoseService
 from .domain.retention import MediaPurger
 from .domain.security import PasswordHasher, TokenService
@@ -166,6 +168,7 @@ class PyroServer:
         self.http_port: int | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
+        self._incident_task: asyncio.Task[None] | None = None
         self._storage_ok = True
         self._health_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -192,10 +195,14 @@ class PyroServer:
         self.storage = build_storage(settings)
         self.channels = Channels(telegram_token=settings.telegram_token, telegram_base_url=settings.telegram_base_url)
         self.queue = BackgroundQueue()
+        # Incident fusion jobs, apart from notifications (a Telegram outage must not hold
+        # fusion back); one worker: this replica fuses one event at a time anyway (group lock).
+        self.incident_jobs = BackgroundQueue(max_size=10_000, workers=1)
         self.observability = init_observability(settings)
         # Wake-ups between replicas: PostgreSQL LISTEN/NOTIFY; one SQLite process needs none.
         postgres = self.engine.dialect.name == "postgresql"
         self._remote_wakeups = PgWakeups(settings.database_url) if postgres else None
+        self._incident_wakeups = PgWakeups(settings.database_url, channel=INCIDENTS_CHANNEL) if postgres else None
 
     def _build_use_cases(self, settings: Settings, access_recheck_seconds: float, watch_tuning: WatchTuning) -> None:
         """The domain's services, each given the ports it needs."""
@@ -252,10 +259,30 @@ class PyroServer:
         self.watch_hub = AlertWatchHub(
             single, remote=self._remote_wakeups, accounts=self.access_check, tuning=watch_tuning
         )
-        # Told of every committed alert, after the commit: Telegram recipients, webhooks,
-        # metrics, live watchers.
-        notifier = NewEventNotifier(uow, self.queue, self.channels.telegram)
+        # WatchIncidents: the same hub over incident_changes, woken by this process's commits of
+        # change rows (tables_changed) and by other replicas on its own NOTIFY channel.
+        self.incident_watch_hub = IncidentWatchHub(
+            single, remote=self._incident_wakeups, accounts=self.access_check, tuning=watch_tuning
+        )
+        self._tables_changed.append(self.incident_watch_hub.tables_changed)
+        # Told of every committed alert, after the commit: webhooks, metrics, live watchers.
         alert_webhooks = AlertWebhooks(uow, self.queue, self.channels.webhooks)
+        # Incidents: fused after each alert's commit, off the alert path (domain/incidents.py).
+        # Told when an incident opens and when it first gets a position: Telegram recipients
+        # and "incident" webhooks, once per incident (not once per camera).
+        link = settings.incident_link_template
+        notifier = IncidentNotifier(uow, self.queue, self.channels.telegram, link_template=link)
+        incident_webhooks = IncidentWebhooks(uow, self.queue, self.channels.webhooks, link_template=link)
+        self.incidents = IncidentService(
+            uow,
+            self.incident_jobs,
+            rules=IncidentRules(
+                window=timedelta(seconds=settings.incident_window_seconds),
+                range_m=settings.incident_range_m,
+                merge_distance_m=settings.incident_merge_distance_m,
+            ),
+            listeners=[notifier, incident_webhooks],
+        )
         self.alerts = AlertService(
             uow,
             single_statement_uow=single,
@@ -266,13 +293,15 @@ class PyroServer:
                 capture_skew=timedelta(seconds=settings.capture_time_skew_seconds),
                 max_capture_age=timedelta(seconds=settings.max_capture_age_seconds),
             ),
-            listeners=[notifier, alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
+            listeners=[alert_webhooks, *self.observability.alert_listeners, self.watch_hub],
+            event_activity=self.incidents,
         )
         self.sender = DetectionSender(self.alerts, self.media)  # SendAlert: upload + alert in one call
         self._tables_changed += [
             self.access_check.tables_changed,
             notifier.tables_changed,
             alert_webhooks.tables_changed,
+            incident_webhooks.tables_changed,
         ]
 
     def _build_observation(self, settings: Settings, span_exporter: object | None) -> None:
@@ -292,7 +321,7 @@ class PyroServer:
             engines["autocommit"] = self._autocommit_engine
         return LiveSources(
             pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
-            watchers=lambda: self.watch_hub.watcher_count,
+            watchers=lambda: self.watch_hub.watcher_count + self.incident_watch_hub.watcher_count,
             notification_queue_depth=lambda: self.queue.depth,
             notification_jobs=lambda: {
                 "succeeded": self.queue.stats.succeeded,
@@ -322,6 +351,8 @@ class PyroServer:
             notifications=self.notifications,
             watch=self.watch_hub,
             sender=self.sender,
+            incidents=self.incidents,
+            incident_watch=self.incident_watch_hub,
         )
         return [
             (
@@ -357,7 +388,9 @@ class PyroServer:
         )
         self.generated_superadmin_password = result.generated_password
         await self.queue.start()
+        await self.incident_jobs.start()
         await self.watch_hub.start()
+        await self.incident_watch_hub.start()
         self._server = grpc.aio.server(
             interceptors=[
                 ObserveInterceptor(self.call_observer, self.tracing),  # outermost: sees every call's final status
@@ -392,6 +425,7 @@ class PyroServer:
         self._sweep_task = asyncio.create_task(self._sweep_staged_uploads(), name="pyrogrpc-upload-sweep")
         if self.media_purger is not None:
             self._purge_task = asyncio.create_task(self._purge_expired_media(self.media_purger), name="pyrogrpc-purge")
+        self._incident_task = asyncio.create_task(self._sweep_incidents(), name="pyrogrpc-incident-sweep")
         if self.settings.http_port:
             try:
                 await self._start_http([(service, servicer) for service, servicer, _ in servicers])
@@ -469,6 +503,21 @@ class PyroServer:
     def _count_purged(self, count: int) -> None:
         if self.metrics is not None:
             self.metrics.media_purged.inc(count)
+    async def _sweep_incidents(self) -> None:
+        """Every incident_sweep_seconds: close the incidents not seen for the window, and fuse
+        the recent camera events in no incident (a fusion job lost to a crash or a full queue)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.incident_sweep_seconds)
+                return
+            except TimeoutError:
+                pass
+            try:
+                closed, fused = await self.incidents.sweep()
+                if closed or fused:
+                    logger.info("incident sweep: %d closed, %d unfused event(s) fused", closed, fused)
+            except Exception as error:  # noqa: BLE001 - database down: the next round retries
+                logger.warning("incident sweep failed: %s", error)
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -517,11 +566,14 @@ class PyroServer:
         if self._purge_task:
             self._stopping.set()
             await self._purge_task  # ends after its current batch
+        if self._incident_task:
+            self._stopping.set()
+            await self._incident_task
         if self._server:
             await self.health.enter_graceful_shutdown()
         # Watch streams never end by themselves: end them now with UNAVAILABLE (clients resume
         # elsewhere) instead of holding the whole grace period; unary calls still drain.
-        await self.watch_hub.stop()
+        await asyncio.gather(self.watch_hub.stop(), self.incident_watch_hub.stop())
         # Both ports drain their calls at once, within the same grace period.
         await asyncio.gather(
             *([self._server.stop(grace)] if self._server else []), *([self._http.stop(grace)] if self._http else [])
@@ -532,6 +584,7 @@ class PyroServer:
             logger.warning("stopping with %d call(s) still running after %ss", self.calls.running, CLEAN_UP_SECONDS)
         if self.metrics is not None:
             self.metrics.close()
+        await self.incident_jobs.stop()
         await self.queue.stop()
         await self.channels.aclose()
         self.observability.shutdown()

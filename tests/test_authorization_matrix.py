@@ -159,6 +159,11 @@ DetectionService.SendNotification            denied  denied  denied  ok
 DetectionService.GetNotification             denied  denied  denied  ok
 DetectionService.ListNotifications           denied  denied  denied  ok
 DetectionService.DeleteNotification          denied  denied  denied  ok
+DetectionService.GetIncident                 denied  ok      hidden  ok
+DetectionService.ListIncidents               denied  ok      ok      ok
+DetectionService.ListIncidentEvents          denied  ok      hidden  ok
+DetectionService.DetachIncidentEvent         denied  ok      hidden  ok
+DetectionService.WatchIncidents              denied  ok      ok      ok
 """
 
 PUBLIC_RPCS = {"AccessService.Login"}
@@ -305,6 +310,7 @@ async def build_world(anonymous: Api, hook_url: str) -> World:
         await device_client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=ids["media_a"]))
     ).alert
     ids["alert_a"], ids["event_a"] = alert.id, alert.event_id
+    ids["incident_a"] = await incident_of(admin, alert.event_id)
     ids["victim_alert"] = (
         await device_client.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(event_id=alert.event_id))
     ).alert.id
@@ -430,6 +436,27 @@ async def _victim_mask(w: World, identity: str) -> setup_pb.DeleteOcclusionMaskR
     request = setup_pb.CreateOcclusionMaskRequest(pose_id=w.pose_a, box=box)
     created = (await w.clients["admin"].setup.CreateOcclusionMask(request)).occlusion_mask
     return setup_pb.DeleteOcclusionMaskRequest(occlusion_mask_id=created.id)
+
+
+async def incident_of(admin: Api, event_id: int) -> int:
+    """The incident the server fuses the event into, moments after its alert (polled)."""
+    deadline = time.monotonic() + 30
+    while True:
+        event = (await admin.detection.GetEvent(detection_pb.GetEventRequest(event_id=event_id))).event
+        if event.HasField("incident_id"):
+            return event.incident_id
+        assert time.monotonic() < deadline, f"event {event_id} was not fused into an incident"
+        await asyncio.sleep(0.05)
+
+
+async def _detach(w: World, identity: str) -> detection_pb.DetachIncidentEventRequest:
+    """An incident of its own per call (a detached event cannot be detached twice): a new
+    device's first alert."""
+    admin = w.clients["admin"]
+    _, device = await admin.new_device(w.user_a, lat=44.5, lon=4.2, azimuth=10.0)
+    alert = (await admin.detection.CreateAlert(detection_pb.CreateAlertRequest(device_id=device.id))).alert
+    incident_id = await incident_of(admin, alert.event_id)
+    return detection_pb.DetachIncidentEventRequest(incident_id=incident_id, event_id=alert.event_id)
 
 
 def _send_alert(w: World, identity: str) -> list[detection_pb.SendAlertRequest]:
@@ -622,6 +649,13 @@ BUILDERS: dict[str, Builder] = {
     "DetectionService.DeleteNotification": lambda w, i: detection_pb.DeleteNotificationRequest(
         notification_id=w.victim_notification
     ),
+    "DetectionService.GetIncident": lambda w, i: detection_pb.GetIncidentRequest(incident_id=w.incident_a),
+    "DetectionService.ListIncidents": lambda w, i: detection_pb.ListIncidentsRequest(),
+    "DetectionService.ListIncidentEvents": lambda w, i: detection_pb.ListIncidentEventsRequest(
+        incident_id=w.incident_a
+    ),
+    "DetectionService.DetachIncidentEvent": _detach,
+    "DetectionService.WatchIncidents": lambda w, i: detection_pb.WatchIncidentsRequest(after_change_id=0),
 }
 
 # A server-streaming call that stays open (WatchAlerts) counts as accepted when it has not
@@ -642,7 +676,7 @@ async def invoke(client: Api, rpc: str, request, max_alert_id: int = 2**63 - 1) 
     call = call_fn(request, timeout=20)
     messages = []
     try:
-        if rpc == "DetectionService.WatchAlerts":
+        if rpc in ("DetectionService.WatchAlerts", "DetectionService.WatchIncidents"):
             deadline = asyncio.get_running_loop().time() + STREAM_ACCEPT_SECONDS
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 try:
@@ -652,7 +686,7 @@ async def invoke(client: Api, rpc: str, request, max_alert_id: int = 2**63 - 1) 
                 if message is grpc.aio.EOF:
                     break
                 messages.append(message)
-                if message.HasField("alert") and message.alert.id >= max_alert_id:
+                if rpc.endswith("WatchAlerts") and message.HasField("alert") and message.alert.id >= max_alert_id:
                     break  # the replay reached the newest alert: accepted, and nothing else to see
         else:
             async for message in call:
@@ -701,4 +735,16 @@ async def test_authorization(world, rpc):
             leaked = [m.alert.id for m in messages if m.HasField("alert") and m.alert.group_id != world.group_b]
             if leaked:
                 failures.append(f"{rpc} as other: received alerts of another group {leaked}")
+        if rpc == "DetectionService.ListIncidents" and identity == "other":
+            leaked = [i.id for m in messages for i in m.incidents if i.group_id != world.group_b]
+            if leaked:
+                failures.append(f"{rpc} as other: received incidents of another group {leaked}")
+        if rpc == "DetectionService.WatchIncidents" and identity == "other":
+            leaked = [
+                m.change.incident.id
+                for m in messages
+                if m.HasField("change") and m.change.incident.group_id != world.group_b
+            ]
+            if leaked:
+                failures.append(f"{rpc} as other: received incidents of another group {leaked}")
     assert not failures, "\n".join(failures)

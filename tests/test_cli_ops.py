@@ -415,3 +415,36 @@ async def test_pose_and_mask_commands(server, admin, capsys):
     assert code == 0 and f"deleted pose {pose['id']}" in err
     code, _, err = await cli(capsys, "pose", "delete", pose["id"], *me)
     assert code == 1 and err.startswith("error: NOT_FOUND")
+
+
+async def test_incident_list_get_events_and_detach(server, capsys, alerts_sent):
+    user, alerts, _ = alerts_sent
+    me = as_user(server, user)
+    event_id = alerts[0].event_id
+    async with AsyncPyroClient(f"127.0.0.1:{server.port}", login=user.login, password=USER_PASSWORD) as client:
+        for _ in range(600):  # fusion runs moments after the alert: poll for it
+            if (await client.get_event(event_id)).HasField("incident_id"):
+                break
+            await asyncio.sleep(0.05)
+        incident_id = (await client.get_event(event_id)).incident_id
+    assert incident_id
+    code, out, err = await cli(capsys, "incident", "list", *me, "--open", "-o", "json")
+    assert code == 0, err
+    [listed] = json_lines(out)
+    assert listed["id"] == str(incident_id) and listed["event_ids"] == [str(event_id)]
+    assert listed["status"] == "INCIDENT_STATUS_OPEN" and "lat" not in listed  # one camera: no position
+    code, out, _ = await cli(capsys, "incident", "list", *me, "-o", "table")
+    assert code == 0 and out.splitlines()[0].split()[0] == "ID" and len(out.splitlines()) == 2
+    code, out, _ = await cli(capsys, "incident", "get", str(incident_id), *me, "-o", "table")
+    assert code == 0 and re.search(rf"^id +{incident_id}$", out, re.M)
+    code, out, _ = await cli(capsys, "incident", "events", str(incident_id), *me, "-o", "json")
+    assert code == 0 and [e["id"] for e in json_lines(out)] == [str(event_id)]
+    code, out, err = await cli(capsys, "incident", "detach", str(incident_id), str(event_id), *me, "-o", "json")
+    assert code == 0 and json.loads(out)["id"] == str(incident_id) and "event_ids" not in json.loads(out)
+    assert re.search(rf"event {event_id} is now incident \d+", err)
+    code, _, err = await cli(capsys, "incident", "detach", str(incident_id), str(event_id), *me)
+    assert code == 1 and err.startswith("error: FAILED_PRECONDITION")
+    code, _, err = await cli(capsys, "incident", "get", "999999", *me)
+    assert code == 1 and err.startswith("error: NOT_FOUND")
+    code, _, err = await cli(capsys, "incident", "list", *me, "--since", "2026-02-01", "--until", "2026-01-01")
+    assert code == 2 and "--since must be before --until" in err

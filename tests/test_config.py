@@ -84,6 +84,11 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path):
         ({"BUCKET_NAME": "m", "S3_ENDPOINT_URL": "s3.example.org"}, "S3_ENDPOINT_URL"),
         ({"BUCKET_MEDIA_FOLDER": "../etc"}, "BUCKET_MEDIA_FOLDER"),
         ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
+        ({"INCIDENT_WINDOW_SECONDS": "0"}, "INCIDENT_WINDOW_SECONDS"),
+        ({"INCIDENT_RANGE_METERS": "10"}, "INCIDENT_RANGE_METERS"),
+        ({"INCIDENT_LINK_TEMPLATE": "ftp://x/{incident_id}"}, "INCIDENT_LINK_TEMPLATE"),
+        ({"INCIDENT_LINK_TEMPLATE": "https://platform.example/incidents"}, "INCIDENT_LINK_TEMPLATE"),
+        ({"INCIDENT_LINK_TEMPLATE": "https://x/{incident_id}/{other}"}, "INCIDENT_LINK_TEMPLATE"),
     ],
 )
 def test_bad_or_contradictory_settings_name_the_variable(tmp_path, env, variable):

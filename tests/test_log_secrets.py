@@ -116,6 +116,7 @@ async def test_no_secret_reaches_any_log_at_debug(server_factory, every_log_at_d
             media = await upload_media(camera, tiny_jpeg())
             alert = await my_alert(camera, media_id=media.id)
             await _poll(lambda: hooks.received and telegram.received and len(failing.received) >= 3)
+            await server.incident_jobs.join()  # the incident's Telegram message is queued after its fusion
             await server.queue.join()
             assert hooks.received[0].body["id"] == alert.id
             assert hooks.received[0].path == f"/services/{secret_part}"

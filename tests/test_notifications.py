@@ -121,6 +121,12 @@ def expected_text(alert: resources_pb2.Alert, device_name: str) -> tuple[str, st
     )
 
 
+async def settled(server) -> None:
+    """Every incident fusion job done (they notify), then every notification job."""
+    await server.incident_jobs.join()
+    await server.queue.join()
+
+
 async def notifications(admin: Api) -> list[resources_pb2.Notification]:
     return list((await admin.detection.ListNotifications(pb.ListNotificationsRequest())).notifications)
 
@@ -128,7 +134,7 @@ async def notifications(admin: Api) -> list[resources_pb2.Notification]:
 # --- after CreateMyAlert ------------------------------------------------------------------
 
 
-async def test_a_new_event_notifies_each_recipient_of_the_group_once(server_factory, fake_http):
+async def test_a_new_incident_notifies_each_recipient_of_the_group_once(server_factory, fake_http):
     server = await server_factory(TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=fake_http.url)
     async with admin_of(server) as admin:
         camera = await new_camera(admin)
@@ -136,11 +142,13 @@ async def test_a_new_event_notifies_each_recipient_of_the_group_once(server_fact
         recipients = [await add_recipient(admin, camera.group_id, chat) for chat in ("1001", "1002")]
         await add_recipient(admin, stranger.group_id, "9999")
         first = await my_alert(camera.device)
-        second = await my_alert(camera.device)  # joins the event: nobody is notified again
+        second = await my_alert(camera.device)  # joins the event (and its incident): nobody is notified again
         assert second.event_id == first.event_id
-        await server.queue.join()
+        await settled(server)
 
         subject, message = expected_text(first, camera.device_row.login)
+        # One camera, no cone: an incident without position; the message says so.
+        message += "\nPosition: not located yet (seen by 1 camera)"
         sent = sorted(fake_http.telegram(), key=lambda body: body["chat_id"])
         assert sent == [
             {"chat_id": "1001", "text": f"{subject}\n{message}"},
@@ -159,7 +167,7 @@ async def test_create_alert_webhooks_receive_every_alert(server_factory, fake_ht
         await add_webhook(admin, f"{fake_http.url}/hook")
         first = await my_alert(camera.device, localization="[]")
         second = await my_alert(camera.device, azimuth=7.5)
-        await server.queue.join()
+        await settled(server)
         assert fake_http.telegram() == [] and await notifications(admin) == []
         hooks = sorted(fake_http.hooks(), key=lambda body: body["id"])
         assert [hook["id"] for hook in hooks] == [first.id, second.id]
@@ -183,13 +191,13 @@ async def test_new_webhooks_and_recipients_are_used_at_once_despite_the_lookup_c
     async with admin_of(server) as admin:
         camera = await new_camera(admin)
         await my_alert(camera.device)  # caches "no webhook" and "no recipient" for this group
-        await server.queue.join()
+        await settled(server)
         assert fake_http.hooks() == [] and fake_http.telegram() == []
         await add_webhook(admin, f"{fake_http.url}/hook")
         await add_recipient(admin, camera.group_id, "1001")
-        other = await new_camera(admin, group_id=camera.group_id)  # a new event in the same group
+        other = await new_camera(admin, group_id=camera.group_id)  # a new event (and incident) in the same group
         alert = await my_alert(other.device)
-        await server.queue.join()
+        await settled(server)
         assert [hook["id"] for hook in fake_http.hooks()] == [alert.id]
         assert [body["chat_id"] for body in fake_http.telegram()] == ["1001"]
 
@@ -210,7 +218,7 @@ async def test_failing_telegram_and_webhooks_never_slow_or_fail_create_alert(ser
         while len(fake_http.received) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         fake_http.release.set()
-        await server.queue.join()
+        await settled(server)
         assert len(fake_http.telegram()) == 3 and len(fake_http.hooks()) == 3  # 3 attempts each
         assert server.queue.stats.failed == 2
         assert await notifications(admin) == []  # nothing sent, nothing logged
@@ -225,7 +233,7 @@ async def test_send_notification_sends_and_logs(server_factory, fake_http):
     async with admin_of(server) as admin:
         camera = await new_camera(admin)
         alert = await my_alert(camera.device)
-        await server.queue.join()  # the new event had no recipient yet
+        await settled(server)  # the new event had no recipient yet
         recipient = await add_recipient(admin, camera.group_id, "3003")
         request = pb.SendNotificationRequest(alert_id=alert.id, recipient_id=recipient.id)
         notification = (await admin.detection.SendNotification(request)).notification
@@ -281,7 +289,7 @@ async def test_notifications_paging(server_factory, fake_http):
         camera = await new_camera(admin)
         recipient = await add_recipient(admin, camera.group_id, "1001")
         alert = await my_alert(camera.device)
-        await server.queue.join()
+        await settled(server)
         request = pb.SendNotificationRequest(alert_id=alert.id, recipient_id=recipient.id)
         sent = [(await admin.detection.SendNotification(request)).notification for _ in range(2)]
         page = await admin.detection.ListNotifications(pb.ListNotificationsRequest(page_size=2))

@@ -23,9 +23,9 @@ from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import USER_PASSWORD, Api, TcpProxy, user_on_two_replicas, violated_fields
+from tests.watch_helpers import TIMEOUT, Stream, ends_with, is_postgres, libpq_url, until
 
 Code = grpc.StatusCode
-TIMEOUT = 5.0
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -46,34 +46,6 @@ class Camera:
     async def alert(self, **fields):
         request = pb.CreateAlertRequest(device_id=self.device.id, **fields)
         return (await self.admin.detection.CreateAlert(request)).alert
-
-
-class Stream:
-    """A WatchAlerts call read by a background task, so waiting with a timeout never cancels it."""
-
-    def __init__(self, call):
-        self.call = call
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for message in self.call:
-                self.queue.put_nowait(message)
-            self.queue.put_nowait(grpc.aio.EOF)
-        except grpc.aio.AioRpcError as error:
-            self.queue.put_nowait(error)
-
-    async def get(self, timeout: float = TIMEOUT):
-        """The next message; raises the stream's error, returns grpc.aio.EOF at its end."""
-        item = await asyncio.wait_for(self.queue.get(), timeout)
-        if isinstance(item, grpc.aio.AioRpcError):
-            raise item
-        return item
-
-    def cancel(self) -> None:
-        self.call.cancel()
-        self._reader.cancel()
 
 
 def watch(client: Api, after: int | None = None, **kwargs) -> Stream:
@@ -117,26 +89,6 @@ async def nothing_more(stream: Stream, seconds: float = 0.5) -> None:
         except TimeoutError:
             return
         assert message is not grpc.aio.EOF and message.HasField("heartbeat"), f"unexpected message {message}"
-
-
-async def ends_with(stream: Stream, code: grpc.StatusCode, timeout: float = TIMEOUT) -> grpc.aio.AioRpcError:
-    """Drop messages until the stream fails; assert its status."""
-    deadline = time.monotonic() + timeout
-    try:
-        while await stream.get(max(0.01, deadline - time.monotonic())) is not grpc.aio.EOF:
-            pass
-    except grpc.aio.AioRpcError as error:
-        assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
-        return error
-    raise AssertionError(f"expected {code.name}, the stream ended normally")
-
-
-def is_postgres(server) -> bool:
-    return server.engine.dialect.name == "postgresql"
-
-
-def libpq_url(server) -> str:
-    return server.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # --- order, replay, resume points ----------------------------------------------------
@@ -430,18 +382,18 @@ async def test_client_resumes_after_unavailable_without_gaps_or_duplicates(serve
     consumer = asyncio.create_task(consume())
     try:
         second = (await camera.alert()).id
-        await _until(lambda: received == [first, second])
+        await until(lambda: received == [first, second])
         await server.watch_hub.stop()  # the stream ends UNAVAILABLE
         third = (await camera.alert()).id  # created while the client is disconnected
         await server.watch_hub.start()
         fourth = (await camera.alert()).id
-        await _until(lambda: len(received) >= 4)
+        await until(lambda: len(received) >= 4)
         await asyncio.sleep(0.2)
         assert received == [first, second, third, fourth]
     finally:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
-    await _until(lambda: server.watch_hub.watcher_count == 0)
+    await until(lambda: server.watch_hub.watcher_count == 0)
 
 
 async def test_async_client_watches_with_its_token_keeper(server, admin):
@@ -455,7 +407,7 @@ async def test_async_client_watches_with_its_token_keeper(server, admin):
         second = (await camera.alert()).id
         assert (await asyncio.wait_for(anext(alerts), TIMEOUT)).id == second
         await alerts.aclose()
-    await _until(lambda: server.watch_hub.watcher_count == 0)
+    await until(lambda: server.watch_hub.watcher_count == 0)
 
 
 async def test_client_raises_errors_it_cannot_retry(admin):
@@ -463,13 +415,6 @@ async def test_client_raises_errors_it_cannot_retry(admin):
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await anext(stream)
     assert raised.value.code() == Code.INVALID_ARGUMENT
-
-
-async def _until(condition, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 # --- streams of revoked accounts -------------------------------------------------------

@@ -1,7 +1,7 @@
 """media retention: media.purge_time, the unpurged-by-age index, and job_leases (one purger at a time)
 
 Revision ID: 0006_media_retention
-Revises: 0004_media_dimensions
+Revises: 0005_incidents
 Create Date: 2026-12-07 14:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_media_retention"
-down_revision = "0004_media_dimensions"
+down_revision = "0005_incidents"
 branch_labels = None
 depends_on = None
 

@@ -123,6 +123,12 @@ _DETECTION = {
     "GetNotification": ADMIN,
     "ListNotifications": ADMIN,
     "DeleteNotification": ADMIN,
+    # Incidents: as events (users of the group, admins); cameras never list them.
+    "GetIncident": ADMIN_USER,
+    "ListIncidents": ADMIN_USER,
+    "ListIncidentEvents": ADMIN_USER,
+    "DetachIncidentEvent": ADMIN_USER,
+    "WatchIncidents": ADMIN_USER,
 }
 
 

@@ -9,7 +9,7 @@
 
 Module map: channel.py (keepalive, the one backoff policy, which calls retry),
 errors.py (typed exceptions with the google.rpc details), tokens.py (login, refresh),
-upload.py (UploadMedia stream), watch.py (auto-resuming WatchAlerts iterator),
+upload.py (UploadMedia stream), watch.py (auto-resuming WatchAlerts / WatchIncidents iterators),
 async_client.py and sync_client.py (the two faces of the client).
 """
 
@@ -32,7 +32,7 @@ from .errors import (
 from .sync_client import PyroClient
 from .tokens import MissingCredentials, TokenKeeper
 from .upload import CHUNK_SIZE, MediaSource
-from .watch import watch_alerts
+from .watch import watch_alerts, watch_incidents
 
 __all__ = [
     "BACKOFF",
@@ -62,4 +62,5 @@ __all__ = [
     "open_channel",
     "typed_error",
     "watch_alerts",
+    "watch_incidents",
 ]

@@ -44,7 +44,7 @@ from .channel import BACKOFF, DEFAULT_SERVER, REQUEST_ID_CREATES, open_channel
 from .errors import PyroError, typed_error
 from .tokens import TokenKeeper
 from .upload import MediaSource, Progress, load_source, send_alert_requests, upload_requests
-from .watch import watch_alerts
+from .watch import watch_alerts, watch_incidents
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -434,6 +434,42 @@ class AsyncPyroClient:
         request = detection_pb.ListEventAlertsRequest(event_id=event_id, page_size=page_size)
         return self.pages(self.detection.ListEventAlerts, request, "alerts")
 
+    # --- incidents (docs/incidents.md) ------------------------------------------------------
+
+    async def get_incident(self, incident_id: int) -> resources_pb2.Incident:
+        request = detection_pb.GetIncidentRequest(incident_id=incident_id)
+        return (await self.call(self.detection.GetIncident, request)).incident
+
+    def list_incidents(
+        self,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        open_only: bool = False,
+        group_id: int | None = None,
+        page_size: int = 0,
+    ) -> AsyncIterator[resources_pb2.Incident]:
+        """Incidents newest first: still seen at or after start_time, started before end_time,
+        only open ones, of one group (admins)."""
+        request = detection_pb.ListIncidentsRequest(
+            page_size=page_size,
+            open_only=open_only,
+            **_given(start_time=_timestamp(start_time), end_time=_timestamp(end_time), group_id=group_id),
+        )
+        return self.pages(self.detection.ListIncidents, request, "incidents")
+
+    def list_incident_events(self, incident_id: int, *, page_size: int = 0) -> AsyncIterator[resources_pb2.Event]:
+        request = detection_pb.ListIncidentEventsRequest(incident_id=incident_id, page_size=page_size)
+        return self.pages(self.detection.ListIncidentEvents, request, "events")
+
+    async def detach_incident_event(
+        self, incident_id: int, event_id: int
+    ) -> tuple[resources_pb2.Incident, resources_pb2.Incident]:
+        """Take an event out of an incident: (the incident without it, the event's own new incident)."""
+        request = detection_pb.DetachIncidentEventRequest(incident_id=incident_id, event_id=event_id)
+        response = await self.call(self.detection.DetachIncidentEvent, request)
+        return response.incident, response.event_incident
+
     async def acknowledge_event(self, event_id: int) -> resources_pb2.Event:
         request = detection_pb.AcknowledgeEventRequest(event_id=event_id)
         return (await self.call(self.detection.AcknowledgeEvent, request)).event
@@ -730,3 +766,12 @@ class AsyncPyroClient:
         `after_alert_id`: None for new alerts only, 0 for every visible alert first.
         """
         return watch_alerts(self, after_alert_id=after_alert_id, **options)
+
+    def watch_incidents(
+        self, after_change_id: int | None = None, **options: Any
+    ) -> AsyncGenerator[detection_pb.IncidentChange, None]:
+        """Incident changes as they are committed, resuming by itself after disconnects (see watch.py).
+
+        `after_change_id`: None for new changes only, 0 for every stored change first.
+        """
+        return watch_incidents(self, after_change_id=after_change_id, **options)

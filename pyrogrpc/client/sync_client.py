@@ -14,6 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2
 
 from .async_client import AsyncPyroClient
@@ -124,6 +125,10 @@ class PyroClient:
     list_unlabeled_events = _blocking_pager(AsyncPyroClient.list_unlabeled_events)
     create_event = _blocking(AsyncPyroClient.create_event)
     update_event = _blocking(AsyncPyroClient.update_event)
+    get_incident = _blocking(AsyncPyroClient.get_incident)
+    list_incidents = _blocking_pager(AsyncPyroClient.list_incidents)
+    list_incident_events = _blocking_pager(AsyncPyroClient.list_incident_events)
+    detach_incident_event = _blocking(AsyncPyroClient.detach_incident_event)
     get_media = _blocking(AsyncPyroClient.get_media)
     list_media = _blocking_pager(AsyncPyroClient.list_media)
     get_media_url = _blocking(AsyncPyroClient.get_media_url)
@@ -161,3 +166,9 @@ class PyroClient:
     def watch_alerts(self, after_alert_id: int | None = None, **options: Any) -> Iterator[resources_pb2.Alert]:
         """Blocking iterator over `AsyncPyroClient.watch_alerts`; closing it ends the stream."""
         return self._iterate(self._client.watch_alerts(after_alert_id, **options))
+
+    def watch_incidents(
+        self, after_change_id: int | None = None, **options: Any
+    ) -> Iterator[detection_pb.IncidentChange]:
+        """Blocking iterator over `AsyncPyroClient.watch_incidents`; closing it ends the stream."""
+        return self._iterate(self._client.watch_incidents(after_change_id, **options))

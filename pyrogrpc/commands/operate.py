@@ -3,6 +3,7 @@
     group create|list          user create|list          device create|list
     pose create|list|delete    mask create|list|delete
     event list|get|ack|label|triage|alerts                alert list|get|watch
+    incident list|get|events|detach|watch
     media get|download|url     export alerts|events       (CSV for a time range)
 
 Lists show the first `--limit` rows (default 50; a note on stderr says when there are
@@ -25,7 +26,7 @@ from ..client import AsyncPyroClient
 from .accounts import group_id_by_name
 from .common import EXIT_OK, UsageError, connection_options, read_password, run_client
 from .output import add_output_option, print_messages, print_one, write_csv
-from .watch import watch_alerts_command
+from .watch import add_incident_watch, watch_alerts_command
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -200,6 +201,28 @@ def add_parsers(commands) -> None:
     parser = verb(events, "alerts", "list the alerts of an event", _event_alerts)
     parser.add_argument("event_id", type=int, metavar="ID")
     paging(parser)
+
+    incidents = noun("incident", "list, show and watch incidents (a fire located where cameras' cones cross)")
+    parser = verb(incidents, "list", "list incidents, newest first", _incident_list)
+    parser.add_argument("--since", type=timestamp, metavar="TIME", help="still seen at or after TIME (ISO 8601)")
+    parser.add_argument("--until", type=timestamp, metavar="TIME", help="started before TIME")
+    parser.add_argument("--open", action="store_true", help="only open incidents")
+    parser.add_argument("--group-id", type=int, metavar="ID", help="only this group (admins)")
+    paging(parser)
+    parser = verb(incidents, "get", "show one incident (position, cameras, cones)", _incident_get)
+    parser.add_argument("incident_id", type=int, metavar="ID")
+    parser = verb(incidents, "events", "list the events of an incident", _incident_events)
+    parser.add_argument("incident_id", type=int, metavar="ID")
+    paging(parser)
+    parser = verb(
+        incidents,
+        "detach",
+        "take an event out of an incident (it belongs elsewhere); it is never put back automatically",
+        _incident_detach,
+    )
+    parser.add_argument("incident_id", type=int, metavar="ID")
+    parser.add_argument("event_id", type=int, metavar="EVENT_ID")
+    add_incident_watch(verb, incidents)
 
     alerts = noun("alert", "list, show and watch alerts")
     parser = verb(alerts, "list", "list alerts, newest first", _alert_list)
@@ -386,6 +409,30 @@ async def _event_ack(args, client):
 @_client_command
 async def _event_label(args, client):
     print_one(args, await client.label_event(args.event_id, LABELS[args.label]))
+
+
+def _incidents(args, client):
+    if args.since and args.until and args.since >= args.until:
+        raise UsageError("--since must be before --until")
+    return client.list_incidents(
+        start_time=args.since, end_time=args.until, open_only=args.open, group_id=args.group_id
+    )
+
+
+_incident_list = _list(_incidents)
+_incident_events = _list(lambda args, client: client.list_incident_events(args.incident_id))
+
+
+@_client_command
+async def _incident_get(args, client):
+    print_one(args, await client.get_incident(args.incident_id))
+
+
+@_client_command
+async def _incident_detach(args, client):
+    incident, alone = await client.detach_incident_event(args.incident_id, args.event_id)
+    print(f"event {args.event_id} is now incident {alone.id}", file=sys.stderr)
+    print_one(args, incident)
 
 
 def _alerts(args, client):

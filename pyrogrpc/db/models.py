@@ -221,6 +221,55 @@ class Event(Base):
     label: Mapped[str | None] = mapped_column(String(24))
     labeled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     label_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The incident the event is part of (domain/incidents.py); NULL until fused.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+
+
+class Incident(Base):
+    """One fire seen by one or more cameras of a group: events whose cones cross (issue 16)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # The closer scans open incidents by last_seen_time.
+        Index("ix_incidents_status_last_seen_time", "status", "last_seen_time"),
+        _TABLE_ARGS,
+    )
+    id: Mapped[int] = _id()
+    # CASCADE: incidents are derived history; they must not keep a group (with no events left) alive.
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    uncertainty_m: Mapped[float | None] = mapped_column(Float)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    create_time: Mapped[datetime] = _create_time()
+    close_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it first got a position: set once, drives the once-only "positioned" notification.
+    positioned_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+
+
+class IncidentDetachment(Base):
+    """An event a user took out of an incident: fusion never puts it back there."""
+
+    __tablename__ = "incident_detachments"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, index=True)
+    create_time: Mapped[datetime] = _create_time()
+
+
+class IncidentChange(Base):
+    """One change of an incident, written in the transaction that makes it; WatchIncidents
+    streams these rows in id order (the resume point is an id)."""
+
+    __tablename__ = "incident_changes"
+    __table_args__ = (Index("ix_incident_changes_group_id_id", "group_id", "id"), _TABLE_ARGS)
+    id: Mapped[int] = _id()
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    change_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class Media(Base):

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 logger = logging.getLogger("pyrogrpc.notify_pg")
 
 CHANNEL = "pyrogrpc_alerts"
+INCIDENTS_CHANNEL = "pyrogrpc_incidents"  # WatchIncidents: one channel per watch hub
 
 _CONNECT_OPTIONS: dict[str, Any] = {
     "autocommit": True,

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -71,9 +71,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def create_session_factory(
     engine: AsyncEngine, *, on_commit: Callable[[frozenset[str]], None] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    """`on_commit(tables)` runs right after each commit that changed ORM rows, with the names
-    of their tables: in-process caches (accesses, webhooks, recipients) drop what a commit changed.
-    Changes made with Core statements are not reported (the hot paths' tables are not cached).
+    """`on_commit(tables)` runs right after each commit that changed ORM rows or ran a Core
+    INSERT, with the names of their tables: in-process caches (accesses, webhooks, recipients)
+    drop what a commit changed, watch hubs (incident_changes) wake up. Core UPDATEs and DELETEs
+    are not reported (the hot paths' tables are not cached).
 
     On an `autocommit` engine the sessions serve units of work that run ONE statement, atomic
     on its own (Heartbeat's UPDATE, a read): that saves the BEGIN and COMMIT/ROLLBACK round
@@ -90,6 +91,13 @@ def create_session_factory(
     def _after_flush(session: Session, _context: Any) -> None:
         changed = session.info.setdefault("changed_tables", set())
         changed.update(type(row).__tablename__ for row in chain(session.new, session.dirty, session.deleted))
+
+    @event.listens_for(ReportingSession, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        # Core INSERTs too: a new row (alerts, incident_changes) is what a watch hub waits for.
+        # Not Core UPDATEs: Heartbeat's per-call UPDATE would wake every listener for nothing.
+        if state.is_insert:
+            state.session.info.setdefault("changed_tables", set()).add(state.statement.table.name)  # type: ignore[attr-defined]
 
     @event.listens_for(ReportingSession, "after_commit")
     def _after_commit(session: Session) -> None:

@@ -18,12 +18,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain import ports
-from .alert_horizon import AlertHorizon
+from .commit_horizon import TableHorizon
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
 from .repositories.retention import RetentionRepository
+from .repositories.incident_changes import IncidentChangeRepository
+from .repositories.incidents import IncidentRepository
 from .repositories.setup import (
     DeviceRepository,
     InstallationRepository,
@@ -53,15 +55,22 @@ class UnitOfWork:
         self.media = MediaRepository(s)
         self.alerts = AlertRepository(s)
         self.notifications = NotificationRepository(s)
+        self.incidents = IncidentRepository(s)
+        self.incident_changes = IncidentChangeRepository(s)
         self.poses = PoseRepository(s)
         self.occlusion_masks = OcclusionMaskRepository(s)
         self.retention = RetentionRepository(s)
         return self
 
     @property
-    def alert_horizon(self) -> AlertHorizon:
+    def alert_horizon(self) -> TableHorizon:
         """The alerts table's commit horizon, read in this unit's transaction (the watch hub)."""
-        return AlertHorizon(self.session)
+        return TableHorizon(self.session, "alerts")
+
+    @property
+    def incident_change_horizon(self) -> TableHorizon:
+        """The incident_changes table's commit horizon (the WatchIncidents hub)."""
+        return TableHorizon(self.session, "incident_changes")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -46,7 +46,9 @@ class AccessCheck:
         # creating 200 devices, each commit dropping the cache) shares one query instead of
         # taking one pooled connection each.
         self._reading: dict[int, asyncio.Future[dict[int, _Account]]] = {}
-        self.changed = asyncio.Event()  # set by a local change: the watch hub re-checks its streams at once
+        # One event per watch hub, set by a local change: each hub re-checks its streams at once
+        # (and clears its own event only: a shared one cleared by one hub could be missed by another).
+        self._change_events: list[asyncio.Event] = []
 
     async def confirm(self, principal: Principal) -> None:
         """Raise Unauthenticated if the principal's account changed since its token was issued."""
@@ -65,13 +67,20 @@ class AccessCheck:
         refusals = ((principal, _refusal(accounts[principal.access_id], principal)) for principal in principals)
         return {principal: refusal for principal, refusal in refusals if refusal is not None}
 
+    def change_event(self) -> asyncio.Event:
+        """A new event, set after each local commit that changed an access (the caller clears it)."""
+        event = asyncio.Event()
+        self._change_events.append(event)
+        return event
+
     def tables_changed(self, tables: frozenset[str]) -> None:
         """After a commit of this process: a changed access is re-read at its next call."""
         if "accesses" in tables:
             self._changes += 1
             self._accounts.clear()
             self._reading.clear()  # reads begun before the change: later calls start their own
-            self.changed.set()
+            for changed in self._change_events:
+                changed.set()
 
     async def _read_one(self, access_id: int) -> _Account:
         reading = self._reading.get(access_id)

@@ -38,6 +38,13 @@ logger = logging.getLogger("pyrogrpc.alerts")
 NEW_EVENT_TYPE = "wildfire"
 
 
+class EventActivity(Protocol):
+    """Told after the commit which event an alert joined (incidents.py IncidentService):
+    `cone_changed` when the alert opened the event or changed its cone. Must not block."""
+
+    def event_seen(self, group_id: int, event_id: int, when: datetime, *, fuse: bool) -> None: ...
+
+
 class AlertListener(Protocol):
     """Told about each newly committed alert; `new_event` when the alert opened its event."""
 
@@ -86,8 +93,10 @@ class AlertService:
         listeners: list[AlertListener] | None = None,
         single_statement_uow: UnitOfWorkFactory | None = None,
         rules: DetectionRules | None = None,
+        event_activity: EventActivity | None = None,
     ):
         self._uow = uow
+        self._event_activity = event_activity
         self.rules = rules or DetectionRules()
         self._single = single_statement_uow or uow  # reads of one statement (see db/session.py)
         self._relaxation = relaxation
@@ -156,9 +165,10 @@ class AlertService:
         request: Mapping[str, object] | None = None,
     ) -> Alert:
         opened_event = False
+        cone_changed = False
 
         async def create(uow: UnitOfWork) -> Alert:
-            nonlocal opened_event
+            nonlocal opened_event, cone_changed
             # Lock first: every other alert of this device waits here until we commit. The
             # same statement reads the media to attach, if any.
             pose = None
@@ -192,7 +202,7 @@ class AlertService:
                 event_id = event.id
             elif detections:
                 optics = Optics(pose.azimuth if pose is not None else values["azimuth"], device.angle_of_view)
-                event_id, opened_event = await self._sequence_of(
+                event_id, opened_event, cone_changed = await self._sequence_of(
                     uow, device, new.pose_id, detections, when, now, values, optics
                 )
             else:
@@ -240,6 +250,9 @@ class AlertService:
             self._uow, principal, operation, new.request_id, request, create, _load_alert
         )
         if created and not alert.suppressed:
+            if self._event_activity is not None and alert.event_id is not None:
+                when = alert.capture_time or alert.create_time
+                self._event_activity.event_seen(alert.group_id, alert.event_id, when, fuse=opened_event or cone_changed)
             await self._tell_listeners(alert, new_event=opened_event)
         return alert
 
@@ -253,8 +266,8 @@ class AlertService:
         now: datetime,
         values: dict[str, float],
         optics: Optics,
-    ) -> tuple[int, bool]:
-        """(event id, opened) of a boxed alert: the open event it continues, else a new one."""
+    ) -> tuple[int, bool, bool]:
+        """(event id, opened, cone changed) of a boxed alert: the open event it continues, else a new one."""
         candidates = await uow.events.open_of_device(
             device.id, since=when - self._relaxation, until=when + self._relaxation
         )
@@ -270,7 +283,7 @@ class AlertService:
             changes = continued_event_values(event, detections, when, optics)
             if changes:
                 await uow.events.update_sequence(event.id, **changes)
-            return event.id, False
+            return event.id, False, "azimuth" in changes or "cone_angle" in changes
         event_id = await uow.events.insert(
             group_id=device.group_id,
             type=NEW_EVENT_TYPE,
@@ -283,7 +296,7 @@ class AlertService:
             pose_id=pose_id,
             **new_event_values(detections, when, optics),
         )
-        return event_id, True
+        return event_id, True, True
 
     async def _open_event_of(self, uow: UnitOfWork, device: DeviceForAlert, now: datetime) -> int | None:
         """The id of the event the device's latest alert belongs to, if that alert is recent and the event open."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .alert_webhooks import CREATE_ALERT
+from .alert_webhooks import CREATE_ALERT, INCIDENT
 from .paging import Page, PageRequest
 from .ports import UnitOfWorkFactory
 from .records import RecipientRecord, WebhookRecord
@@ -20,7 +20,7 @@ from .templates import validate_template
 from .validation import Violations, check_name, check_text
 
 # Callback names the server triggers; a webhook on any other name would never fire.
-WEBHOOK_CALLBACKS = (CREATE_ALERT,)
+WEBHOOK_CALLBACKS = (CREATE_ALERT, INCIDENT)
 NOTIFICATION_TYPES = ("telegram",)
 MAX_URL_LENGTH = 2000
 MAX_ADDRESS_LENGTH = 255

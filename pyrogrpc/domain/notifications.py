@@ -1,8 +1,10 @@
 """Notifications: Telegram messages to a group's recipients, and their log.
 
-`NewEventNotifier` is an alert listener: on the first alert of an event it hands one job
-per recipient to the background queue (render the templates, send, log one Notification
-row), so a slow or failing Telegram never slows or fails CreateAlert. The recipients of a
+`IncidentNotifier` is an incident listener (domain/incidents.py): when an incident opens and
+when it first gets a position (once each, however many cameras see the fire) it hands one
+job per recipient to the background queue (render the templates, send, log one Notification
+row against the alert that opened the incident's newest event), so a slow or failing Telegram never slows or
+fails anything. The recipients of a
 group are cached (`CachedLookup`): a group without recipients costs no database query.
 `NotificationService` holds the admin RPCs, including the synchronous SendNotification.
 The Telegram sender and the queue are injected (server.py builds them; no TELEGRAM_TOKEN:
@@ -14,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from .errors import FailedPrecondition, NotFound, Unavailable
+from .incidents import IncidentView
 from .paging import MAX_PAGE_SIZE, Page, PageRequest
 from .ports import BackgroundJobs, DeliveryError, MessageSender, Repository, UnitOfWorkFactory
 from .read_models import Alert
@@ -111,18 +114,53 @@ class RenderedMessage:
         return f"{self.subject}\n{self.message}"
 
 
-def render(recipient: RecipientRecord, alert: Alert, device_name: str) -> RenderedMessage:
-    """The recipient's templates filled for `alert`; ValueError for a broken template."""
-    values = {
+def render(
+    recipient: RecipientRecord, alert: Alert, device_name: str, incident: IncidentFacts | None = None
+) -> RenderedMessage:
+    """The recipient's templates filled for `alert` (and its incident); ValueError for a broken
+    template. For an incident, the position and the link are added as lines of their own when
+    the message template does not place them."""
+    values: dict[str, object] = {
         "alert_id": alert.id,
         "event_id": alert.event_id,
         "date": iso_utc(alert.create_time, "seconds"),
         "device_id": alert.device_id,
         "device_name": device_name,
+        "incident_id": "",
+        "position": "",
+        "incident_link": "",
     }
-    return RenderedMessage(
-        render_template(recipient.subject_template, values), render_template(recipient.message_template, values)
-    )
+    if incident is not None:
+        values.update(incident_id=incident.id, position=incident.position, incident_link=incident.link)
+    message = render_template(recipient.message_template, values)
+    if incident is not None:
+        template = recipient.message_template
+        if "position" not in template:
+            message += f"\nPosition: {incident.position}"
+        if incident.link and "incident_link" not in template:
+            message += f"\n{incident.link}"
+    return RenderedMessage(render_template(recipient.subject_template, values), message)
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What an incident notification says of the incident."""
+
+    id: int
+    position: str  # "43.60510, 3.87670 (± 250 m)", or why there is none yet
+    link: str  # INCIDENT_LINK_TEMPLATE filled, or ""
+
+
+def incident_facts(incident: IncidentView, link_template: str | None) -> IncidentFacts:
+    if incident.lat is not None and incident.lon is not None:
+        position = f"{incident.lat:.5f}, {incident.lon:.5f}"
+        if incident.uncertainty_m is not None:
+            position += f" (± {incident.uncertainty_m:.0f} m)"
+    else:
+        cameras = len(incident.device_ids)
+        position = f"not located yet (seen by {cameras} camera{'s' if cameras != 1 else ''})"
+    link = link_template.format(incident_id=incident.id) if link_template else ""
+    return IncidentFacts(incident.id, position, link)
 
 
 class _Delivery:
@@ -170,13 +208,22 @@ async def log_notification(
     return row
 
 
-class NewEventNotifier:
-    """Alert listener: the first alert of an event notifies every Telegram recipient of its group."""
+class IncidentNotifier:
+    """Incident listener: an incident's opening and its first position notify every Telegram
+    recipient of its group, once each."""
 
-    def __init__(self, uow: UnitOfWorkFactory, queue: BackgroundJobs, telegram: MessageSender | None):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        queue: BackgroundJobs,
+        telegram: MessageSender | None,
+        *,
+        link_template: str | None = None,
+    ):
         self._uow = uow
         self._queue = queue
         self._telegram = telegram
+        self._link_template = link_template
         self._recipients = CachedLookup(self._load_recipients)  # group id -> its recipients
 
     def tables_changed(self, tables: frozenset[str]) -> None:
@@ -184,34 +231,48 @@ class NewEventNotifier:
         if "recipients" in tables:
             self._recipients.invalidate()
 
-    async def alert_created(self, alert: Alert, *, new_event: bool) -> None:
-        if not new_event or self._telegram is None or self._recipients.peek(alert.group_id) == []:
+    async def incident_opened(self, incident: IncidentView) -> None:
+        self._submit(incident, "opened")
+
+    async def incident_positioned(self, incident: IncidentView) -> None:
+        self._submit(incident, "positioned")
+
+    def _submit(self, incident: IncidentView, kind: str) -> None:
+        if self._telegram is None or self._recipients.peek(incident.group_id) == []:
             return
-        # Even the recipients query happens off the request path.
-        self._queue.submit(partial(self._fan_out, alert), name=f"notify recipients of event {alert.event_id}")
+        facts = incident_facts(incident, self._link_template)
+        self._queue.submit(
+            partial(self._fan_out, incident.group_id, incident.event_ids, facts),
+            name=f"notify recipients of incident {incident.id} ({kind})",
+        )
 
     async def _load_recipients(self, group_id: int) -> list[RecipientRecord]:
         async with self._uow() as uow:
             return await all_rows(uow.recipients, group_id=group_id)
 
-    async def _fan_out(self, alert: Alert) -> None:
-        recipients = await self._recipients.get(alert.group_id)
+    async def _fan_out(self, group_id: int, event_ids: Sequence[int], facts: IncidentFacts) -> None:
+        recipients = await self._recipients.get(group_id)
         telegram = self._telegram
         if not recipients or telegram is None:
             return
         async with self._uow() as uow:
+            # The templates and the log row name an alert: the one that opened the incident's
+            # newest event (the alert whose fusion opened or located the incident).
+            alert = await uow.alerts.first_of_event(max(event_ids)) if event_ids else None
+            if alert is None:
+                return  # its alerts were deleted meanwhile
             device = await uow.devices.get(alert.device_id)
         device_name = device.access.login if device is not None else str(alert.device_id)
         for recipient in recipients:
             if recipient.notification_type != TELEGRAM:
                 continue
             try:
-                rendered = render(recipient, alert, device_name)
+                rendered = render(recipient, alert, device_name, facts)
             except ValueError as error:
-                logger.error("recipient %s not notified of alert %s: %s", recipient.id, alert.id, error)
+                logger.error("recipient %s not notified of incident %s: %s", recipient.id, facts.id, error)
                 continue
             job = _Delivery(self._uow, telegram, alert.id, recipient, rendered)
-            self._queue.submit(job, name=f"telegram alert {alert.id} to recipient {recipient.id}")
+            self._queue.submit(job, name=f"telegram incident {facts.id} to recipient {recipient.id}")
 
 
 class NotificationService:

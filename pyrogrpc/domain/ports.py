@@ -26,12 +26,22 @@ from typing import Any, Protocol, Self, TypeVar
 from .clock import monotonic
 from .geometry import Box
 from .paging import Page, PageRequest
-from .read_models import Alert, AlertOfDevice, DeviceForAlert, ExpiredMedia, PoseOfAlert, StoredRequest
+from .read_models import (
+    Alert,
+    AlertOfDevice,
+    DeviceForAlert,
+    ExpiredMedia,
+    IncidentChangeRow,
+    IncidentEvent,
+    PoseOfAlert,
+    StoredRequest,
+)
 from .records import (
     AccessRecord,
     DeviceRecord,
     EventRecord,
     GroupRecord,
+    IncidentRecord,
     InstallationRecord,
     MediaRecord,
     NotificationRecord,
@@ -179,6 +189,59 @@ class EventRepository(Repository[EventRecord], Protocol):
     async def list_unacknowledged(self, page: PageRequest, *, group_id: int | None = None) -> Page[EventRecord]: ...
 
 
+class IncidentRepository(Repository[IncidentRecord], Protocol):
+    """Incidents (domain/incidents.py). Fusion runs with the group locked (`lock_group`)."""
+
+    async def lock_group(self, group_id: int) -> bool:
+        """Lock the group's row until the commit (fusion of a group is serialized); False when
+        the group does not exist."""
+        ...
+
+    async def event(self, event_id: int) -> IncidentEvent | None: ...
+
+    async def events_of(self, incident_ids: Sequence[int]) -> list[IncidentEvent]: ...
+
+    async def open_of_group(self, group_id: int, *, seen_since: datetime) -> Sequence[IncidentRecord]:
+        """The group's open incidents seen since then, oldest first (tracked records)."""
+        ...
+
+    async def assign(self, event_ids: Sequence[int], incident_id: int | None) -> None: ...
+
+    async def detach(self, incident_id: int, event_id: int, now: datetime) -> None: ...
+
+    async def detachments(self, event_ids: Sequence[int]) -> set[tuple[int, int]]:
+        """(event id, incident id) of the detachments of these events."""
+        ...
+
+    async def record_change(self, incident_id: int, group_id: int, kind: str, now: datetime) -> None: ...
+
+    async def see_again(self, event_id: int, when: datetime) -> bool:
+        """Move the last_seen_time of the event's incident forward; False when the event is in no
+        open incident."""
+        ...
+
+    async def unfused(self, *, seen_since: datetime, limit: int) -> list[tuple[int, int]]:
+        """(group id, event id) of camera events seen since then that are in no incident."""
+        ...
+
+    async def groups_with_overdue(self, cutoff: datetime) -> list[int]: ...
+
+    async def close_overdue(self, group_id: int, cutoff: datetime, now: datetime) -> list[int]:
+        """Close the group's open incidents last seen before `cutoff`; their ids."""
+        ...
+
+    async def list_incidents(
+        self,
+        page: PageRequest,
+        *,
+        group_id: int | None,
+        only_group_id: int | None = None,
+        seen_since: datetime | None = None,
+        started_before: datetime | None = None,
+        open_only: bool = False,
+    ) -> Page[IncidentRecord]: ...
+
+
 class MediaRepository(Repository[MediaRecord], Protocol):
     async def list_media(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
@@ -203,6 +266,8 @@ class AlertRepository(Protocol):
     async def insert(self, **values: Any) -> int: ...
 
     async def latest_of_device(self, device_id: int) -> AlertOfDevice | None: ...
+
+    async def first_of_event(self, event_id: int) -> Alert | None: ...
 
     async def list_alerts(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
@@ -243,12 +308,23 @@ class RetentionRepository(Protocol):
 
     async def mark_purged(self, media_ids: Sequence[int], now: datetime) -> int:
         """Set purge_time on those not purged yet; how many it set."""
+class IncidentChangeRepository(Protocol):
+    """incident_changes, read by the WatchIncidents hub (domain/incident_watch.py)."""
+
+    async def after(
+        self, change_id: int, *, up_to: int | None = None, group_id: int | None = None, limit: int = 500
+    ) -> Sequence[IncidentChangeRow]:
+        """Changes with `change_id < id <= up_to`, oldest first."""
+        ...
+
+    async def incidents(self, incident_ids: Sequence[int]) -> Sequence[IncidentRecord]:
+        """The incidents of these ids that still exist."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """Commit horizon of the alerts table (see db/alert_horizon.py): every id up to
+    """Commit horizon of a table (see db/commit_horizon.py): every id up to
     `allocated_id` is settled once none of `writers` is still running."""
 
     allocated_id: int
@@ -314,9 +390,16 @@ class UnitOfWork(Protocol):
 
     @property
     def retention(self) -> RetentionRepository: ...
+    def incidents(self) -> IncidentRepository: ...
+
+    @property
+    def incident_changes(self) -> IncidentChangeRepository: ...
 
     @property
     def alert_horizon(self) -> CommitHorizon: ...
+
+    @property
+    def incident_change_horizon(self) -> CommitHorizon: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -84,3 +84,28 @@ class ExpiredMedia:
     id: int
     bucket_key: str
     create_time: datetime
+class IncidentEvent(NamedTuple):
+    """What incident fusion reads of an event: its incident, its camera and its cone."""
+
+    id: int
+    group_id: int
+    incident_id: int | None
+    device_id: int | None
+    lat: float  # where the camera stood (the event's position)
+    lon: float
+    azimuth: float | None  # the cone of its most confident box (boxed alerts)
+    cone_angle: float | None
+    angle_of_view: float | None  # the device's lens, for events without a box cone
+    alert_azimuth: float | None  # the azimuth of the event's latest alert
+    start_time: datetime
+    last_seen_time: datetime | None
+
+
+class IncidentChangeRow(NamedTuple):
+    """One row of incident_changes (WatchIncidents): the id is the stream's order and resume point."""
+
+    id: int
+    incident_id: int
+    group_id: int
+    kind: str
+    change_time: datetime

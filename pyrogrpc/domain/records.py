@@ -118,6 +118,7 @@ class EventRecord(Protocol):
     label: str | None
     labeled_by_user_id: int | None
     label_time: datetime | None
+    incident_id: int | None
 
 
 class MediaRecord(Protocol):
@@ -159,3 +160,18 @@ class NotificationRecord(Protocol):
     subject: str
     message: str
     create_time: datetime
+
+
+class IncidentRecord(Protocol):
+    id: int
+    group_id: int
+    status: str
+    lat: float | None
+    lon: float | None
+    uncertainty_m: float | None
+    start_time: datetime
+    last_seen_time: datetime
+    create_time: datetime
+    close_time: datetime | None
+    positioned_time: datetime | None
+    merged_into_id: int | None

@@ -13,7 +13,17 @@ from string import Template
 
 __all__ = ["TEMPLATE_FIELDS", "render_template", "validate_template"]
 
-TEMPLATE_FIELDS = ("alert_id", "event_id", "date", "device_id", "device_name")
+TEMPLATE_FIELDS = (
+    "alert_id",
+    "event_id",
+    "date",
+    "device_id",
+    "device_name",
+    # Incident notifications (domain/notifications.py); empty when rendering for an alert alone.
+    "incident_id",
+    "position",
+    "incident_link",
+)
 
 _ALLOWED = ", ".join(f"${name}" for name in TEMPLATE_FIELDS)
 

@@ -4,6 +4,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from pyronear.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -556,3 +557,129 @@ class SendAlertResponse(_message.Message):
     alert: _resources_pb2.Alert
     media: _resources_pb2.Media
     def __init__(self, alert: _Optional[_Union[_resources_pb2.Alert, _Mapping]] = ..., media: _Optional[_Union[_resources_pb2.Media, _Mapping]] = ...) -> None: ...
+
+class GetIncidentRequest(_message.Message):
+    __slots__ = ("incident_id",)
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    incident_id: int
+    def __init__(self, incident_id: _Optional[int] = ...) -> None: ...
+
+class GetIncidentResponse(_message.Message):
+    __slots__ = ("incident",)
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: _resources_pb2.Incident
+    def __init__(self, incident: _Optional[_Union[_resources_pb2.Incident, _Mapping]] = ...) -> None: ...
+
+class ListIncidentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "start_time", "end_time", "open_only", "group_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ONLY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    open_only: bool
+    group_id: int
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open_only: _Optional[bool] = ..., group_id: _Optional[int] = ...) -> None: ...
+
+class ListIncidentsResponse(_message.Message):
+    __slots__ = ("incidents", "next_page_token", "total_size")
+    INCIDENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    incidents: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Incident]
+    next_page_token: str
+    total_size: int
+    def __init__(self, incidents: _Optional[_Iterable[_Union[_resources_pb2.Incident, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class ListIncidentEventsRequest(_message.Message):
+    __slots__ = ("incident_id", "page_size", "page_token")
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    incident_id: int
+    page_size: int
+    page_token: str
+    def __init__(self, incident_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListIncidentEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token", "total_size")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Event]
+    next_page_token: str
+    total_size: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class DetachIncidentEventRequest(_message.Message):
+    __slots__ = ("incident_id", "event_id")
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    incident_id: int
+    event_id: int
+    def __init__(self, incident_id: _Optional[int] = ..., event_id: _Optional[int] = ...) -> None: ...
+
+class DetachIncidentEventResponse(_message.Message):
+    __slots__ = ("incident", "event_incident")
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: _resources_pb2.Incident
+    event_incident: _resources_pb2.Incident
+    def __init__(self, incident: _Optional[_Union[_resources_pb2.Incident, _Mapping]] = ..., event_incident: _Optional[_Union[_resources_pb2.Incident, _Mapping]] = ...) -> None: ...
+
+class WatchIncidentsRequest(_message.Message):
+    __slots__ = ("after_change_id",)
+    AFTER_CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    after_change_id: int
+    def __init__(self, after_change_id: _Optional[int] = ...) -> None: ...
+
+class WatchIncidentsResponse(_message.Message):
+    __slots__ = ("change", "heartbeat", "resume_after_change_id")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AFTER_CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    change: IncidentChange
+    heartbeat: WatchIncidentsHeartbeat
+    resume_after_change_id: int
+    def __init__(self, change: _Optional[_Union[IncidentChange, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchIncidentsHeartbeat, _Mapping]] = ..., resume_after_change_id: _Optional[int] = ...) -> None: ...
+
+class IncidentChange(_message.Message):
+    __slots__ = ("change_id", "kind", "incident", "change_time")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[IncidentChange.Kind]
+        KIND_OPENED: _ClassVar[IncidentChange.Kind]
+        KIND_EVENT_ADDED: _ClassVar[IncidentChange.Kind]
+        KIND_POSITIONED: _ClassVar[IncidentChange.Kind]
+        KIND_POSITION_CHANGED: _ClassVar[IncidentChange.Kind]
+        KIND_EVENT_DETACHED: _ClassVar[IncidentChange.Kind]
+        KIND_MERGED: _ClassVar[IncidentChange.Kind]
+        KIND_CLOSED: _ClassVar[IncidentChange.Kind]
+    KIND_UNSPECIFIED: IncidentChange.Kind
+    KIND_OPENED: IncidentChange.Kind
+    KIND_EVENT_ADDED: IncidentChange.Kind
+    KIND_POSITIONED: IncidentChange.Kind
+    KIND_POSITION_CHANGED: IncidentChange.Kind
+    KIND_EVENT_DETACHED: IncidentChange.Kind
+    KIND_MERGED: IncidentChange.Kind
+    KIND_CLOSED: IncidentChange.Kind
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
+    change_id: int
+    kind: IncidentChange.Kind
+    incident: _resources_pb2.Incident
+    change_time: _timestamp_pb2.Timestamp
+    def __init__(self, change_id: _Optional[int] = ..., kind: _Optional[_Union[IncidentChange.Kind, str]] = ..., incident: _Optional[_Union[_resources_pb2.Incident, _Mapping]] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchIncidentsHeartbeat(_message.Message):
+    __slots__ = ("server_time",)
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    server_time: _timestamp_pb2.Timestamp
+    def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

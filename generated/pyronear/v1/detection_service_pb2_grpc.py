@@ -190,6 +190,31 @@ class DetectionServiceStub:
                 request_serializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationRequest.SerializeToString,
                 response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationResponse.FromString,
                 _registered_method=True)
+        self.GetIncident = channel.unary_unary(
+                '/pyronear.v1.DetectionService/GetIncident',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.GetIncidentRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.GetIncidentResponse.FromString,
+                _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/pyronear.v1.DetectionService/ListIncidents',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
+        self.ListIncidentEvents = channel.unary_unary(
+                '/pyronear.v1.DetectionService/ListIncidentEvents',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsResponse.FromString,
+                _registered_method=True)
+        self.DetachIncidentEvent = channel.unary_unary(
+                '/pyronear.v1.DetectionService/DetachIncidentEvent',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventResponse.FromString,
+                _registered_method=True)
+        self.WatchIncidents = channel.unary_stream(
+                '/pyronear.v1.DetectionService/WatchIncidents',
+                request_serializer=pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsRequest.SerializeToString,
+                response_deserializer=pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsResponse.FromString,
+                _registered_method=True)
 
 
 class DetectionServiceServicer:
@@ -544,6 +569,70 @@ class DetectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIncident(self, request, context):
+        """Returns an incident: one fire seen by one or more cameras of a group,
+        located where their detection cones cross (docs/incidents.md). Scope:
+        admin, user (own group).
+        Errors: NOT_FOUND (also another group's incident).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIncidents(self, request, context):
+        """Lists incidents, newest first. Scope: admin (all groups), user (own
+        group).
+        Errors: INVALID_ARGUMENT when start_time is not before end_time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIncidentEvents(self, request, context):
+        """Lists the events of an incident, newest first. Scope: admin, user (own
+        group).
+        Errors: NOT_FOUND for the incident.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachIncidentEvent(self, request, context):
+        """Takes an event out of an incident (a user says it belongs elsewhere):
+        the event becomes an incident of its own and is never attached to that
+        incident again automatically; the incident's position is computed anew
+        from the events left. Scope: admin, user (own group).
+        Errors: NOT_FOUND for the incident or the event; FAILED_PRECONDITION
+        when the event is not in that incident.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchIncidents(self, request, context):
+        """Streams the changes of the caller's visible incidents live
+        (server-streaming). Scope: admin (all groups), user (own group).
+
+        Every change of an incident (opened, event added, positioned, position
+        changed, event detached, merged, closed) is recorded with an increasing
+        change_id in the transaction that makes it. The stream first sends the
+        visible changes after `after_change_id` (if set), then every new change
+        as it is committed, in increasing change_id order, with no gaps and no
+        duplicates, whichever replica made it. A heartbeat message is sent at
+        least every 15 s. Every message carries resume_after_change_id: on
+        reconnect, pass it as after_change_id to continue exactly where the
+        stream stopped.
+
+        Errors: RESOURCE_EXHAUSTED when the client reads too slowly (it is
+        dropped rather than slowing other watchers); UNAVAILABLE when the server
+        shuts down or loses the database. In both cases reconnect with the last
+        resume point. UNAUTHENTICATED when the caller's account is deleted or
+        moved to another scope or group while the stream is open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DetectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -701,6 +790,31 @@ def add_DetectionServiceServicer_to_server(servicer, server):
                     servicer.DeleteNotification,
                     request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationRequest.FromString,
                     response_serializer=pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationResponse.SerializeToString,
+            ),
+            'GetIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIncident,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.GetIncidentRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.GetIncidentResponse.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'ListIncidentEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidentEvents,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsResponse.SerializeToString,
+            ),
+            'DetachIncidentEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachIncidentEvent,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventResponse.SerializeToString,
+            ),
+            'WatchIncidents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchIncidents,
+                    request_deserializer=pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsRequest.FromString,
+                    response_serializer=pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1541,6 +1655,141 @@ class DetectionService:
             '/pyronear.v1.DetectionService/DeleteNotification',
             pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationRequest.SerializeToString,
             pyronear_dot_v1_dot_detection__service__pb2.DeleteNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/GetIncident',
+            pyronear_dot_v1_dot_detection__service__pb2.GetIncidentRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.GetIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/ListIncidents',
+            pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidentEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/ListIncidentEvents',
+            pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.ListIncidentEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachIncidentEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/DetachIncidentEvent',
+            pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.DetachIncidentEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pyronear.v1.DetectionService/WatchIncidents',
+            pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsRequest.SerializeToString,
+            pyronear_dot_v1_dot_detection__service__pb2.WatchIncidentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

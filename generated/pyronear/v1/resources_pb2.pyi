@@ -46,6 +46,12 @@ class NotificationType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NOTIFICATION_TYPE_UNSPECIFIED: _ClassVar[NotificationType]
     NOTIFICATION_TYPE_TELEGRAM: _ClassVar[NotificationType]
+
+class IncidentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INCIDENT_STATUS_UNSPECIFIED: _ClassVar[IncidentStatus]
+    INCIDENT_STATUS_OPEN: _ClassVar[IncidentStatus]
+    INCIDENT_STATUS_CLOSED: _ClassVar[IncidentStatus]
 SCOPE_UNSPECIFIED: Scope
 SCOPE_ADMIN: Scope
 SCOPE_USER: Scope
@@ -65,6 +71,9 @@ MEDIA_TYPE_IMAGE: MediaType
 MEDIA_TYPE_VIDEO: MediaType
 NOTIFICATION_TYPE_UNSPECIFIED: NotificationType
 NOTIFICATION_TYPE_TELEGRAM: NotificationType
+INCIDENT_STATUS_UNSPECIFIED: IncidentStatus
+INCIDENT_STATUS_OPEN: IncidentStatus
+INCIDENT_STATUS_CLOSED: IncidentStatus
 
 class Group(_message.Message):
     __slots__ = ("id", "name", "create_time")
@@ -235,7 +244,7 @@ class Installation(_message.Message):
     def __init__(self, id: _Optional[int] = ..., device_id: _Optional[int] = ..., site_id: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_trustworthy: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "create_time", "device_id", "pose_id", "azimuth", "cone_angle", "max_confidence", "last_seen_time", "label", "labeled_by_user_id", "label_time")
+    __slots__ = ("id", "group_id", "type", "lat", "lon", "start_time", "end_time", "is_acknowledged", "create_time", "device_id", "pose_id", "azimuth", "cone_angle", "max_confidence", "last_seen_time", "label", "labeled_by_user_id", "label_time", "incident_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +263,7 @@ class Event(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     LABELED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_TIME_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     group_id: int
     type: EventType
@@ -272,7 +282,8 @@ class Event(_message.Message):
     label: EventLabel
     labeled_by_user_id: int
     label_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_acknowledged: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_id: _Optional[int] = ..., pose_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., cone_angle: _Optional[float] = ..., max_confidence: _Optional[float] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., label: _Optional[_Union[EventLabel, str]] = ..., labeled_by_user_id: _Optional[int] = ..., label_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    incident_id: int
+    def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_acknowledged: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_id: _Optional[int] = ..., pose_id: _Optional[int] = ..., azimuth: _Optional[float] = ..., cone_angle: _Optional[float] = ..., max_confidence: _Optional[float] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., label: _Optional[_Union[EventLabel, str]] = ..., labeled_by_user_id: _Optional[int] = ..., label_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., incident_id: _Optional[int] = ...) -> None: ...
 
 class Media(_message.Message):
     __slots__ = ("id", "device_id", "group_id", "type", "bucket_key", "size_bytes", "sha256", "content_type", "create_time", "width", "height", "purge_time")
@@ -379,3 +390,53 @@ class Notification(_message.Message):
     message: str
     create_time: _timestamp_pb2.Timestamp
     def __init__(self, id: _Optional[int] = ..., alert_id: _Optional[int] = ..., recipient_id: _Optional[int] = ..., subject: _Optional[str] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class IncidentCone(_message.Message):
+    __slots__ = ("event_id", "device_id", "tower_lat", "tower_lon", "azimuth", "angle")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOWER_LAT_FIELD_NUMBER: _ClassVar[int]
+    TOWER_LON_FIELD_NUMBER: _ClassVar[int]
+    AZIMUTH_FIELD_NUMBER: _ClassVar[int]
+    ANGLE_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    device_id: int
+    tower_lat: float
+    tower_lon: float
+    azimuth: float
+    angle: float
+    def __init__(self, event_id: _Optional[int] = ..., device_id: _Optional[int] = ..., tower_lat: _Optional[float] = ..., tower_lon: _Optional[float] = ..., azimuth: _Optional[float] = ..., angle: _Optional[float] = ...) -> None: ...
+
+class Incident(_message.Message):
+    __slots__ = ("id", "group_id", "status", "lat", "lon", "uncertainty_m", "start_time", "last_seen_time", "close_time", "device_ids", "event_ids", "cones", "merged_into_id", "create_time", "positioned_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAT_FIELD_NUMBER: _ClassVar[int]
+    LON_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAINTY_M_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONES_FIELD_NUMBER: _ClassVar[int]
+    MERGED_INTO_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    POSITIONED_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    group_id: int
+    status: IncidentStatus
+    lat: float
+    lon: float
+    uncertainty_m: float
+    start_time: _timestamp_pb2.Timestamp
+    last_seen_time: _timestamp_pb2.Timestamp
+    close_time: _timestamp_pb2.Timestamp
+    device_ids: _containers.RepeatedScalarFieldContainer[int]
+    event_ids: _containers.RepeatedScalarFieldContainer[int]
+    cones: _containers.RepeatedCompositeFieldContainer[IncidentCone]
+    merged_into_id: int
+    create_time: _timestamp_pb2.Timestamp
+    positioned_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., group_id: _Optional[int] = ..., status: _Optional[_Union[IncidentStatus, str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., uncertainty_m: _Optional[float] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_ids: _Optional[_Iterable[int]] = ..., event_ids: _Optional[_Iterable[int]] = ..., cones: _Optional[_Iterable[_Union[IncidentCone, _Mapping]]] = ..., merged_into_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., positioned_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

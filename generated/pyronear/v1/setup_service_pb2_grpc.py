@@ -503,8 +503,12 @@ class SetupServiceServicer:
 
     def CreateWebhook(self, request, context):
         """Creates a webhook. Scope: admin.
-        Errors: INVALID_ARGUMENT for an unknown callback (known: "create_alert")
-        or a URL that is not http(s) with a host.
+        Callbacks: "create_alert" (every new alert, as JSON with the Alert's
+        field names), "incident" (an incident opened or got its first position,
+        once each: {"type": "incident_opened" | "incident_positioned",
+        "incident": {...}}, see docs/incidents.md).
+        Errors: INVALID_ARGUMENT for an unknown callback or a URL that is not
+        http(s) with a host.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

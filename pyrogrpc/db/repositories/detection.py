@@ -203,6 +203,12 @@ class AlertRepository(Repository[Alert]):
         row = (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
         return None if row is None else read_models.AlertOfDevice(*row)
 
+    async def first_of_event(self, event_id: int) -> read_models.Alert | None:
+        """The alert that opened the event, or None."""
+        query = _ALERT_COLUMNS.where(_alerts.c.event_id == event_id).order_by(_alerts.c.id).limit(1)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else read_models.Alert._make(row)
+
     async def insert(self, **values: Any) -> int:
         """Insert one alert (Core, no ORM flush); its id."""
         async with translated_errors():
