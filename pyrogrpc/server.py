@@ -503,6 +503,7 @@ class PyroServer:
     def _count_purged(self, count: int) -> None:
         if self.metrics is not None:
             self.metrics.media_purged.inc(count)
+
     async def _sweep_incidents(self) -> None:
         """Every incident_sweep_seconds: close the incidents not seen for the window, and fuse
         the recent camera events in no incident (a fusion job lost to a crash or a full queue)."""

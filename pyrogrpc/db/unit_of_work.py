@@ -23,9 +23,9 @@ from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
 from .repositories.detection import AlertRepository, EventRepository, MediaRepository, NotificationRepository
-from .repositories.retention import RetentionRepository
 from .repositories.incident_changes import IncidentChangeRepository
 from .repositories.incidents import IncidentRepository
+from .repositories.retention import RetentionRepository
 from .repositories.setup import (
     DeviceRepository,
     InstallationRepository,

@@ -308,6 +308,8 @@ class RetentionRepository(Protocol):
 
     async def mark_purged(self, media_ids: Sequence[int], now: datetime) -> int:
         """Set purge_time on those not purged yet; how many it set."""
+
+
 class IncidentChangeRepository(Protocol):
     """incident_changes, read by the WatchIncidents hub (domain/incident_watch.py)."""
 
@@ -390,6 +392,8 @@ class UnitOfWork(Protocol):
 
     @property
     def retention(self) -> RetentionRepository: ...
+
+    @property
     def incidents(self) -> IncidentRepository: ...
 
     @property

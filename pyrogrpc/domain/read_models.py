@@ -84,6 +84,8 @@ class ExpiredMedia:
     id: int
     bucket_key: str
     create_time: datetime
+
+
 class IncidentEvent(NamedTuple):
     """What incident fusion reads of an event: its incident, its camera and its cone."""
 
