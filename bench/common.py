@@ -52,6 +52,7 @@ __all__ = [
     "latency_table",
     "machine_busy_seconds",
     "postgres_database",
+    "pyrogrpc_server",
     "report",
     "run_for",
     "server_rss_kib",
@@ -75,6 +76,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (`serve --workers`: worker i's metrics on base + i)."""
+    while True:
+        base = free_port()
+        try:
+            with contextlib.ExitStack() as stack:
+                for offset in range(1, count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
 
 
 def _wait_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -148,10 +163,16 @@ class ServerProcess:
     process: subprocess.Popen
     port: int
     moto_pid: int | None = None  # the S3 server's process, when the stack has one
+    worker_pids: list[int] = field(default_factory=list)  # `serve --workers N`: the workers
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def pids(self) -> list[int]:
+        """Every process of this server (the supervisor and its workers, with --workers)."""
+        return [self.process.pid, *self.worker_pids]
 
     @property
     def target(self) -> str:
@@ -159,9 +180,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[ServerProcess]:
-    """`python -m pyrogrpc serve` with `env`; waits for health SERVING; SIGTERM at the end."""
+def pyrogrpc_server(env: dict[str, str], port: int | None = None, workers: int = 1) -> Iterator[ServerProcess]:
+    """`python -m pyrogrpc serve [--workers N]` with `env`; waits until every worker serves;
+    SIGTERM at the end."""
     port = port or free_port()
+    metrics_port = free_ports(workers)
     full_env = {
         **os.environ,
         "JWT_SECRET": JWT_SECRET,
@@ -169,19 +192,23 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": str(port),
-        "METRICS_PORT": str(free_port()),  # metrics on, as in production, on a port of its own
+        "METRICS_PORT": str(metrics_port),  # metrics on, as in production, on ports of their own
         "HTTP_PORT": "0",
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "--log-level", "WARNING", "serve"],
+        [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "--log-level", "WARNING", "serve"]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=full_env,
         cwd=ROOT,
     )
     try:
         _wait_port(port, 60, process)
         asyncio.run(_wait_serving(port))
-        yield ServerProcess(process, port)
+        for offset in range(workers):  # a worker exposes its metrics once it serves
+            _wait_port(metrics_port + offset, 120, process)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        yield ServerProcess(process, port, worker_pids=[int(pid) for pid in children] if workers > 1 else [])
     finally:
         process.terminate()
         try:
@@ -313,18 +340,21 @@ async def run_for(
     warmup: float = 2.0,
     server_pid: int | None = None,
     moto_pid: int | None = None,
+    server_pids: list[int] | None = None,
 ) -> Window:
     """Run `worker(index, run)` `concurrency` times; measure `seconds` after `warmup`.
 
     Workers record samples only while `run.measuring`. With `server_pid`, the server's
     CPU time over the window is measured too, and the window is profiled with py-spy
-    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks).
+    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks). `server_pids`:
+    measure the CPU of all these processes instead (`serve --workers`).
     """
+    measured = server_pids or ([server_pid] if server_pid else [])
     run = Run()
     tasks = [asyncio.create_task(worker(i, run)) for i in range(concurrency)]
     await asyncio.sleep(warmup)
     profiler = _start_profiler(server_pid, seconds) if server_pid else None
-    cpu_before = cpu_seconds(server_pid) if server_pid else None
+    cpu_before = sum(cpu_seconds(pid) for pid in measured)
     moto_before = cpu_seconds(moto_pid) if moto_pid else None
     machine_before = machine_busy_seconds()
     client_before = time.process_time()
@@ -333,7 +363,7 @@ async def run_for(
     await asyncio.sleep(seconds)
     run.measuring = False
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
+    cpu = sum(cpu_seconds(pid) for pid in measured) - cpu_before if measured else None
     client_cpu = time.process_time() - client_before
     moto_cpu = cpu_seconds(moto_pid) - moto_before if moto_pid else None
     machine_cpu = machine_busy_seconds() - machine_before
