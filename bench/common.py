@@ -207,14 +207,19 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None, workers: int =
         asyncio.run(_wait_serving(port))
         for offset in range(workers):  # a worker exposes its metrics once it serves
             _wait_port(metrics_port + offset, 120, process)
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-        yield ServerProcess(process, port, worker_pids=[int(pid) for pid in children] if workers > 1 else [])
+        yield ServerProcess(process, port, worker_pids=worker_pids(process.pid) if workers > 1 else [])
     finally:
         process.terminate()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The workers of `serve --workers` (multiprocessing's resource tracker is a child too)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 async def _wait_serving(port: int) -> None:
