@@ -47,6 +47,7 @@ __all__ = [
     "Run",
     "Window",
     "bench_stack",
+    "connect_own",
     "cpu_seconds",
     "distinct_jpegs",
     "latency_table",
@@ -239,8 +240,8 @@ def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[S
     """PostgreSQL database + (moto S3 or a local media folder) + pyrogrpc server.
 
     With `replicas` > 1, that many server processes share the port (SO_REUSEPORT, on by
-    default in gRPC on Linux): the kernel spreads connections, so clients need one channel
-    each. The first process is yielded (its pid is the one measured).
+    default in gRPC on Linux): the kernel spreads connections, so clients need a connection
+    each (`connect_own`). The first process is yielded (its pid is the one measured).
     """
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres_database())
@@ -256,6 +257,15 @@ def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[S
             stack.enter_context(pyrogrpc_server(server_env, port=first.port))
         first.moto_pid = moto_pid
         yield first
+
+
+@contextlib.asynccontextmanager
+async def connect_own(port: int):
+    """An Api on a connection of its own. gRPC channels to one target otherwise share one
+    connection (the global subchannel pool), which SO_REUSEPORT hands to a single process."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        yield Api(channel, port=port)
 
 
 def distinct_jpegs(size: int) -> Iterator[bytes]:

@@ -29,6 +29,7 @@ from common import (
     USER_PASSWORD,
     Api,
     Latencies,
+    connect_own,
     latency_table,
     postgres_database,
     pyrogrpc_server,
@@ -77,7 +78,7 @@ async def measure(port: int, pids: list[int], seconds: float, logins: int, camer
         # One channel per login caller: with several server processes the kernel spreads
         # connections, not calls.
         async with contextlib.AsyncExitStack() as stack:
-            callers = [await stack.enter_async_context(Api.connect(port)) for _ in range(logins)]
+            callers = [await stack.enter_async_context(connect_own(port)) for _ in range(logins)]
 
             async def worker(index: int, run) -> None:
                 if index < logins:
