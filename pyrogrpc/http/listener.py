@@ -61,7 +61,7 @@ class HttpListener:
         self._server = None
 
 
-def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+def _listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """A bound socket, so that a busy port is an error here (uvicorn would sys.exit).
     `reuse_port`: the port is shared by the processes of `serve --workers` (SO_REUSEPORT)."""
     bare = host.strip("[]")
