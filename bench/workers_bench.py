@@ -1,8 +1,9 @@
 """Camera workflows/s with 1 and N server processes (`pyrogrpc serve --workers N`) on this machine.
 
-Both servers run at once on one PostgreSQL database (the idle one costs a health probe every
-5 s) and are measured in turn, round after round (1, N, 1, N, ...), so a machine whose speed
-drifts weighs on both alike. The workflow is bench/workflow_bench.py's (Heartbeat +
+The two set-ups are measured in turn on one PostgreSQL database, round after round (1, N,
+1, N, ...), so a machine whose speed drifts weighs on both alike. Each runs only for its
+turn: every process may open 32 PostgreSQL connections, and both at once could pass
+`max_connections` (100) on a machine where other clients use some. The workflow is bench/workflow_bench.py's (Heartbeat +
 CreateMyMedia + UploadMedia 100 KB + CreateMyAlert, 16 cameras, each on a connection of its
 own so that the kernel spreads them over the workers).
 
@@ -40,21 +41,20 @@ def main() -> None:
             env.update(s3_env)
         else:
             env["PYROGRPC_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-"))
-        servers = {count: stack.enter_context(pyrogrpc_server(env, workers=count)) for count in counts}
         for number in range(args.rounds):
             for count in counts:
-                server = servers[count]
-                result = asyncio.run(
-                    bench(
-                        server.port,
-                        server.pid,
-                        moto_pid,
-                        args.seconds,
-                        args.cameras,
-                        args.cameras,  # a connection per camera
-                        server_pids=server.pids,
+                with pyrogrpc_server(env, workers=count) as server:
+                    result = asyncio.run(
+                        bench(
+                            server.port,
+                            server.pid,
+                            moto_pid,
+                            args.seconds,
+                            args.cameras,
+                            args.cameras,  # a connection per camera
+                            server_pids=server.pids,
+                        )
                     )
-                )
                 result["load_average_1m"] = round(os.getloadavg()[0], 1)
                 runs[count].append(result)
                 print(

@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 
@@ -62,7 +63,7 @@ def worker_settings(settings: Settings, index: int) -> Settings:
     return replace(settings, metrics_port=metrics_port, reuse_port=True)
 
 
-def run_server(settings: Settings, on_ready=None) -> int:
+def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
     """Run one server in this process until SIGTERM/SIGINT; the exit code."""
     from .db.migrate import SchemaOutdated
     from .server import serve
@@ -97,7 +98,7 @@ class Supervisor:
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
         try:
             failed = self._start()
-            if failed is None:
+            if failed is None and not self._stopping:
                 logger.info("%d workers serving on port %s", self._workers, self._settings.grpc_port)
                 failed = self._wait_any_exit()
             return self._stop_all(failed)
