@@ -47,11 +47,13 @@ __all__ = [
     "Run",
     "Window",
     "bench_stack",
+    "connect_own",
     "cpu_seconds",
     "distinct_jpegs",
     "latency_table",
     "machine_busy_seconds",
     "postgres_database",
+    "pyrogrpc_server",
     "report",
     "run_for",
     "server_rss_kib",
@@ -75,6 +77,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (`serve --workers`: worker i's metrics on base + i)."""
+    while True:
+        base = free_port()
+        try:
+            with contextlib.ExitStack() as stack:
+                for offset in range(1, count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
 
 
 def _wait_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -148,10 +164,16 @@ class ServerProcess:
     process: subprocess.Popen
     port: int
     moto_pid: int | None = None  # the S3 server's process, when the stack has one
+    worker_pids: list[int] = field(default_factory=list)  # `serve --workers N`: the workers
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def pids(self) -> list[int]:
+        """Every process of this server (the supervisor and its workers, with --workers)."""
+        return [self.process.pid, *self.worker_pids]
 
     @property
     def target(self) -> str:
@@ -159,9 +181,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[ServerProcess]:
-    """`python -m pyrogrpc serve` with `env`; waits for health SERVING; SIGTERM at the end."""
+def pyrogrpc_server(env: dict[str, str], port: int | None = None, workers: int = 1) -> Iterator[ServerProcess]:
+    """`python -m pyrogrpc serve [--workers N]` with `env`; waits until every worker serves;
+    SIGTERM at the end."""
     port = port or free_port()
+    metrics_port = free_ports(workers)
     full_env = {
         **os.environ,
         "JWT_SECRET": JWT_SECRET,
@@ -169,25 +193,34 @@ def pyrogrpc_server(env: dict[str, str], port: int | None = None) -> Iterator[Se
         "SUPERADMIN_PASSWORD": ADMIN_PASSWORD,
         "GRPC_HOST": "127.0.0.1",
         "GRPC_PORT": str(port),
-        "METRICS_PORT": str(free_port()),  # metrics on, as in production, on a port of its own
+        "METRICS_PORT": str(metrics_port),  # metrics on, as in production, on ports of their own
         "HTTP_PORT": "0",
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "--log-level", "WARNING", "serve"],
+        [sys.executable, "-m", "pyrogrpc", "--env-file", "/dev/null", "--log-level", "WARNING", "serve"]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=full_env,
         cwd=ROOT,
     )
     try:
         _wait_port(port, 60, process)
         asyncio.run(_wait_serving(port))
-        yield ServerProcess(process, port)
+        for offset in range(workers):  # a worker exposes its metrics once it serves
+            _wait_port(metrics_port + offset, 120, process)
+        yield ServerProcess(process, port, worker_pids=worker_pids(process.pid) if workers > 1 else [])
     finally:
         process.terminate()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The workers of `serve --workers` (multiprocessing's resource tracker is a child too)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 async def _wait_serving(port: int) -> None:
@@ -207,8 +240,8 @@ def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[S
     """PostgreSQL database + (moto S3 or a local media folder) + pyrogrpc server.
 
     With `replicas` > 1, that many server processes share the port (SO_REUSEPORT, on by
-    default in gRPC on Linux): the kernel spreads connections, so clients need one channel
-    each. The first process is yielded (its pid is the one measured).
+    default in gRPC on Linux): the kernel spreads connections, so clients need a connection
+    each (`connect_own`). The first process is yielded (its pid is the one measured).
     """
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres_database())
@@ -224,6 +257,15 @@ def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[S
             stack.enter_context(pyrogrpc_server(server_env, port=first.port))
         first.moto_pid = moto_pid
         yield first
+
+
+@contextlib.asynccontextmanager
+async def connect_own(port: int):
+    """An Api on a connection of its own. gRPC channels to one target otherwise share one
+    connection (the global subchannel pool), which SO_REUSEPORT hands to a single process."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        yield Api(channel, port=port)
 
 
 def distinct_jpegs(size: int) -> Iterator[bytes]:
@@ -313,18 +355,21 @@ async def run_for(
     warmup: float = 2.0,
     server_pid: int | None = None,
     moto_pid: int | None = None,
+    server_pids: list[int] | None = None,
 ) -> Window:
     """Run `worker(index, run)` `concurrency` times; measure `seconds` after `warmup`.
 
     Workers record samples only while `run.measuring`. With `server_pid`, the server's
     CPU time over the window is measured too, and the window is profiled with py-spy
-    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks).
+    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks). `server_pids`:
+    measure the CPU of all these processes instead (`serve --workers`).
     """
+    measured = server_pids or ([server_pid] if server_pid else [])
     run = Run()
     tasks = [asyncio.create_task(worker(i, run)) for i in range(concurrency)]
     await asyncio.sleep(warmup)
     profiler = _start_profiler(server_pid, seconds) if server_pid else None
-    cpu_before = cpu_seconds(server_pid) if server_pid else None
+    cpu_before = sum(cpu_seconds(pid) for pid in measured)
     moto_before = cpu_seconds(moto_pid) if moto_pid else None
     machine_before = machine_busy_seconds()
     client_before = time.process_time()
@@ -333,7 +378,7 @@ async def run_for(
     await asyncio.sleep(seconds)
     run.measuring = False
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
+    cpu = sum(cpu_seconds(pid) for pid in measured) - cpu_before if measured else None
     client_cpu = time.process_time() - client_before
     moto_cpu = cpu_seconds(moto_pid) - moto_before if moto_pid else None
     machine_cpu = machine_busy_seconds() - machine_before

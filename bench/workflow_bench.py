@@ -23,9 +23,9 @@ import time
 
 from common import (
     REST_ORIGINAL,
-    Api,
     Latencies,
     bench_stack,
+    connect_own,
     distinct_jpegs,
     latency_table,
     report,
@@ -67,11 +67,18 @@ def _send_alert_requests(alert: detection_pb.CreateMyAlertRequest, frame: bytes)
 
 
 async def bench(
-    port: int, pid: int, moto_pid: int | None, seconds: float, cameras: int, channels: int, variant: str = "plain"
+    port: int,
+    pid: int,
+    moto_pid: int | None,
+    seconds: float,
+    cameras: int,
+    channels: int,
+    variant: str = "plain",
+    server_pids: list[int] | None = None,
 ) -> dict:
     latencies = Latencies()
     async with contextlib.AsyncExitStack() as stack:
-        apis = [await stack.enter_async_context(Api.connect(port)) for _ in range(channels)]
+        apis = [await stack.enter_async_context(connect_own(port)) for _ in range(channels)]
         admin, _, owner = await setup_group(apis[0])
         clients = []
         poses = []
@@ -125,7 +132,7 @@ async def bench(
                     latencies.add("workflow", time.perf_counter() - started)
                     done += 1
 
-        window = await run_for(seconds, camera, cameras, server_pid=pid, moto_pid=moto_pid)
+        window = await run_for(seconds, camera, cameras, server_pid=pid, moto_pid=moto_pid, server_pids=server_pids)
 
     def per_workflow(cpu_seconds: float | None) -> float | None:
         return None if cpu_seconds is None else round(cpu_seconds * 1000 / max(done, 1), 2)

@@ -9,7 +9,6 @@ so tests and scripts can call it in-process.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from .commands import CLIENT_COMMAND_MODULES
@@ -19,16 +18,17 @@ from .logs import configure_logging
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .db.migrate import SchemaOutdated
-    from .server import serve
+    from .workers import Supervisor, check_workers, run_server
 
     configure_logging(args.log_level, settings.log_format)
     try:
-        asyncio.run(serve(settings))
-    except (SchemaOutdated, ConfigError) as error:  # ConfigError: e.g. SENTRY_DSN set without sentry-sdk
-        print(f"error: {error}", file=sys.stderr)
+        check_workers(settings, args.workers)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return EXIT_OK
+    if args.workers == 1:
+        return run_server(settings)
+    return Supervisor(settings, args.workers, args.log_level).run()
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gRPC server (embedded SQLite + local media by default)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the ports, e.g. one per core (PostgreSQL only; default: 1)",
+    )
     serve.set_defaults(handler=_with_settings(_serve))
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -74,6 +74,8 @@ class Settings:
     superadmin_password: str | None = None
     superadmin_group: str = "admins"
     bcrypt_rounds: int = 12
+    bcrypt_threads: int = 0  # BCRYPT_THREADS: password checks in parallel; 0 = one per core
+    bcrypt_nice: int = 10  # BCRYPT_NICE: priority of those threads (0 = the event loop's)
     user_token_minutes: int = 60
     device_token_days: int = 365
     alert_relaxation_seconds: int = 1800
@@ -116,6 +118,9 @@ class Settings:
     http_port: int = 8080  # 0 = no HTTP listener
     http_host: str = "[::]"
     cors_origins: tuple[str, ...] = ()
+    # Set by `serve --workers N` (pyrogrpc/workers.py), not from the environment: the HTTP
+    # port is shared with the other workers (SO_REUSEPORT; the gRPC port always allows it).
+    reuse_port: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -341,6 +346,8 @@ def _parse(values: Mapping[str, str]) -> Settings:
         superadmin_password=_superadmin_password(values),
         superadmin_group=_get(values, "SUPERADMIN_GROUP") or "admins",
         bcrypt_rounds=_int(values, "BCRYPT_ROUNDS", 12, 4, 16),
+        bcrypt_threads=_int(values, "BCRYPT_THREADS", 0, 0, 256),
+        bcrypt_nice=_int(values, "BCRYPT_NICE", 10, 0, 19),
         user_token_minutes=_int(values, "JWT_USER_EXPIRE_MINUTES", 60, 1),
         device_token_days=_int(values, "JWT_DEVICE_EXPIRE_DAYS", 365, 1),
         alert_relaxation_seconds=_int(values, "ALERT_RELAXATION_SECONDS", 1800, 0),

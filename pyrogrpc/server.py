@@ -207,7 +207,9 @@ class PyroServer:
     def _build_use_cases(self, settings: Settings, access_recheck_seconds: float, watch_tuning: WatchTuning) -> None:
         """The domain's services, each given the ports it needs."""
         uow, single = self.uow, self.single_statement_uow
-        self.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
+        self.hasher = PasswordHasher(
+            rounds=settings.bcrypt_rounds, threads=settings.bcrypt_threads, nice=settings.bcrypt_nice
+        )
         self.tokens = TokenService(
             settings.jwt_secret,
             user_lifetime=timedelta(minutes=settings.user_token_minutes),
@@ -444,7 +446,9 @@ class PyroServer:
             record_call=self.call_observer.finished_over_http,  # same metrics and access log as gRPC
         )
         app = build_http_app(routes, cors_origins=self.settings.cors_origins, read_max_bytes=_MAX_RECEIVE_MESSAGE_BYTES)
-        self._http = HttpListener(app, self.settings.http_host, self.settings.http_port)
+        self._http = HttpListener(
+            app, self.settings.http_host, self.settings.http_port, reuse_port=self.settings.reuse_port
+        )
         self.http_port = await self._http.start()
 
     async def _prepare_database(self) -> None:
@@ -602,8 +606,9 @@ class PyroServer:
         await self._server.wait_for_termination()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain in-flight calls and stop."""
+async def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls and stop. `on_ready` is called
+    once the server serves (`serve --workers` tells its supervisor)."""
     server = PyroServer(settings)
     await server.start()
     # Start-up objects (modules, protobuf descriptors, ORM mappers) never die: freezing them and
@@ -620,6 +625,8 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if on_ready is not None:
+        on_ready()
     await stop.wait()
     logger.info("shutting down")
     await server.stop()

@@ -137,3 +137,13 @@ def test_camera_contract_settings(tmp_path):
 def test_bad_camera_contract_settings_name_the_variable(tmp_path, variable, value):
     with pytest.raises(ConfigError, match=variable):
         settings(tmp_path, **{variable: value})
+
+
+def test_bcrypt_pool_settings(tmp_path):
+    defaults = settings(tmp_path)
+    assert (defaults.bcrypt_threads, defaults.bcrypt_nice) == (0, 10)  # 0: one thread per core
+    custom = settings(tmp_path, BCRYPT_THREADS="3", BCRYPT_NICE="0")
+    assert (custom.bcrypt_threads, custom.bcrypt_nice) == (3, 0)
+    for variable, value in [("BCRYPT_THREADS", "-1"), ("BCRYPT_THREADS", "many"), ("BCRYPT_NICE", "20")]:
+        with pytest.raises(ConfigError, match=variable):
+            settings(tmp_path, **{variable: value})

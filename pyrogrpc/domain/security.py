@@ -28,15 +28,17 @@ _VERIFIED_CACHE_SIZE = 10_000
 
 
 class PasswordHasher:
-    """bcrypt costs ~0.2 s of CPU by design: it runs in its own small thread pool, so the
-    event loop keeps serving and a burst of logins cannot take every core from other RPCs."""
+    """bcrypt costs ~0.25 s of CPU by design: it runs in a thread pool of its own, one thread
+    per core by default (bcrypt releases the GIL, so logins use every core), at a lower
+    priority (`nice`), so the event loop keeps serving while a burst of logins runs."""
 
-    def __init__(self, rounds: int = 12, workers: int | None = None):
+    def __init__(self, rounds: int = 12, threads: int = 0, nice: int = 10):
         self.rounds = rounds
         self._executor = ThreadPoolExecutor(
-            max_workers=workers or max(1, (os.cpu_count() or 2) - 1),
+            max_workers=threads or os.cpu_count() or 1,
             thread_name_prefix="bcrypt",
             initializer=_lower_thread_priority,
+            initargs=(nice,),
         )
         # Compared against when the login is unknown, so both failures take the same time.
         self._dummy_hash = bcrypt.hashpw(b"no-such-login", bcrypt.gensalt(rounds))
@@ -72,11 +74,13 @@ def is_hashable(password: str) -> bool:
     return "\x00" not in password and len(password.encode()) <= MAX_PASSWORD_BYTES
 
 
-def _lower_thread_priority() -> None:
-    """Run bcrypt threads at nice 10 (Linux: per thread): when the cores are busy, the
-    event loop's thread wins, so a burst of logins delays other logins, not heartbeats."""
+def _lower_thread_priority(nice: int) -> None:
+    """Run a bcrypt thread at `nice` (Linux: per thread): when the cores are busy, the event
+    loop's thread wins, so a burst of logins delays other logins, not heartbeats."""
+    if not nice:
+        return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (AttributeError, OSError):
         pass  # not Linux, or not allowed: plain priority
 

@@ -19,10 +19,11 @@ logger = logging.getLogger("pyrogrpc.http")
 
 
 class HttpListener:
-    def __init__(self, app: ASGIApp, host: str, port: int):
+    def __init__(self, app: ASGIApp, host: str, port: int, *, reuse_port: bool = False):
         self._app = app
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
         self._server: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._main_loop: asyncio.Task[None] | None = None
@@ -30,7 +31,7 @@ class HttpListener:
 
     async def start(self) -> int:
         """Listen and serve; returns the port (the real one when asked for port 0)."""
-        self._socket = _listening_socket(self._host, self._port)
+        self._socket = _listening_socket(self._host, self._port, self._reuse_port)
         config = uvicorn.Config(
             self._app,
             lifespan="off",
@@ -60,14 +61,17 @@ class HttpListener:
         self._server = None
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """A bound socket, so that a busy port is an error here (uvicorn would sys.exit)."""
+def _listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A bound socket, so that a busy port is an error here (uvicorn would sys.exit).
+    `reuse_port`: the port is shared by the processes of `serve --workers` (SO_REUSEPORT)."""
     bare = host.strip("[]")
     family = socket.AF_INET6 if ":" in bare else socket.AF_INET
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose proto says
     # TCP, and without it every response written in two parts waits ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6 and bare == "::":
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # [::] also takes IPv4, like the gRPC port
     try:
