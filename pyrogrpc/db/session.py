@@ -100,18 +100,18 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-class _ReadsOnReaders(Session):
-    """Routes the statements of a unit of ONE statement: reads to the WAL readers, writes (and
-    every read after the unit's first write, to see it) to the writer connection."""
+def _reads_on_readers(writer: AsyncEngine, readers: AsyncEngine) -> type[Session]:
+    """A session class for units of ONE statement on SQLite: reads go to the WAL readers,
+    writes (and every read after the unit's first write, to see it) to the writer."""
 
-    writer: Engine
-    readers: Engine
+    class ReadsOnReaders(Session):
+        def get_bind(self, mapper: Any = None, *, clause: ClauseElement | None = None, **kw: Any) -> Engine:
+            # A flush asks with a mapper and no clause; a bare get_bind() only asks for the dialect.
+            if (mapper is not None or clause is not None) and not _is_read(clause):
+                self.info["wrote"] = True
+            return writer.sync_engine if self.info.get("wrote") else readers.sync_engine
 
-    def get_bind(self, mapper: Any = None, *, clause: ClauseElement | None = None, **kw: Any) -> Engine:
-        # A flush asks with a mapper and no clause; a bare get_bind() only asks for the dialect.
-        if (mapper is not None or clause is not None) and not _is_read(clause):
-            self.info["wrote"] = True
-        return self.writer if self.info.get("wrote") else self.readers
+    return ReadsOnReaders
 
 
 def _is_read(clause: ClauseElement | None) -> bool:
@@ -136,15 +136,12 @@ def create_session_factory(
     The same units on SQLite get `sqlite_readers` (`engine` being the writer): their reads
     run on a WAL reader beside the writer instead of queueing for it.
     """
-    base: type[Session] = Session
-    if sqlite_readers is not None:
-        base = type("ReadsOnReaders", (_ReadsOnReaders,), {})  # this factory's engines only
-        base.writer, base.readers = engine.sync_engine, sqlite_readers.sync_engine  # type: ignore[attr-defined]
+    base = Session if sqlite_readers is None else _reads_on_readers(engine, sqlite_readers)
     # expire_on_commit=False: use cases return rows after commit without lazy reloads.
     if on_commit is None:
         return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, sync_session_class=base)
 
-    class ReportingSession(base):  # type: ignore[valid-type,misc]
+    class ReportingSession(base):  # type: ignore[valid-type,misc]  # a base chosen above
         """One class per factory: its event listeners belong to this factory (server) only."""
 
     @event.listens_for(ReportingSession, "after_flush")
