@@ -292,13 +292,21 @@ def compare_databases(args: argparse.Namespace) -> None:
                 " / ".join(str(s.get("p50_ms", "-")) for s in summaries[name]),
                 " / ".join(str(s.get("p99_ms", "-")) for s in summaries[name]),
                 " / ".join(str(r["server_cpu_ms_per_workflow"]) for r in runs[name]),
+                " / ".join(str(r["machine_cpu_ms_per_workflow"]) for r in runs[name]),
             ]
         )
     text = table(
         f"workflow_bench databases: {args.cameras} cameras, {args.rounds} round(s) of {args.seconds:.0f} s each, "
         f"{args.storage} storage, upload {UPLOAD_BYTES // 1024} KB; load average (1 min) "
         f"{min(loads):.1f}-{max(loads):.1f}",
-        ["database", "workflows/s per round", "workflow p50 ms", "workflow p99 ms", "server CPU ms per workflow"],
+        [
+            "database",
+            "workflows/s per round",
+            "workflow p50 ms",
+            "workflow p99 ms",
+            "server CPU ms per workflow",
+            "machine CPU ms per workflow",
+        ],
         rows,
     )
     result: dict = {
