@@ -4,9 +4,12 @@ SQLite (embedded mode) has one writer at a time. Instead of every unit of work r
 the write lock and backing off inside the busy timeout (sleeps of up to 100 ms each: a p99
 of seconds with 16 cameras), this process has ONE writer connection (a pool of 1), whose
 checkout queue hands it to waiting units in the order they asked (asyncio FIFO), and a pool
-of WAL reader connections that never wait for the writer. Units of one statement go to the
-readers when they read (see `create_session_factory`); every other unit is a write
-transaction on the writer connection.
+of WAL reader connections that never wait for the writer. Units of one statement run as on
+PostgreSQL's autocommit engine: reads on a reader, a write on the writer without BEGIN and
+COMMIT (see `create_session_factory`); every other unit is a BEGIN IMMEDIATE transaction on
+the writer. Each aiosqlite call is a round trip to the connection's thread, and the writer is
+held across them, so round trips are what the design saves: a one-statement write is 4 of
+them instead of 8.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.sql import ClauseElement
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4  # WAL readers run beside the writer; each aiosqlite connection is a thread
+_ONE_STATEMENT = "pyrogrpc_one_statement"  # execution option: this unit's write needs no BEGIN
 
 
 def create_engine(
@@ -34,7 +38,7 @@ def create_engine(
     transactional engine).
 
     On SQLite the engine is the single writer connection; `sqlite_readers` gives the pool of
-    read-only WAL connections instead (their transactions are snapshots: BEGIN DEFERRED)."""
+    read-only WAL connections instead (each statement reads the last commit; no BEGIN)."""
     if database_url.startswith("sqlite"):
         if autocommit:
             raise ValueError("SQLite units of work keep their transactions (BEGIN IMMEDIATE)")
@@ -49,6 +53,9 @@ def create_engine(
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             hide_parameters=True,
             pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            # No rollback when a connection returns to the pool (a round trip): the session's
+            # commit or close has already ended its transaction.
+            pool_reset_on_return=None,
             **pool,
         )
         _configure_sqlite(engine, read_only=sqlite_readers)
@@ -91,25 +98,30 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
             cursor.execute("PRAGMA query_only=ON")  # a write routed here by mistake fails loudly
         cursor.close()
 
+    if read_only:
+        return  # no BEGIN: a reader's statements run on their own, as on PostgreSQL's autocommit engine
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # Writer: IMMEDIATE takes the write lock at BEGIN: two transactions can never both
-        # read "no open event" and then both insert one (event grouping stays race-free),
-        # even against another process on the same file. Readers: a deferred BEGIN, so the
-        # statements of one unit read one snapshot; it never waits for the writer (WAL).
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # IMMEDIATE takes the write lock at BEGIN: two transactions can never both read
+        # "no open event" and then both insert one (event grouping stays race-free), even
+        # against another process on the same file. A unit of one statement needs no BEGIN.
+        if not connection.get_execution_options().get(_ONE_STATEMENT):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _reads_on_readers(writer: AsyncEngine, readers: AsyncEngine) -> type[Session]:
     """A session class for units of ONE statement on SQLite: reads go to the WAL readers,
-    writes (and every read after the unit's first write, to see it) to the writer."""
+    writes (and every read after the unit's first write, to see it) to the writer, without
+    BEGIN (the writer's pool, hence its queue, is shared)."""
+    one_statement_writer = writer.sync_engine.execution_options(**{_ONE_STATEMENT: True})
 
     class ReadsOnReaders(Session):
         def get_bind(self, mapper: Any = None, *, clause: ClauseElement | None = None, **kw: Any) -> Engine:
             # A flush asks with a mapper and no clause; a bare get_bind() only asks for the dialect.
             if (mapper is not None or clause is not None) and not _is_read(clause):
                 self.info["wrote"] = True
-            return writer.sync_engine if self.info.get("wrote") else readers.sync_engine
+            return one_statement_writer if self.info.get("wrote") else readers.sync_engine
 
     return ReadsOnReaders
 
