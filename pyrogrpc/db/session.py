@@ -146,7 +146,8 @@ def create_session_factory(
     on its own (Heartbeat's UPDATE, a read): that saves the BEGIN and COMMIT/ROLLBACK round
     trips (2 of 3 per unit). Never use them for two statements that must commit together.
     The same units on SQLite get `sqlite_readers` (`engine` being the writer): their reads
-    run on a WAL reader beside the writer instead of queueing for it.
+    run on a WAL reader beside the writer instead of queueing for it, their write on the
+    writer without BEGIN/COMMIT.
     """
     base = Session if sqlite_readers is None else _reads_on_readers(engine, sqlite_readers)
     # expire_on_commit=False: use cases return rows after commit without lazy reloads.
