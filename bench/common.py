@@ -236,22 +236,29 @@ async def _wait_serving(port: int) -> None:
 
 
 @contextlib.contextmanager
-def bench_stack(*, s3: bool = True, replicas: int = 1, **env: str) -> Iterator[ServerProcess]:
-    """PostgreSQL database + (moto S3 or a local media folder) + pyrogrpc server.
+def bench_stack(
+    *, s3: bool = True, replicas: int = 1, database: str = "postgresql", **env: str
+) -> Iterator[ServerProcess]:
+    """PostgreSQL database (or, with database="sqlite", the embedded SQLite file that the
+    server migrates itself) + (moto S3 or a local media folder) + pyrogrpc server.
 
     With `replicas` > 1, that many server processes share the port (SO_REUSEPORT, on by
     default in gRPC on Linux): the kernel spreads connections, so clients need a connection
     each (`connect_own`). The first process is yielded (its pid is the one measured).
     """
+    if database not in ("postgresql", "sqlite"):
+        raise ValueError(f"database must be postgresql or sqlite, got {database!r}")
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(postgres_database())
-        server_env = {"DATABASE_URL": url, **env}
+        server_env = dict(env)
+        if database == "postgresql":
+            server_env["DATABASE_URL"] = stack.enter_context(postgres_database())
+        if database == "sqlite" or not s3:
+            # Embedded layout: the SQLite file and the media folder both live in the data dir.
+            server_env["PYROGRPC_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-"))
         moto_pid = None
         if s3:
             s3_env, moto_pid = stack.enter_context(moto_s3(f"bench-{uuid.uuid4().hex[:8]}"))
             server_env.update(s3_env)
-        else:
-            server_env["PYROGRPC_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="pyrogrpc-bench-"))
         first = stack.enter_context(pyrogrpc_server(server_env))
         for _ in range(replicas - 1):
             stack.enter_context(pyrogrpc_server(server_env, port=first.port))

@@ -4,12 +4,17 @@ moto S3. Target: >= 175 workflows/s (the REST original: 43.8/s).
 
     python bench/workflow_bench.py [--seconds 15] [--cameras 16]
     python bench/workflow_bench.py --variants plain,boxes,send_alert --rounds 2 --seconds 10
+    python bench/workflow_bench.py --storage local --databases sqlite,postgresql --rounds 3 --seconds 10
 
 Variants (issue 15), measured in the same run against the same server, interleaved by round:
 - plain: the workflow above, alerts without boxes;
 - boxes: the same four calls, each alert with 2 boxes and a pose that has an occlusion mask
   (read on every alert, discarding nothing), so masking, IoU grouping and cones all run;
 - send_alert: Heartbeat + one SendAlert (the alert with the same boxes and its picture).
+
+Databases (issue 19, embedded mode): `--databases sqlite,postgresql` starts one server per
+database (both with `--storage`), and measures the plain workflow on each, interleaved by
+round. Target: SQLite >= 70% of PostgreSQL's workflows/s in the same round, p99 < 300 ms.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ UPLOAD_BYTES = 100 * 1024
 
 
 VARIANTS = ("plain", "boxes", "send_alert")
+DATABASES = ("sqlite", "postgresql")
+EMBEDDED_SHARE_TARGET = 0.70  # SQLite's workflows/s over PostgreSQL's, same round
+EMBEDDED_P99_TARGET_MS = 300.0
 
 
 def _boxes(step: int) -> list[res.DetectionBox]:
@@ -160,7 +168,13 @@ def main() -> None:
         "--variants", default="", help=f"comma-separated, among {', '.join(VARIANTS)}: compare them in one run"
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --variants: interleaved rounds of every variant")
+    parser.add_argument(
+        "--databases", default="", help=f"comma-separated, among {', '.join(DATABASES)}: one server each, compared"
+    )
     args = parser.parse_args()
+    if args.databases:
+        compare_databases(args)
+        return
     if args.variants:
         compare_variants(args)
         return
@@ -251,6 +265,86 @@ def compare_variants(args: argparse.Namespace) -> None:
         },
         text,
     )
+
+
+def compare_databases(args: argparse.Namespace) -> None:
+    """One server per database (same storage kind), all started first, then measured round by
+    round (sqlite, postgresql, sqlite, ...) so a machine that gets busier weighs on each alike."""
+    databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    unknown = sorted(set(databases) - set(DATABASES))
+    if unknown:
+        raise SystemExit(f"unknown databases {unknown}; choose among {', '.join(DATABASES)}")
+    runs: dict[str, list[dict]] = {name: [] for name in databases}
+    loads: list[float] = []
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(bench_stack(s3=args.storage == "s3", database=name, BCRYPT_ROUNDS="10"))
+            for name in databases
+        }
+        for _ in range(args.rounds):
+            for name, server in servers.items():
+                runs[name].append(
+                    asyncio.run(bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1))
+                )
+                loads.append(os.getloadavg()[0])
+    summaries = {
+        name: [r["latencies"].summary().get("workflow", {}) for r in results] for name, results in runs.items()
+    }
+    rows = []
+    for name in databases:
+        rows.append(
+            [
+                name,
+                " / ".join(f"{r['throughput']:.1f}" for r in runs[name]),
+                " / ".join(str(s.get("p50_ms", "-")) for s in summaries[name]),
+                " / ".join(str(s.get("p99_ms", "-")) for s in summaries[name]),
+                " / ".join(str(r["server_cpu_ms_per_workflow"]) for r in runs[name]),
+                " / ".join(str(r["machine_cpu_ms_per_workflow"]) for r in runs[name]),
+            ]
+        )
+    text = table(
+        f"workflow_bench databases: {args.cameras} cameras, {args.rounds} round(s) of {args.seconds:.0f} s each, "
+        f"{args.storage} storage, upload {UPLOAD_BYTES // 1024} KB; load average (1 min) "
+        f"{min(loads):.1f}-{max(loads):.1f}",
+        [
+            "database",
+            "workflows/s per round",
+            "workflow p50 ms",
+            "workflow p99 ms",
+            "server CPU ms per workflow",
+            "machine CPU ms per workflow",
+        ],
+        rows,
+    )
+    result: dict = {
+        "storage": args.storage,
+        "cameras": args.cameras,
+        "load_average_1min": loads,
+        **{
+            name: [{k: v for k, v in r.items() if k != "latencies"} | {"latency": r["latencies"].summary()} for r in rs]
+            for name, rs in runs.items()
+        },
+    }
+    if {"sqlite", "postgresql"} <= set(databases):
+        shares = [s["throughput"] / p["throughput"] for s, p in zip(runs["sqlite"], runs["postgresql"], strict=True)]
+        p99s = [s.get("p99_ms", float("inf")) for s in summaries["sqlite"]]
+        result |= {
+            "sqlite_share_per_round": shares,
+            "meets_target": min(shares) >= EMBEDDED_SHARE_TARGET and max(p99s) < EMBEDDED_P99_TARGET_MS,
+        }
+        text += "\n\n" + table(
+            "embedded mode (issue 19): SQLite against PostgreSQL, same round",
+            ["metric", "target", "per round"],
+            [
+                [
+                    "SQLite workflows/s / PostgreSQL's",
+                    f">= {EMBEDDED_SHARE_TARGET:.0%}",
+                    " / ".join(f"{share:.0%}" for share in shares),
+                ],
+                ["SQLite workflow p99", f"< {EMBEDDED_P99_TARGET_MS:.0f} ms", " / ".join(f"{p:.0f} ms" for p in p99s)],
+            ],
+        )
+    report(f"workflow_databases_{args.storage}", result, text)
 
 
 if __name__ == "__main__":

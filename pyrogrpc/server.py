@@ -178,15 +178,19 @@ class PyroServer:
     def _build_database(self, settings: Settings) -> None:
         """Engines and the two kinds of unit of work (domain/ports.py's UnitOfWorkFactory)."""
         self.engine = create_engine(settings.database_url)
-        # Units of work of one statement: autocommit on PostgreSQL (see db/session.py); SQLite
-        # keeps its transactions (BEGIN IMMEDIATE), so there they share the one engine.
-        self._autocommit_engine = (
-            self.engine if settings.is_sqlite else create_engine(settings.database_url, autocommit=True)
+        # Units of work of one statement: autocommit on PostgreSQL; on SQLite, where
+        # self.engine is the one writer connection, their reads go to WAL readers (db/session.py).
+        self._single_statement_engine = create_engine(
+            settings.database_url, autocommit=not settings.is_sqlite, sqlite_readers=settings.is_sqlite
         )
         # Commits that change cached tables (accesses, webhooks, recipients) tell their caches.
         self._tables_changed: list[Callable[[frozenset[str]], None]] = []
         sessions = create_session_factory(self.engine, on_commit=self._on_commit)
-        single_statement_sessions = create_session_factory(self._autocommit_engine, on_commit=self._on_commit)
+        single_statement_sessions = (
+            create_session_factory(self.engine, on_commit=self._on_commit, sqlite_readers=self._single_statement_engine)
+            if settings.is_sqlite
+            else create_session_factory(self._single_statement_engine, on_commit=self._on_commit)
+        )
         self.uow = unit_of_work_factory(sessions)
         self.single_statement_uow = unit_of_work_factory(single_statement_sessions)
 
@@ -314,13 +318,12 @@ class PyroServer:
         self.call_observer = CallObserver(self.metrics)
         # Spans per RPC and per SQL statement when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test
         # passes an exporter); None otherwise, and then nothing of OpenTelemetry is imported.
-        engines = [self.engine] if self._autocommit_engine is self.engine else [self.engine, self._autocommit_engine]
+        engines = [self.engine, self._single_statement_engine]
         self.tracing = init_tracing(settings.otel_endpoint, engines, exporter=span_exporter)
 
     def _live_metric_sources(self) -> LiveSources:
-        engines = {"main": self.engine}
-        if self._autocommit_engine is not self.engine:
-            engines["autocommit"] = self._autocommit_engine
+        second = "sqlite_readers" if self.settings.is_sqlite else "autocommit"
+        engines = {"main": self.engine, second: self._single_statement_engine}
         return LiveSources(
             pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
             watchers=lambda: self.watch_hub.watcher_count + self.incident_watch_hub.watcher_count,
@@ -598,8 +601,7 @@ class PyroServer:
         await self.storage.close()
         self.hasher.close()
         await self.engine.dispose()
-        if self._autocommit_engine is not self.engine:
-            await self._autocommit_engine.dispose()
+        await self._single_statement_engine.dispose()
 
     async def wait_for_termination(self) -> None:
         assert self._server is not None

@@ -18,9 +18,10 @@ caught between drawing its id and inserting its row is not missed. Reading the l
 costs more than a plain query, which is why the watch hub takes a checkpoint only when it
 actually sees a gap.
 
-SQLite serializes writers (every transaction starts with BEGIN IMMEDIATE, see
-session.py), so while the caller's own transaction runs no other writer exists: ids up to
-the table's AUTOINCREMENT counter are settled at once.
+SQLite has one writer at a time and a read only sees committed rows (WAL, see session.py):
+the AUTOINCREMENT counter it reads counts committed inserts only (a rolled-back insert takes
+its increment back), and a writer still running draws ids above it, so ids up to the
+counter are settled at once.
 
 Assumption: ids are only drawn by INSERTs into the table (never a bare `nextval`).
 """
