@@ -80,9 +80,9 @@ def locate(cones: Sequence[Cone]) -> Fix | None:
     """
     if len(cones) < 2 or not all(_usable(c) for c in cones):
         return None
-    projection = _projection_for(cones[0])
-    if not _distinct_towers(cones, projection):
+    if not _distinct_towers(cones):
         return None
+    projection = _projection_for(cones[0])
     common = _common_of(tuple(cones), projection)
     if common is None:
         return None
@@ -160,9 +160,7 @@ def _common_area(polygons: Sequence[BaseGeometry]) -> BaseGeometry | None:
     """The intersection of all `polygons`; None when it is empty or a mere touch."""
     common = polygons[0]
     for polygon in polygons[1:]:
-        # Bounding boxes first: most non-crossing cones are rejected without GEOS overlay.
-        if not common.intersects(polygon):
-            return None
+        # GEOS's overlay answers disjoint envelopes (most non-crossing cones) without any work.
         common = common.intersection(polygon)
         if common.is_empty or common.area < MIN_AREA_M2:
             return None
@@ -197,17 +195,14 @@ def _sector(cone: Cone, projection: tuple[float, float]) -> Polygon:
     lons = np.concatenate(([cone.lon], arc_lon))
     lats = np.concatenate(([cone.lat], arc_lat))
     xs, ys = _transformer(*projection).transform(lons, lats)
-    sector = Polygon(np.column_stack((xs, ys)))
-    shapely.prepare(sector)
-    return sector
+    return Polygon(np.column_stack((xs, ys)))
 
 
-def _distinct_towers(cones: Sequence[Cone], projection: tuple[float, float]) -> bool:
+def _distinct_towers(cones: Sequence[Cone]) -> bool:
     """Whether at least two cones come from towers more than MIN_TOWER_SEPARATION_M apart."""
-    # A sector's first vertex is its tower, in the projection's metres.
-    x0, y0 = shapely.get_coordinates(_sector(cones[0], projection))[0]
-    for cone in cones[1:]:
-        x, y = shapely.get_coordinates(_sector(cone, projection))[0]
-        if math.hypot(x - x0, y - y0) > MIN_TOWER_SEPARATION_M:
-            return True
-    return False
+    first = cones[0]
+    return any(
+        (cone.lat, cone.lon) != (first.lat, first.lon)
+        and distance_m(first.lat, first.lon, cone.lat, cone.lon) > MIN_TOWER_SEPARATION_M
+        for cone in cones[1:]
+    )
