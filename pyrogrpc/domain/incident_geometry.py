@@ -103,12 +103,15 @@ def best_match(cone: Cone, candidates: Sequence[tuple[K, Sequence[Cone]]]) -> K 
     """Which candidate incident (key, its cones) the new `cone` joins, or None.
 
     The cone must cross the incident's common area; among several, the tightest common area
-    wins (the most specific crossing), the first given on a tie. When two towers each see two
-    fires, each cone of the second tower crosses both cones of the first: the true crossing
-    and a "ghost" one. Cone widths grow with distance, so a crossing's area grows with its
-    distance from both towers and with the shallowness of its angle; the rule picks the true
-    one when the ghost lies farther out or crosses more obliquely (see the tests), and once an
-    incident has two towers its common area is small, so a ghost rarely crosses it at all.
+    with it wins (the most specific crossing), the first given on a tie. Cone widths grow with
+    distance, so a crossing's area grows with its distance from the towers and with the
+    shallowness of its angle. When two towers each see two fires, each cone of the second
+    tower crosses both cones of the first: at its fire and at a "ghost" point; fires and
+    ghosts explain the same four cones equally well, so no rule on two towers' cones can tell
+    them apart (a third tower can: see the tests). This one lets the first cone of the second
+    tower take its tightest crossing; once that incident has two towers its common area is
+    small, and the other fire's cone no longer crosses it. Known limit: a cone that only
+    grazes an incident's area (a sliver of a few square metres) counts as its tightest match.
     """
     if not _usable(cone):
         return None
