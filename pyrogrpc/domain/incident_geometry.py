@@ -38,6 +38,9 @@ MIN_AREA_M2 = 1.0
 # most 30 km * (1 - cos(0.25 deg)) = 0.3 m from the true arc; a narrow cone gets MIN_ARC_SEGMENTS.
 ARC_STEP_DEG = 0.5
 MIN_ARC_SEGMENTS = 8
+# Sectors stop here whatever range_m says: the local projection stays metric and the polygon
+# simple (no tower sees smoke 200 km away; a huge hostile range would wrap round the earth).
+MAX_RANGE_M = 200_000.0
 # The projection centre is snapped to this grid (degrees) so nearby calls share one Transformer.
 PROJECTION_GRID_DEG = 0.1
 
@@ -164,7 +167,10 @@ def _common_area(polygons: Sequence[BaseGeometry]) -> BaseGeometry | None:
     common = polygons[0]
     for polygon in polygons[1:]:
         # GEOS's overlay answers disjoint envelopes (most non-crossing cones) without any work.
-        common = common.intersection(polygon)
+        try:
+            common = common.intersection(polygon)
+        except shapely.errors.GEOSException:  # an invalid polygon from hostile values: no area
+            return None
         if common.is_empty or common.area < MIN_AREA_M2:
             return None
     return common
@@ -190,11 +196,11 @@ def _transformer(lat0: float, lon0: float) -> Transformer:
 @lru_cache(maxsize=4096)
 def _sector(cone: Cone, projection: tuple[float, float]) -> Polygon:
     """The cone as a polygon in the projection's metres: the tower, then its arc at range_m."""
-    angle = cone.angle
+    angle, range_m = cone.angle, min(cone.range_m, MAX_RANGE_M)
     segments = max(MIN_ARC_SEGMENTS, math.ceil(angle / ARC_STEP_DEG))
     azimuths = cone.azimuth - angle / 2.0 + np.arange(segments + 1) * (angle / segments)
     n = len(azimuths)
-    arc_lon, arc_lat, _ = _GEOD.fwd(np.full(n, cone.lon), np.full(n, cone.lat), azimuths, np.full(n, cone.range_m))
+    arc_lon, arc_lat, _ = _GEOD.fwd(np.full(n, cone.lon), np.full(n, cone.lat), azimuths, np.full(n, range_m))
     lons = np.concatenate(([cone.lon], arc_lon))
     lats = np.concatenate(([cone.lat], arc_lat))
     xs, ys = _transformer(*projection).transform(lons, lats)
