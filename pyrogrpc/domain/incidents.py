@@ -438,6 +438,9 @@ class IncidentService:
             await uow.incidents.detach(incident.id, event.id, fusion.now)
             await fusion.change(incident, EVENT_DETACHED)
             await fusion.position(incident)
+            if not fusion.members[incident.id] and incident.status == OPEN:
+                incident.status, incident.close_time = CLOSED, fusion.now  # nothing left in it
+                await fusion.change(incident, CLOSED_KIND)
             alone = await fusion.open(event)
             views = (view_of(incident, fusion.members[incident.id]), view_of(alone, fusion.members[alone.id]))
             await uow.commit()
