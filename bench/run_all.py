@@ -3,7 +3,8 @@
     make bench          # or: python bench/run_all.py [--only workflow,upload]
 
 Each bench prints its tables and writes bench/results/<name>.json; the summary below
-reads those files. watch_bench.py (the WatchAlerts benchmark) runs when present.
+reads those files. watch_bench.py (the WatchAlerts benchmark) runs when present;
+incident_fusion_bench.py is in-process (no server).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BENCHES = [
     ("upload_memory_bench.py", "upload_memory", 600),
     ("watch_bench.py", "watch", 300),
     ("http_bench.py", "http", 300),
+    ("incident_fusion_bench.py", "incident_fusion", 120),
 ]
 
 
@@ -101,6 +103,19 @@ def _summary_rows() -> list[list[str]]:
                     "",
                 ]
             )
+    if fusion := load("incident_fusion"):  # in-process: CPU per call of the incident geometry
+        locate3 = fusion["rows"]["locate, 3 cones (1 new)"]
+        per_alert = fusion["rows"]["per alert: best_match(50) + locate(3)"]
+        rows.append(
+            [
+                "locate() of 3 cones, CPU p50",
+                f"< {fusion['target_us']:.0f} µs",
+                "-",
+                f"{locate3['p50_us']} µs",
+                _ok(fusion),
+            ]
+        )
+        rows.append(["incident fusion per alert, 50 cameras, CPU p50", "-", "-", f"{per_alert['p50_us']} µs", ""])
     return rows
 
 

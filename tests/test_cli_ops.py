@@ -440,7 +440,9 @@ async def test_incident_list_get_events_and_detach(server, capsys, alerts_sent):
     code, out, _ = await cli(capsys, "incident", "events", str(incident_id), *me, "-o", "json")
     assert code == 0 and [e["id"] for e in json_lines(out)] == [str(event_id)]
     code, out, err = await cli(capsys, "incident", "detach", str(incident_id), str(event_id), *me, "-o", "json")
-    assert code == 0 and json.loads(out)["id"] == str(incident_id) and "event_ids" not in json.loads(out)
+    detached = json.loads(out)
+    assert code == 0 and detached["id"] == str(incident_id) and "event_ids" not in detached
+    assert detached["status"] == "INCIDENT_STATUS_CLOSED"  # nothing left in it
     assert re.search(rf"event {event_id} is now incident \d+", err)
     code, _, err = await cli(capsys, "incident", "detach", str(incident_id), str(event_id), *me)
     assert code == 1 and err.startswith("error: FAILED_PRECONDITION")

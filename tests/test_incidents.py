@@ -20,9 +20,14 @@ from pyproj import Geod
 from pyronear.v1 import detection_service_pb2 as pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import Api, expect_status, violated_fields
 from tests.test_alerts import Camera, another_device, my_alert, new_camera
-from tests.test_notifications import fake_http  # noqa: F401  (shared fixture)
+from tests.test_notifications import (
+    TOKEN,
+    add_recipient,
+    fake_http,  # noqa: F401  (shared fixture)
+)
 
 Code = grpc.StatusCode
 GEOD = Geod(ellps="WGS84")
@@ -204,8 +209,6 @@ async def test_incidents_closer_than_2_km_merge_into_the_older(server, admin):
 async def test_an_incident_closes_after_the_window(server_factory):
     server = await server_factory(INCIDENT_WINDOW_SECONDS="2", INCIDENT_SWEEP_SECONDS="1")
     async with Api.connect(server.port) as api:
-        from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-
         admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
         west = await first_tower(admin, WEST)
         await look_at(west.device, WEST, FIRE)
@@ -295,13 +298,11 @@ async def test_bad_ids_tokens_and_windows_are_invalid_argument(server, admin):
     ):
         error = await expect_status(call, Code.INVALID_ARGUMENT)
         assert field in violated_fields(error)
-    later, earlier = pb.ListIncidentsRequest().start_time, pb.ListIncidentsRequest().end_time
     request = pb.ListIncidentsRequest()
     request.start_time.FromSeconds(2_000_000_000)
     request.end_time.FromSeconds(1_000_000_000)
     error = await expect_status(d.ListIncidents(request), Code.INVALID_ARGUMENT)
     assert "start_time" in violated_fields(error)
-    del later, earlier
 
 
 async def test_list_pages_and_time_filters(server, admin):
@@ -326,8 +327,6 @@ async def test_list_pages_and_time_filters(server, admin):
 
 
 async def test_alerts_on_two_replicas_at_once_make_exactly_one_incident(server_factory):
-    from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-
     replicas = [await server_factory(), await server_factory()]
     towers = [WEST, EAST, NORTH_WEST, NORTH_EAST]
     async with Api.connect(replicas[0].port) as one, Api.connect(replicas[1].port) as two:
@@ -348,8 +347,6 @@ async def test_alerts_on_two_replicas_at_once_make_exactly_one_incident(server_f
 
 
 async def test_telegram_and_webhooks_hear_once_per_incident_not_once_per_camera(server_factory, fake_http):
-    from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-    from tests.test_notifications import TOKEN, add_recipient
 
     server = await server_factory(
         TELEGRAM_TOKEN=TOKEN,
@@ -387,3 +384,18 @@ async def test_telegram_and_webhooks_hear_once_per_incident_not_once_per_camera(
         assert hooks[0]["incident"]["lat"] is None and len(hooks[0]["incident"]["cones"]) == 1
         located = hooks[1]["incident"]
         assert distance((located["lat"], located["lon"]), FIRE) < 300 and len(located["device_ids"]) == 2
+
+
+async def test_the_sweep_fuses_events_whose_fusion_job_was_lost(server, admin):
+    west = await first_tower(admin, WEST)
+    east = await tower_in(admin, west, EAST)
+    await server.incident_jobs.stop()  # as if the process died after the alerts' commits
+    a = await look_at(west.device, WEST, FIRE)
+    b = await look_at(east, EAST, FIRE)
+    assert await incidents(west.user) == []
+    closed, fused = await server.incidents.sweep()  # what every replica runs periodically
+    assert (closed, fused) == (0, 2)
+    [incident] = await incidents(west.user)
+    assert list(incident.event_ids) == sorted([a.event_id, b.event_id])
+    assert distance(position(incident), FIRE) < 300
+    assert await server.incidents.sweep() == (0, 0)  # nothing left: idempotent

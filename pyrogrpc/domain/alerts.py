@@ -8,8 +8,8 @@ event, told to no listener), then continues the device's open event of the same 
 latest boxes it overlaps (rules in sequences.py), or opens one. The device row is locked
 first, so concurrent alerts of one device are serialized and can never open two events.
 
-After an alert is committed, every `AlertListener` is told (notifications, webhooks,
-live watchers). Listeners run after the commit, never fail the call and are not called
+After an alert is committed, the `EventActivity` (incidents.py: fusion, queued) and every
+`AlertListener` are told (webhooks, metrics, live watchers). Listeners run after the commit, never fail the call and are not called
 again for an idempotent replay.
 """
 

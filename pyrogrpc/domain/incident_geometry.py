@@ -38,6 +38,9 @@ MIN_AREA_M2 = 1.0
 # most 30 km * (1 - cos(0.25 deg)) = 0.3 m from the true arc; a narrow cone gets MIN_ARC_SEGMENTS.
 ARC_STEP_DEG = 0.5
 MIN_ARC_SEGMENTS = 8
+# Sectors stop here whatever range_m says: the local projection stays metric and the polygon
+# simple (no tower sees smoke 200 km away; a huge hostile range would wrap round the earth).
+MAX_RANGE_M = 200_000.0
 # The projection centre is snapped to this grid (degrees) so nearby calls share one Transformer.
 PROJECTION_GRID_DEG = 0.1
 
@@ -80,9 +83,9 @@ def locate(cones: Sequence[Cone]) -> Fix | None:
     """
     if len(cones) < 2 or not all(_usable(c) for c in cones):
         return None
-    projection = _projection_for(cones[0])
-    if not _distinct_towers(cones, projection):
+    if not _distinct_towers(cones):
         return None
+    projection = _projection_for(cones[0])
     common = _common_of(tuple(cones), projection)
     if common is None:
         return None
@@ -103,12 +106,15 @@ def best_match(cone: Cone, candidates: Sequence[tuple[K, Sequence[Cone]]]) -> K 
     """Which candidate incident (key, its cones) the new `cone` joins, or None.
 
     The cone must cross the incident's common area; among several, the tightest common area
-    wins (the most specific crossing), the first given on a tie. When two towers each see two
-    fires, each cone of the second tower crosses both cones of the first: the true crossing
-    and a "ghost" one. Cone widths grow with distance, so a crossing's area grows with its
-    distance from both towers and with the shallowness of its angle; the rule picks the true
-    one when the ghost lies farther out or crosses more obliquely (see the tests), and once an
-    incident has two towers its common area is small, so a ghost rarely crosses it at all.
+    with it wins (the most specific crossing), the first given on a tie. Cone widths grow with
+    distance, so a crossing's area grows with its distance from the towers and with the
+    shallowness of its angle. When two towers each see two fires, each cone of the second
+    tower crosses both cones of the first: at its fire and at a "ghost" point; fires and
+    ghosts explain the same four cones equally well, so no rule on two towers' cones can tell
+    them apart (a third tower can: see the tests). This one lets the first cone of the second
+    tower take its tightest crossing; once that incident has two towers its common area is
+    small, and the other fire's cone no longer crosses it. Known limit: a cone that only
+    grazes an incident's area (a sliver of a few square metres) counts as its tightest match.
     """
     if not _usable(cone):
         return None
@@ -160,10 +166,11 @@ def _common_area(polygons: Sequence[BaseGeometry]) -> BaseGeometry | None:
     """The intersection of all `polygons`; None when it is empty or a mere touch."""
     common = polygons[0]
     for polygon in polygons[1:]:
-        # Bounding boxes first: most non-crossing cones are rejected without GEOS overlay.
-        if not common.intersects(polygon):
+        # GEOS's overlay answers disjoint envelopes (most non-crossing cones) without any work.
+        try:
+            common = common.intersection(polygon)
+        except shapely.errors.GEOSException:  # an invalid polygon from hostile values: no area
             return None
-        common = common.intersection(polygon)
         if common.is_empty or common.area < MIN_AREA_M2:
             return None
     return common
@@ -189,25 +196,22 @@ def _transformer(lat0: float, lon0: float) -> Transformer:
 @lru_cache(maxsize=4096)
 def _sector(cone: Cone, projection: tuple[float, float]) -> Polygon:
     """The cone as a polygon in the projection's metres: the tower, then its arc at range_m."""
-    angle = cone.angle
+    angle, range_m = cone.angle, min(cone.range_m, MAX_RANGE_M)
     segments = max(MIN_ARC_SEGMENTS, math.ceil(angle / ARC_STEP_DEG))
     azimuths = cone.azimuth - angle / 2.0 + np.arange(segments + 1) * (angle / segments)
     n = len(azimuths)
-    arc_lon, arc_lat, _ = _GEOD.fwd(np.full(n, cone.lon), np.full(n, cone.lat), azimuths, np.full(n, cone.range_m))
+    arc_lon, arc_lat, _ = _GEOD.fwd(np.full(n, cone.lon), np.full(n, cone.lat), azimuths, np.full(n, range_m))
     lons = np.concatenate(([cone.lon], arc_lon))
     lats = np.concatenate(([cone.lat], arc_lat))
     xs, ys = _transformer(*projection).transform(lons, lats)
-    sector = Polygon(np.column_stack((xs, ys)))
-    shapely.prepare(sector)
-    return sector
+    return Polygon(np.column_stack((xs, ys)))
 
 
-def _distinct_towers(cones: Sequence[Cone], projection: tuple[float, float]) -> bool:
+def _distinct_towers(cones: Sequence[Cone]) -> bool:
     """Whether at least two cones come from towers more than MIN_TOWER_SEPARATION_M apart."""
-    # A sector's first vertex is its tower, in the projection's metres.
-    x0, y0 = shapely.get_coordinates(_sector(cones[0], projection))[0]
-    for cone in cones[1:]:
-        x, y = shapely.get_coordinates(_sector(cone, projection))[0]
-        if math.hypot(x - x0, y - y0) > MIN_TOWER_SEPARATION_M:
-            return True
-    return False
+    first = cones[0]
+    return any(
+        (cone.lat, cone.lon) != (first.lat, first.lon)
+        and distance_m(first.lat, first.lon, cone.lat, cone.lon) > MIN_TOWER_SEPARATION_M
+        for cone in cones[1:]
+    )

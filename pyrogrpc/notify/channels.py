@@ -18,7 +18,7 @@ class Channels:
         self.telegram = TelegramSender(telegram_token, base_url=telegram_base_url) if telegram_token else None
         self.webhooks = WebhookPoster()
         if self.telegram is None:
-            logger.info("TELEGRAM_TOKEN is not set: recipients are not notified of new events")
+            logger.info("TELEGRAM_TOKEN is not set: recipients are not notified of incidents")
 
     async def aclose(self) -> None:
         if self.telegram is not None:

@@ -206,6 +206,9 @@ def test_degenerate_cones_never_raise():
         Cone(math.nan, 4.0, azimuth=10.0, angle=3.0),
         Cone(*WEST, azimuth=west.azimuth, angle=3.0, range_m=0.0),
         Cone(95.0, 4.0, azimuth=10.0, angle=3.0),
+        Cone(*WEST, azimuth=west.azimuth, angle=3.0, range_m=math.inf),
+        Cone(44.0, 1e12, azimuth=west.azimuth, angle=3.0),  # floats too large to place
+        Cone(*WEST, azimuth=1e15, angle=3.0),
     ]
     for cone in degenerate:
         assert locate([cone, east]) is None
@@ -218,6 +221,11 @@ def test_degenerate_cones_never_raise():
     # Wide and odd but valid values still work: a 179-degree cone, an azimuth beyond 360.
     assert locate([Cone(*WEST, azimuth=west.azimuth + 720.0, angle=3.0), east]) is not None
     assert locate([Cone(*WEST, azimuth=west.azimuth, angle=179.0), east]) is not None
+    # A hostile range stops at 200 km (no sector round the earth); a longitude 360 degrees off is the same place.
+    wide = locate([Cone(*WEST, azimuth=west.azimuth, angle=359.9, range_m=1e9), east])
+    assert wide is not None and wide.uncertainty_m < 40_000  # all of the east cone (30 km)
+    shifted = locate([Cone(WEST[0], WEST[1] + 360.0, azimuth=west.azimuth, angle=3.0), east])
+    assert shifted is not None and error_m(shifted, FIRE) < 300
     # A tower at the pole (every direction is south): an answer, not an exception.
     fix = locate([Cone(90.0, 0.0, azimuth=180.0, angle=3.0), Cone(89.9, 0.0, azimuth=0.0, angle=3.0)])
     assert fix is None or (math.isfinite(fix.lat) and math.isfinite(fix.uncertainty_m))

@@ -444,9 +444,11 @@ class DetectionServiceServicer:
         - an alert whose boxes are all masked is suppressed: no event.
         Otherwise a new wildfire event is created at the device's position.
         The event keeps the cone of its most confident box, its
-        max_confidence and last_seen_time. On a new event every
-        recipient of the group is notified once; "create_alert" webhooks
-        receive the alert. Both happen after the call returns and never fail it.
+        max_confidence and last_seen_time. After the call, the event is fused
+        into an incident (see GetIncident); every recipient of the group and the
+        "incident" webhooks hear once when an incident opens and once when it
+        first gets a position; "create_alert" webhooks receive the alert. All
+        of this happens after the call returns and never fails it.
         A suppressed alert notifies nobody and calls no webhook.
         Errors: FAILED_PRECONDITION when the media is not uploaded yet or when
         no position is given and the device has none; INVALID_ARGUMENT when the

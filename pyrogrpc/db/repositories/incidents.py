@@ -74,8 +74,11 @@ class IncidentRepository(Repository[Incident]):
     model = Incident
 
     async def lock_group(self, group_id: int) -> bool:
-        # Row lock on PostgreSQL; SQLite already holds the database write lock (BEGIN IMMEDIATE).
-        query = select(_groups.c.id).where(_groups.c.id == group_id).with_for_update()
+        # FOR NO KEY UPDATE on PostgreSQL: it serializes fusions of the group, yet never waits
+        # for (nor blocks) the alert transactions, whose inserts take FOR KEY SHARE on the group
+        # row through their foreign keys (FOR UPDATE would conflict with those). SQLite already
+        # holds the database write lock (BEGIN IMMEDIATE).
+        query = select(_groups.c.id).where(_groups.c.id == group_id).with_for_update(key_share=True)
         return (await self.session.execute(query)).first() is not None
 
     async def event(self, event_id: int) -> IncidentEvent | None:
