@@ -330,9 +330,7 @@ def cpu_breakdown(args: argparse.Namespace) -> None:
             load.append(os.getloadavg()[0])
             row = {}
             for name in WORKFLOWS:
-                run = asyncio.run(
-                    bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1, name)
-                )
+                run = asyncio.run(bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1, name))
                 row[name] = {"cpu_ms": run["server_cpu_ms_per_workflow"], "per_s": run["throughput"]}
             row["per_rpc_ms"] = asyncio.run(per_rpc(server.port, server.pid, args.cameras, args.calls))
             rounds.append(row)
