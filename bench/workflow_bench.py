@@ -29,6 +29,7 @@ import hashlib
 import os
 import time
 
+import grpc
 from common import (
     REST_ORIGINAL,
     Api,
@@ -326,14 +327,23 @@ def cpu_breakdown(args: argparse.Namespace) -> None:
     rounds: list[dict] = []
     load: list[float] = []
     with bench_stack(s3=args.storage == "s3", BCRYPT_ROUNDS="10") as server:
-        for _ in range(args.rounds):
-            load.append(os.getloadavg()[0])
+        for number in range(args.rounds):
             row = {}
-            for name in WORKFLOWS:
-                run = asyncio.run(bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1, name))
-                row[name] = {"cpu_ms": run["server_cpu_ms_per_workflow"], "per_s": run["throughput"]}
-            row["per_rpc_ms"] = asyncio.run(per_rpc(server.port, server.pid, args.cameras, args.calls))
+            try:
+                for name in WORKFLOWS:
+                    run = asyncio.run(
+                        bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1, name)
+                    )
+                    row[name] = {"cpu_ms": run["server_cpu_ms_per_workflow"], "per_s": run["throughput"]}
+                row["per_rpc_ms"] = asyncio.run(per_rpc(server.port, server.pid, args.cameras, args.calls))
+            except grpc.aio.AioRpcError as error:
+                # A machine shared with test suites: a pool timeout (UNAVAILABLE) loses the round, not the run.
+                print(f"round {number + 1} dropped: {error.code().name} {error.details()}", flush=True)
+                continue
+            load.append(os.getloadavg()[0])
             rounds.append(row)
+        if not rounds:
+            raise SystemExit("every round failed")
 
     def joined(values) -> str:
         return " / ".join(f"{v:.2f}" for v in values)
