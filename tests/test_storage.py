@@ -412,6 +412,12 @@ async def test_s3_missing_bucket_unavailable(moto_s3_endpoint: str) -> None:
     await missing.close()
 
 
+async def test_s3_storage_for_aws_needs_no_endpoint_region_nor_keys() -> None:
+    """On AWS the endpoint, region and keys may all come from the environment."""
+    st = S3Storage(bucket="media", endpoint_url=None, region=None, access_key=None, secret_key=None)
+    await st.close()
+
+
 async def test_s3_small_commit_after_close_is_unavailable(moto_s3_endpoint: str) -> None:
     """A server stopping closes the storage: a picture committed after that is refused, never sent."""
     st = s3_storage(moto_s3_endpoint)

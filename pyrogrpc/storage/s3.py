@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -35,6 +35,9 @@ from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import InvalidPathError
 from obstore.store import S3Store
 from urllib3.exceptions import HTTPError as URLLib3Error
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
 
 from pyrogrpc.storage.base import (
     MediaStorage,
@@ -309,16 +312,19 @@ class S3Storage(MediaStorage):
         )
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="s3")
         self._closed = False
-        # The small PutObjects (see the module's docstring), with boto3's settings above.
+        # The small PutObjects (see the module's docstring), with boto3's settings above. What
+        # is not given (AWS's endpoint, region, keys) obstore finds as boto3 does: environment,
+        # instance metadata.
+        options: S3Config = {"virtual_hosted_style_request": not (endpoint_url or proxy_url)}
+        if endpoint_url:
+            options["endpoint"] = endpoint_url
+        if region:
+            options["region"] = region
+        if access_key and secret_key:
+            options["access_key_id"], options["secret_access_key"] = access_key, secret_key
         self._store = S3Store(
             bucket,
-            endpoint=endpoint_url,
-            region=region or "us-east-1",
-            virtual_hosted_style_request=not (endpoint_url or proxy_url),
-            # No keys given: obstore finds them as boto3 does (environment, instance metadata).
-            config={"access_key_id": access_key, "secret_access_key": secret_key}
-            if access_key and secret_key
-            else None,
+            config=options,
             client_options={
                 "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
                 "connect_timeout": timedelta(seconds=5),
