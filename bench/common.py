@@ -318,7 +318,8 @@ async def run_for(
 
     Workers record samples only while `run.measuring`. With `server_pid`, the server's
     CPU time over the window is measured too, and the window is profiled with py-spy
-    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks).
+    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks; with
+    PYROGRPC_BENCH_PROFILE_GIL=1, only the thread holding the GIL is sampled).
     """
     run = Run()
     tasks = [asyncio.create_task(worker(i, run)) for i in range(concurrency)]
@@ -377,6 +378,9 @@ def _start_profiler(pid: int, seconds: float) -> subprocess.Popen | None:
             "--nonblocking",
             "-o",
             output,
+            # Only the thread holding the GIL: the server's Python time, without the threads
+            # that wait for it (which py-spy otherwise counts as busy).
+            *(["--gil"] if os.environ.get("PYROGRPC_BENCH_PROFILE_GIL") else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
