@@ -9,7 +9,7 @@ CompleteMultipartUpload.
 
 The PutObject of an object small enough to be held in memory (a camera's picture,
 <= PENDING_BYTES) goes through obstore (Rust object_store: async, signing and HTTP in
-Rust) instead: 1.0-1.2 ms of CPU per 100 KB PUT against 4.1-4.5 ms for boto3 in a
+Rust) instead: 1.0-1.9 ms of CPU per 100 KB PUT against 4.0-4.5 ms for boto3 in a
 thread, same run (docs/performance.md, issue 19). Everything else stays on boto3.
 """
 
