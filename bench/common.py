@@ -368,7 +368,8 @@ async def run_for(
 
     Workers record samples only while `run.measuring`. With `server_pid`, the server's
     CPU time over the window is measured too, and the window is profiled with py-spy
-    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks). `server_pids`:
+    when PYROGRPC_BENCH_PROFILE names an output file (raw collapsed stacks; with
+    PYROGRPC_BENCH_PROFILE_GIL=1, only the thread holding the GIL is sampled). `server_pids`:
     measure the CPU of all these processes instead (`serve --workers`).
     """
     measured = server_pids or ([server_pid] if server_pid else [])
@@ -429,6 +430,9 @@ def _start_profiler(pid: int, seconds: float) -> subprocess.Popen | None:
             "--nonblocking",
             "-o",
             output,
+            # Only the thread holding the GIL: the server's Python time, without the threads
+            # that wait for it (which py-spy otherwise counts as busy).
+            *(["--gil"] if os.environ.get("PYROGRPC_BENCH_PROFILE_GIL") else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

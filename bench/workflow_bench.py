@@ -5,6 +5,13 @@ moto S3. Target: >= 175 workflows/s (the REST original: 43.8/s).
     python bench/workflow_bench.py [--seconds 15] [--cameras 16]
     python bench/workflow_bench.py --variants plain,boxes,send_alert --rounds 2 --seconds 10
     python bench/workflow_bench.py --storage local --databases sqlite,postgresql --rounds 3 --seconds 10
+    python bench/workflow_bench.py --cpu --rounds 3 --seconds 8 --calls 40
+
+`--cpu` (issue 19): where the server's CPU goes, on PostgreSQL + moto S3. Each round runs
+the four-RPC workflow (plain) and the two-RPC one (send_plain) in a closed loop and reads
+the server's CPU per workflow; then every RPC alone, `--calls` per camera with all cameras
+at once, one RPC kind after the other, and reads the server's CPU per call. Bounded: about
+rounds x (2 x (seconds + 2) + a few seconds of per-RPC calls).
 
 Variants (issue 15), measured in the same run against the same server, interleaved by round:
 - plain: the workflow above, alerts without boxes;
@@ -15,6 +22,8 @@ Variants (issue 15), measured in the same run against the same server, interleav
 Databases (issue 19, embedded mode): `--databases sqlite,postgresql` starts one server per
 database (both with `--storage`), and measures the plain workflow on each, interleaved by
 round. Target: SQLite >= 70% of PostgreSQL's workflows/s in the same round, p99 < 300 ms.
+- send_alert: Heartbeat + one SendAlert (the alert with the same boxes and its picture);
+- send_plain: Heartbeat + one SendAlert of the plain variant's alert (no boxes, no pose).
 """
 
 from __future__ import annotations
@@ -26,11 +35,13 @@ import hashlib
 import os
 import time
 
+import grpc
 from common import (
     REST_ORIGINAL,
     Latencies,
     bench_stack,
     connect_own,
+    cpu_seconds,
     distinct_jpegs,
     latency_table,
     report,
@@ -48,10 +59,10 @@ TARGET = 175.0
 UPLOAD_BYTES = 100 * 1024
 
 
-VARIANTS = ("plain", "boxes", "send_alert")
 DATABASES = ("sqlite", "postgresql")
 EMBEDDED_SHARE_TARGET = 0.70  # SQLite's workflows/s over PostgreSQL's, same round
 EMBEDDED_P99_TARGET_MS = 300.0
+VARIANTS = ("plain", "boxes", "send_alert", "send_plain")
 
 
 def _boxes(step: int) -> list[res.DetectionBox]:
@@ -112,8 +123,12 @@ async def bench(
                 step += 1
                 async with latencies.measure("Heartbeat", measuring):
                     await client.setup.Heartbeat(setup_pb.HeartbeatRequest())
-                if variant == "send_alert":
-                    alert = detection_pb.CreateMyAlertRequest(pose_id=poses[index], boxes=_boxes(step))
+                if variant in ("send_alert", "send_plain"):
+                    alert = (
+                        detection_pb.CreateMyAlertRequest(pose_id=poses[index], boxes=_boxes(step))
+                        if variant == "send_alert"
+                        else detection_pb.CreateMyAlertRequest()
+                    )
                     async with latencies.measure("SendAlert", measuring):
                         await client.detection.SendAlert(_send_alert_requests(alert, next(frames)))
                     if measuring and run.measuring:
@@ -171,9 +186,14 @@ def main() -> None:
     parser.add_argument(
         "--databases", default="", help=f"comma-separated, among {', '.join(DATABASES)}: one server each, compared"
     )
+    parser.add_argument("--cpu", action="store_true", help="server CPU per workflow and per RPC (issue 19)")
+    parser.add_argument("--calls", type=int, default=40, help="with --cpu: calls of each RPC per camera per round")
     args = parser.parse_args()
     if args.databases:
         compare_databases(args)
+        return
+    if args.cpu:
+        cpu_breakdown(args)
         return
     if args.variants:
         compare_variants(args)
@@ -345,6 +365,120 @@ def compare_databases(args: argparse.Namespace) -> None:
             ],
         )
     report(f"workflow_databases_{args.storage}", result, text)
+PER_RPC = ("Heartbeat", "CreateMyMedia", "UploadMedia", "CreateMyAlert", "SendAlert")
+WORKFLOWS = {
+    "plain": ("Heartbeat", "CreateMyMedia", "UploadMedia", "CreateMyAlert"),
+    "send_plain": ("Heartbeat", "SendAlert"),
+}
+
+
+async def per_rpc(port: int, pid: int, cameras: int, calls: int) -> dict[str, float]:
+    """Server CPU ms per call of each workflow RPC, each kind run alone: `cameras` callers
+    at once, `calls` each, one kind after the other (the uploads fill the media just
+    created, the alerts use the media just uploaded). CPU from /proc (10 ms ticks): a kind
+    needs a few hundred ms of CPU in all for a figure to 2-3 %."""
+    async with Api.connect(port) as api:
+        admin, _, owner = await setup_group(api)
+        clients = []
+        for i in range(cameras):
+            device, _ = await admin.new_device(owner.id, lat=44.0, lon=4.0 + i / 100, azimuth=90.0, angle_of_view=60.0)
+            clients.append(api.with_token(device.token))
+        frames = distinct_jpegs(UPLOAD_BYTES)
+        media: list[list[int]] = [[] for _ in clients]
+
+        async def heartbeat(i: int, _: int) -> None:
+            await clients[i].setup.Heartbeat(setup_pb.HeartbeatRequest())
+
+        async def create_media(i: int, _: int) -> None:
+            request = detection_pb.CreateMyMediaRequest(type=res.MEDIA_TYPE_IMAGE)
+            media[i].append((await clients[i].detection.CreateMyMedia(request)).media.id)
+
+        async def upload(i: int, n: int) -> None:
+            await clients[i].detection.UploadMedia(upload_requests(media[i][n], next(frames)))
+
+        async def alert(i: int, n: int) -> None:
+            await clients[i].detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media[i][n]))
+
+        async def send_alert(i: int, _: int) -> None:
+            request = detection_pb.CreateMyAlertRequest()
+            await clients[i].detection.SendAlert(_send_alert_requests(request, next(frames)))
+
+        steps = dict(zip(PER_RPC, (heartbeat, create_media, upload, alert, send_alert), strict=True))
+        for step in steps.values():  # warm-up: first calls pay for imports, caches, connections
+            await asyncio.gather(*(step(i, 0) for i in range(len(clients))))
+            if step is alert:
+                for ids in media:
+                    ids.clear()
+        result = {}
+        for name, step in steps.items():
+
+            async def caller(i: int, step=step) -> None:
+                for n in range(calls):
+                    await step(i, n)
+
+            before = cpu_seconds(pid)
+            await asyncio.gather(*(caller(i) for i in range(len(clients))))
+            result[name] = (cpu_seconds(pid) - before) * 1000 / (calls * len(clients))
+        return result
+
+
+def cpu_breakdown(args: argparse.Namespace) -> None:
+    """Issue 19: server CPU per workflow (closed loop) and per RPC (each alone), round after round."""
+    rounds: list[dict] = []
+    load: list[float] = []
+    with bench_stack(s3=args.storage == "s3", BCRYPT_ROUNDS="10") as server:
+        for number in range(args.rounds):
+            row = {}
+            try:
+                for name in WORKFLOWS:
+                    run = asyncio.run(
+                        bench(server.port, server.pid, server.moto_pid, args.seconds, args.cameras, 1, name)
+                    )
+                    row[name] = {"cpu_ms": run["server_cpu_ms_per_workflow"], "per_s": run["throughput"]}
+                row["per_rpc_ms"] = asyncio.run(per_rpc(server.port, server.pid, args.cameras, args.calls))
+            except grpc.aio.AioRpcError as error:
+                # A machine shared with test suites: a pool timeout (UNAVAILABLE) loses the round, not the run.
+                print(f"round {number + 1} dropped: {error.code().name} {error.details()}", flush=True)
+                continue
+            load.append(os.getloadavg()[0])
+            rounds.append(row)
+        if not rounds:
+            raise SystemExit("every round failed")
+
+    def joined(values) -> str:
+        return " / ".join(f"{v:.2f}" for v in values)
+
+    workflow_rows = []
+    for name, rpcs in WORKFLOWS.items():
+        label = f"{name} ({' + '.join(rpcs)})"
+        measured = [r[name]["cpu_ms"] for r in rounds]
+        summed = [sum(r["per_rpc_ms"][rpc] for rpc in rpcs) for r in rounds]
+        rates = [r[name]["per_s"] for r in rounds]
+        workflow_rows.append([label, joined(measured), f"{min(measured):.2f}", joined(summed), joined(rates)])
+    rpc_rows = [
+        [rpc, joined(r["per_rpc_ms"][rpc] for r in rounds), f"{min(r['per_rpc_ms'][rpc] for r in rounds):.2f}"]
+        for rpc in PER_RPC
+    ]
+    where = f"PostgreSQL + {args.storage} storage, {args.cameras} cameras, upload {UPLOAD_BYTES // 1024} KB"
+    text = (
+        table(
+            f"server CPU ms per workflow, closed loop, {args.rounds} round(s) of {args.seconds:.0f} s, {where}; "
+            f"load average (1 min) at each round: {' / '.join(f'{v:.1f}' for v in load)}",
+            ["workflow", "per round", "best", "sum of its RPCs alone, per round", "workflows/s per round"],
+            workflow_rows,
+        )
+        + "\n\n"
+        + table(
+            f"server CPU ms per call, each RPC alone ({args.cameras} callers x {args.calls} calls), per round",
+            ["RPC", "per round", "best"],
+            rpc_rows,
+        )
+    )
+    report(
+        "workflow_cpu" + ("" if args.storage == "s3" else "_local"),
+        {"rounds": rounds, "load_average_1min_per_round": load, "cameras": args.cameras, "calls": args.calls},
+        text,
+    )
 
 
 if __name__ == "__main__":

@@ -404,7 +404,32 @@ async def test_s3_missing_bucket_unavailable(moto_s3_endpoint: str) -> None:
         await missing.ping()
     with pytest.raises(StorageUnavailable):
         await read_all(missing, "x.jpg")  # NoSuchBucket, not NoSuchKey
+    small = await missing.open_writer(missing.make_key(1, "jpg"), "image/jpeg")
+    await small.write(b"small")  # a picture's PutObject (obstore): NoSuchBucket is an outage too
+    with pytest.raises(StorageUnavailable):
+        await small.commit()
+    await small.abort()
     await missing.close()
+
+
+async def test_s3_storage_for_aws_needs_no_endpoint_region_nor_keys() -> None:
+    """On AWS the endpoint, region and keys may all come from the environment."""
+    st = S3Storage(bucket="media", endpoint_url=None, region=None, access_key=None, secret_key=None)
+    await st.close()
+
+
+async def test_s3_small_commit_after_close_is_unavailable(moto_s3_endpoint: str) -> None:
+    """A server stopping closes the storage: a picture committed after that is refused, never sent."""
+    st = s3_storage(moto_s3_endpoint)
+    await st.ensure_bucket()
+    key = st.make_key(1, "jpg")
+    writer = await st.open_writer(key, "image/jpeg")
+    await writer.write(b"\xff\xd8\xff late")
+    await st.close()
+    with pytest.raises(StorageUnavailable):
+        await writer.commit()
+    await writer.abort()
+    assert raw_s3(moto_s3_endpoint).list_objects_v2(Bucket=st.bucket).get("KeyCount") == 0
 
 
 async def test_s3_server_stopped_midway() -> None:
