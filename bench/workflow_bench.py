@@ -377,7 +377,7 @@ async def per_rpc(port: int, pid: int, cameras: int, calls: int) -> dict[str, fl
     at once, `calls` each, one kind after the other (the uploads fill the media just
     created, the alerts use the media just uploaded). CPU from /proc (10 ms ticks): a kind
     needs a few hundred ms of CPU in all for a figure to 2-3 %."""
-    async with Api.connect(port) as api:
+    async with connect_own(port) as api:
         admin, _, owner = await setup_group(api)
         clients = []
         for i in range(cameras):
