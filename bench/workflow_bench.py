@@ -365,6 +365,8 @@ def compare_databases(args: argparse.Namespace) -> None:
             ],
         )
     report(f"workflow_databases_{args.storage}", result, text)
+
+
 PER_RPC = ("Heartbeat", "CreateMyMedia", "UploadMedia", "CreateMyAlert", "SendAlert")
 WORKFLOWS = {
     "plain": ("Heartbeat", "CreateMyMedia", "UploadMedia", "CreateMyAlert"),
