@@ -70,6 +70,10 @@ def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -
 
     try:
         asyncio.run(serve(settings, on_ready=on_ready))
+        # Stopped: the loop's signal handlers are gone, and a late SIGTERM/SIGINT (a terminal's
+        # Ctrl-C reaches the workers too) must not turn a clean exit into a death by signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
     except (SchemaOutdated, ConfigError) as error:  # ConfigError: e.g. SENTRY_DSN set without sentry-sdk
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -93,6 +97,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._stopping = False
+        self._terminated: set[int] = set()
 
     def run(self) -> int:
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
@@ -154,8 +159,11 @@ class Supervisor:
         self._terminate()
 
     def _terminate(self) -> None:
+        # One SIGTERM per worker: a second one, landing after the worker's event loop has closed
+        # (its signal handlers gone), would kill it with the default action mid-exit.
         for process in self._processes:
-            if process.is_alive() and process.pid is not None:
+            if process.is_alive() and process.pid is not None and process.pid not in self._terminated:
+                self._terminated.add(process.pid)
                 process.terminate()  # SIGTERM: the worker drains its calls, then exits
 
     def _stop_all(self, failed: int | None) -> int:

@@ -8,6 +8,7 @@ command whose output is not there yet is run again (polled) until it is or 30 s 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -47,7 +48,7 @@ def test_the_incident_session_runs_as_written(tmp_path):
     assert len(steps) > 10 and steps[0][0].startswith("S=localhost:50051")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "POSTGRES_", "DATABASE_", "S3_"))}
-    env.update(PATH=tools, SUPERADMIN_PASSWORD="incident-doc-password")
+    env.update(PATH=tools, SUPERADMIN_PASSWORD=secrets.token_urlsafe(16))
     server = subprocess.Popen(
         [sys.executable, "-m", "pyrogrpc", "serve"],
         cwd=tmp_path,

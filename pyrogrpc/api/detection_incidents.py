@@ -60,8 +60,9 @@ class IncidentRpcs:
         return page_response(pb.ListIncidentsResponse, "incidents", page, incident_to_proto)
 
     async def ListIncidentEvents(self, request, context):
+        paging = page_request(request)  # a bad page token is named first, as by every List RPC
         page = await self._incidents.list_incident_events(
-            current_principal(), _id(request.incident_id, "incident_id"), page_request(request)
+            current_principal(), _id(request.incident_id, "incident_id"), paging
         )
         return page_response(pb.ListIncidentEventsResponse, "events", page, _event)
 
