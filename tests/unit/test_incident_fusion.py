@@ -62,8 +62,17 @@ def distance(lat: float | None, lon: float | None, target: tuple[float, float]) 
 class Scene:
     """One group's towers and their events, and the service fusing them."""
 
-    def __init__(self, store: FakeStore, service: IncidentService, jobs: FakeJobs, clock: Clock, group_id: int):
+    def __init__(
+        self,
+        store: FakeStore,
+        service: IncidentService,
+        jobs: FakeJobs,
+        clock: Clock,
+        group_id: int,
+        fusions: list[tuple[str, float]],  # what on_fusion was told: (outcome, seconds)
+    ):
         self.store, self.service, self.jobs, self.clock, self.group_id = store, service, jobs, clock, group_id
+        self.fusions = fusions
 
     async def tower(self, where: tuple[float, float]) -> int:
         device = await self.store.devices.create(group_id=self.group_id, lat=where[0], lon=where[1], angle_of_view=60.0)
@@ -115,8 +124,16 @@ def listener() -> Listener:
 async def scene(store: FakeStore, uow, listener: Listener) -> Scene:
     clock, jobs = Clock(), FakeJobs()
     group = await store.groups.create(name="cevennes")
-    service = IncidentService(uow, jobs, rules=RULES, listeners=[listener], clock=clock)
-    return Scene(store, service, jobs, clock, group.id)
+    fusions: list[tuple[str, float]] = []
+    service = IncidentService(
+        uow,
+        jobs,
+        rules=RULES,
+        listeners=[listener],
+        clock=clock,
+        on_fusion=lambda outcome, seconds: fusions.append((outcome, seconds)),
+    )
+    return Scene(store, service, jobs, clock, group.id, fusions)
 
 
 async def test_two_towers_make_one_incident_located_within_300_m(scene: Scene):
@@ -306,3 +323,22 @@ async def test_a_failing_listener_does_not_stop_the_others(scene: Scene, listene
     scene.service.listeners.insert(0, Broken())
     await scene.sighting(await scene.tower(WEST), FIRE)
     assert len(listener.opened) == 1
+
+
+async def test_every_fusion_job_reports_its_outcome_and_duration(scene: Scene):
+    west = await scene.sighting(await scene.tower(WEST), FIRE)
+    east = await scene.sighting(await scene.tower(EAST), FIRE)
+    await scene.seen(east, fuse=False)
+    await scene.seen(east, fuse=True)  # its cone "changed" but still crosses WEST's
+    scene.service.event_seen(scene.group_id, 999, scene.clock.now, fuse=True)  # deleted meanwhile
+    await scene.jobs.run()
+    assert [outcome for outcome, _ in scene.fusions] == ["opened", "joined", "bumped", "stayed", "skipped"]
+    assert all(0 <= seconds < 5 for _, seconds in scene.fusions)
+
+    async def down(group_id: int) -> bool:
+        raise ConnectionError("database down")
+
+    scene.store.incidents.lock_group = down  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await scene.seen(west, fuse=True)
+    assert scene.fusions[-1][0] == "failed"
