@@ -183,7 +183,7 @@ class FakeAlertRepository:
 class FakeIncidentRepository(FakeRepository):
     """Incidents over the store's events, devices and alerts, read as the SQL adapter reads them
     (db/repositories/incidents.py): an event's cone columns, its device's angle_of_view and
-    its latest alert's azimuth. Change rows and detachments are kept in lists."""
+    its latest alert's azimuth. Change rows are kept in a list, detachments in a set."""
 
     def __init__(
         self, groups: FakeRepository, events: FakeRepository, devices: FakeRepository, alerts: FakeAlertRepository
