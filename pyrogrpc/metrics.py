@@ -3,8 +3,10 @@
 Each `PyroServer` owns a `ServerMetrics` with its own `CollectorRegistry` (never the
 process-global one): tests run several servers in one process, and a registry per server
 keeps their counters apart. Counters and histograms are updated per call by
-`api/observe.py`; values that already live elsewhere (database pool, notification queue,
-watchers) are read at scrape time by `_LiveCollector`, so the hot path pays nothing for them.
+`api/observe.py`, and by the callbacks server.py gives domain services (media purged,
+incident fusions: the domain never imports prometheus); values that already live elsewhere
+(database pool, notification queue, watchers) are read at scrape time by `_LiveCollector`,
+so the hot path pays nothing for them.
 
 Names follow the usual gRPC server metrics (py-grpc-prometheus, go-grpc-prometheus), so
 existing dashboards and alert rules work: `grpc_server_started_total`,
@@ -23,10 +25,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .domain.incidents import FUSION_OUTCOMES
+
 logger = logging.getLogger("pyrogrpc.metrics")
 
 # Seconds; from a heartbeat (~1 ms) to a large upload on a slow link (minutes).
 HANDLING_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+# Seconds; a fusion job takes milliseconds, more while it waits for its group's lock.
+FUSION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -113,9 +119,27 @@ class ServerMetrics:
             "Media whose stored content this server deleted under MEDIA_RETENTION_DAYS",
             registry=self.registry,
         )
+        self.incident_fusions = Counter(
+            "pyrogrpc_incident_fusions_total",
+            "Incident fusion jobs (one per alert, and the sweep's), by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in FUSION_OUTCOMES:  # every outcome from the start at 0: rate() needs a series
+            self.incident_fusions.labels(outcome)
+        self.incident_fusion_seconds = Histogram(
+            "pyrogrpc_incident_fusion_seconds",
+            "Time of one incident fusion job, from its start off the alert path to its commit and notifications",
+            buckets=FUSION_BUCKETS,
+            registry=self.registry,
+        )
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+
+    def fusion_done(self, outcome: str, seconds: float) -> None:
+        self.incident_fusions.labels(outcome).inc()
+        self.incident_fusion_seconds.observe(seconds)
 
     def watch(self, sources: LiveSources) -> None:
         self.registry.register(_LiveCollector(sources))

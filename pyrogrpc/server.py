@@ -288,6 +288,7 @@ class PyroServer:
                 merge_distance_m=settings.incident_merge_distance_m,
             ),
             listeners=[notifier, incident_webhooks],
+            on_fusion=self._count_fusion,
         )
         self.alerts = AlertService(
             uow,
@@ -510,6 +511,10 @@ class PyroServer:
     def _count_purged(self, count: int) -> None:
         if self.metrics is not None:
             self.metrics.media_purged.inc(count)
+
+    def _count_fusion(self, outcome: str, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.fusion_done(outcome, seconds)
 
     async def _sweep_incidents(self) -> None:
         """Every incident_sweep_seconds: close the incidents not seen for the window, and fuse

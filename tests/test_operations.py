@@ -21,6 +21,7 @@ from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.helpers import JWT_SECRET, USER_PASSWORD, Api, expect_status, tiny_jpeg, upload_media
+from tests.test_incidents import EAST, FIRE, WEST, first_tower, look_at, tower_in
 
 Code = grpc.StatusCode
 DEADLINE = 20.0
@@ -130,6 +131,39 @@ async def test_metrics_count_real_calls_by_method_and_code(metrics_server, serve
     # Servers in one process keep their own registries.
     other = await server_factory(METRICS_PORT=str(free_port()), METRICS_HOST="127.0.0.1")
     assert sample(await scrape(other.metrics.port), "grpc_server_handled_total", **login, grpc_code="OK") is None
+
+
+async def test_metrics_count_incident_fusions_by_outcome(metrics_server):
+    port = metrics_server.metrics.port
+    fusions = "pyrogrpc_incident_fusions_total"
+    before = await scrape(port)
+    assert all(sample(before, fusions, outcome=o) == 0 for o in ("opened", "joined", "bumped"))  # there from the start
+    assert sample(before, "pyrogrpc_incident_fusion_seconds_count") == 0
+
+    async with Api.connect(metrics_server.port) as api:
+        admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        west = await first_tower(admin, WEST)
+        east = await tower_in(admin, west, EAST)
+        await look_at(west.device, WEST, FIRE)  # opens the incident
+        await look_at(east, EAST, FIRE)  # joins it
+
+        async def fused(jobs: int):  # fusion runs after the alert's answer, off its path
+            samples = await scrape(port)
+            return samples if sample(samples, "pyrogrpc_incident_fusion_seconds_count") == jobs else None
+
+        samples = await eventually(lambda: fused(2))
+        assert samples is not None, "two fusion jobs were not counted"
+        assert sample(samples, fusions, outcome="opened") == 1
+        assert sample(samples, fusions, outcome="joined") == 1
+        assert sample(samples, fusions, outcome="failed") == 0
+        assert 0 < sample(samples, "pyrogrpc_incident_fusion_seconds_sum") < DEADLINE
+        assert sample(samples, "pyrogrpc_incident_fusion_seconds_bucket", le="+Inf") == 2
+
+        await look_at(west.device, WEST, FIRE)  # the same box again: only its incident's last_seen_time moves
+        samples = await eventually(lambda: fused(3))
+        assert samples is not None, "the third fusion job was not counted"
+        assert sample(samples, fusions, outcome="bumped") == 1
+        assert sample(samples, fusions, outcome="opened") == 1
 
 
 async def _watchers_is(port: int, count: int) -> bool:

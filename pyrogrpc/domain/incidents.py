@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
-from .clock import utcnow
+from .clock import monotonic, utcnow
 from .errors import FailedPrecondition, NotFound
 from .incident_geometry import Cone, best_match, crosses, distance_m, locate
 from .paging import Page, PageRequest
@@ -59,6 +59,15 @@ POSITION_CHANGED = "position_changed"
 EVENT_DETACHED = "event_detached"
 MERGED = "merged"
 CLOSED_KIND = "closed"
+
+# How one fusion job ended (IncidentService's on_fusion; metrics count them).
+FUSION_OPENED = "opened"  # the event became an incident of its own
+FUSION_JOINED = "joined"  # it joined another incident
+FUSION_STAYED = "stayed"  # it stayed in its incident (its cone changed yet still crosses)
+FUSION_BUMPED = "bumped"  # an alert of an event already fused: its incident's last_seen_time moved
+FUSION_SKIPPED = "skipped"  # the group or the event is gone, or it is not a camera's event
+FUSION_FAILED = "failed"  # raised (database down...)
+FUSION_OUTCOMES = (FUSION_OPENED, FUSION_JOINED, FUSION_STAYED, FUSION_BUMPED, FUSION_SKIPPED, FUSION_FAILED)
 
 SWEEP_BATCH = 200  # unfused events fused per sweep (the next sweep takes the rest)
 
@@ -250,9 +259,9 @@ class _Fusion:
             return other
         return None
 
-    async def fuse(self, event: IncidentEvent) -> None:
+    async def fuse(self, event: IncidentEvent) -> str:
         """Put the event where it belongs: it stays, joins the incident its cone crosses best,
-        or opens its own."""
+        or opens its own (FUSION_STAYED, FUSION_JOINED, FUSION_OPENED)."""
         current = self.incidents.get(event.incident_id) if event.incident_id is not None else None
         cone = self.cone(event)
         if current is not None:
@@ -264,7 +273,7 @@ class _Fusion:
             if cone is None or not others or crosses(cone, others):
                 await self.position(current)
                 await self.merge_near(current)
-                return
+                return FUSION_STAYED
             # Its new cone left the others': it leaves this incident.
             members[:] = [m for m in members if m.id != event.id]
             await self.change(current, EVENT_DETACHED)
@@ -272,10 +281,11 @@ class _Fusion:
         target = await self._best_incident(event, cone, exclude=current.id if current else None)
         if target is None:
             await self.open(event)
-            return
+            return FUSION_OPENED
         await self.add(target, [event])
         await self.position(target)
         await self.merge_near(target)
+        return FUSION_JOINED
 
     def _within_reach(self, event: IncidentEvent, incident_id: int) -> bool:
         """A cheap necessary condition of crossing (the geometry costs ~0.1 ms per candidate):
@@ -319,12 +329,15 @@ class IncidentService:
         rules: IncidentRules | None = None,
         listeners: list[IncidentListener] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        on_fusion: Callable[[str, float], None] | None = None,
     ):
+        """`on_fusion(outcome, seconds)`: told after every fusion job (metrics)."""
         self._uow = uow
         self._jobs = jobs
         self.rules = rules or IncidentRules()
         self.listeners: list[IncidentListener] = list(listeners or [])
         self._clock = clock
+        self._on_fusion = on_fusion
 
     # --- after an alert (alerts.py) --------------------------------------------------------
 
@@ -337,24 +350,41 @@ class IncidentService:
             self._jobs.submit(partial(self.see_again, group_id, event_id, when), name=f"see event {event_id}")
 
     async def see_again(self, group_id: int, event_id: int, when: datetime) -> None:
+        await self._reported(partial(self._see_again, group_id, event_id, when))
+
+    async def fuse(self, group_id: int, event_id: int) -> None:
+        await self._reported(partial(self._fuse, group_id, event_id))
+
+    async def _reported(self, job: Callable[[], Awaitable[str]]) -> None:
+        """Run one fusion job and tell on_fusion how it ended and how long it took."""
+        started, outcome = monotonic(), FUSION_FAILED
+        try:
+            outcome = await job()
+        finally:
+            if self._on_fusion is not None:
+                self._on_fusion(outcome, monotonic() - started)
+
+    async def _see_again(self, group_id: int, event_id: int, when: datetime) -> str:
         async with self._uow() as uow:
             seen = await uow.incidents.see_again(event_id, when)
             await uow.commit()
-        if not seen:  # in no open incident (fusion lost, or its incident closed meanwhile)
-            await self.fuse(group_id, event_id)
+        if seen:
+            return FUSION_BUMPED
+        return await self._fuse(group_id, event_id)  # in no open incident (fusion lost, or it closed meanwhile)
 
-    async def fuse(self, group_id: int, event_id: int) -> None:
+    async def _fuse(self, group_id: int, event_id: int) -> str:
         async with self._uow() as uow:
             if not await uow.incidents.lock_group(group_id):
-                return
+                return FUSION_SKIPPED
             event = await uow.incidents.event(event_id)
             if event is None or event.device_id is None or event.group_id != group_id:
-                return  # deleted meanwhile, or not a camera's event
+                return FUSION_SKIPPED  # deleted meanwhile, or not a camera's event
             fusion = _Fusion(uow, self.rules, self._clock())
             await fusion.load(group_id)
-            await fusion.fuse(event)
+            outcome = await fusion.fuse(event)
             await uow.commit()
         await self._announce(fusion.announce)
+        return outcome
 
     # --- periodic (server.py) ----------------------------------------------------------------
 

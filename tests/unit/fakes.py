@@ -16,8 +16,15 @@ from typing import Any
 
 from pyrogrpc.domain.errors import AlreadyExists
 from pyrogrpc.domain.paging import Page, PageRequest, encode_page_token
-from pyrogrpc.domain.ports import Checkpoint
-from pyrogrpc.domain.read_models import Alert, AlertOfDevice, DeviceForAlert, StoredRequest
+from pyrogrpc.domain.ports import Checkpoint, Job
+from pyrogrpc.domain.read_models import (
+    Alert,
+    AlertOfDevice,
+    DeviceForAlert,
+    IncidentChangeRow,
+    IncidentEvent,
+    StoredRequest,
+)
 
 
 def _page(rows: list[Any], page: PageRequest) -> Page[Any]:
@@ -173,6 +180,154 @@ class FakeAlertRepository:
         del self.rows[alert_id]
 
 
+class FakeIncidentRepository(FakeRepository):
+    """Incidents over the store's events, devices and alerts, read as the SQL adapter reads them
+    (db/repositories/incidents.py): an event's cone columns, its device's angle_of_view and
+    its latest alert's azimuth. Change rows are kept in a list, detachments in a set."""
+
+    def __init__(
+        self, groups: FakeRepository, events: FakeRepository, devices: FakeRepository, alerts: FakeAlertRepository
+    ) -> None:
+        super().__init__()
+        self._groups = groups
+        self._events = events
+        self._devices = devices
+        self._alerts = alerts
+        self.changes: list[IncidentChangeRow] = []
+        self.detached: set[tuple[int, int]] = set()  # (event id, incident id)
+        self._change_ids = itertools.count(1)
+
+    async def create(self, **fields: Any) -> Any:
+        unset = dict.fromkeys(
+            ["lat", "lon", "uncertainty_m", "close_time", "positioned_time", "merged_into_id"]
+        )  # the columns' defaults
+        return await super().create(**{**unset, **fields})
+
+    def _read(self, event: Any) -> IncidentEvent:
+        device = self._devices.rows.get(event.device_id) if event.device_id is not None else None
+        alerts = [a for a in self._alerts.rows.values() if a.event_id == event.id]
+        latest = max(alerts, key=lambda a: a.id) if alerts else None
+        return IncidentEvent(
+            id=event.id,
+            group_id=event.group_id,
+            incident_id=getattr(event, "incident_id", None),
+            device_id=event.device_id,
+            lat=event.lat,
+            lon=event.lon,
+            azimuth=getattr(event, "azimuth", None),
+            cone_angle=getattr(event, "cone_angle", None),
+            angle_of_view=getattr(device, "angle_of_view", None),
+            alert_azimuth=latest.azimuth if latest else None,
+            start_time=event.start_time,
+            last_seen_time=getattr(event, "last_seen_time", None),
+        )
+
+    async def lock_group(self, group_id: int) -> bool:
+        return group_id in self._groups.rows  # one task at a time: no lock to take
+
+    async def event(self, event_id: int) -> IncidentEvent | None:
+        event = self._events.rows.get(event_id)
+        return None if event is None else self._read(event)
+
+    async def events_of(self, incident_ids: Sequence[int]) -> list[IncidentEvent]:
+        wanted = set(incident_ids)
+        rows = sorted(self._events.rows.values(), key=lambda e: e.id)
+        return [self._read(e) for e in rows if getattr(e, "incident_id", None) in wanted]
+
+    async def open_of_group(self, group_id: int, *, seen_since: datetime) -> list[Any]:
+        return sorted(
+            (
+                i
+                for i in self.rows.values()
+                if i.group_id == group_id and i.status == "open" and i.last_seen_time >= seen_since
+            ),
+            key=lambda i: i.id,
+        )
+
+    async def assign(self, event_ids: Sequence[int], incident_id: int | None) -> None:
+        for event_id in event_ids:
+            self._events.rows[event_id].incident_id = incident_id
+
+    async def detach(self, incident_id: int, event_id: int, now: datetime) -> None:
+        self.detached.add((event_id, incident_id))
+
+    async def detachments(self, event_ids: Sequence[int]) -> set[tuple[int, int]]:
+        return {(e, i) for e, i in self.detached if e in event_ids}
+
+    async def record_change(self, incident_id: int, group_id: int, kind: str, now: datetime) -> None:
+        self.changes.append(IncidentChangeRow(next(self._change_ids), incident_id, group_id, kind, now))
+
+    async def see_again(self, event_id: int, when: datetime) -> bool:
+        incident_id = getattr(self._events.rows.get(event_id), "incident_id", None)
+        incident = self.rows.get(incident_id) if incident_id is not None else None
+        if incident is None or incident.status != "open":
+            return False
+        incident.last_seen_time = max(incident.last_seen_time, when)
+        return True
+
+    async def unfused(self, *, seen_since: datetime, limit: int) -> list[tuple[int, int]]:
+        rows = [
+            (e.group_id, e.id)
+            for e in sorted(self._events.rows.values(), key=lambda e: e.id)
+            if getattr(e, "incident_id", None) is None
+            and e.device_id is not None
+            and getattr(e, "last_seen_time", None) is not None
+            and e.last_seen_time >= seen_since
+        ]
+        return rows[:limit]
+
+    async def groups_with_overdue(self, cutoff: datetime) -> list[int]:
+        return sorted({i.group_id for i in self.rows.values() if i.status == "open" and i.last_seen_time < cutoff})
+
+    async def close_overdue(self, group_id: int, cutoff: datetime, now: datetime) -> list[int]:
+        closed = []
+        for incident in sorted(self.rows.values(), key=lambda i: i.id):
+            if incident.group_id == group_id and incident.status == "open" and incident.last_seen_time < cutoff:
+                incident.status, incident.close_time = "closed", now
+                closed.append(incident.id)
+        return closed
+
+    async def list_incidents(
+        self,
+        page: PageRequest,
+        *,
+        group_id: int | None,
+        only_group_id: int | None = None,
+        seen_since: datetime | None = None,
+        started_before: datetime | None = None,
+        open_only: bool = False,
+    ) -> Page[Any]:
+        rows = [
+            i
+            for i in self.rows.values()
+            if group_id in (None, i.group_id)
+            and only_group_id in (None, i.group_id)
+            and (seen_since is None or i.last_seen_time >= seen_since)
+            and (started_before is None or i.start_time < started_before)
+            and (not open_only or i.status == "open")
+        ]
+        return _page(rows, page)
+
+
+class FakeJobs:
+    """BackgroundJobs that run nothing until `run()` is awaited, then every job submitted,
+    in order (jobs a job submits too): the work is done, synchronously, when the test says."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Job]] = []
+        self.done: list[str] = []
+
+    def submit(self, job: Job, *, name: str) -> bool:
+        self.pending.append((name, job))
+        return True
+
+    async def run(self) -> None:
+        while self.pending:
+            name, job = self.pending.pop(0)
+            await job()
+            self.done.append(name)
+
+
 class FakeUserRepository(FakeRepository):
     async def get(self, row_id: int, *, group_id: int | None = None, for_update: bool = False) -> Any:
         user = self.rows.get(row_id)  # a user's group is its access's
@@ -222,6 +377,7 @@ class FakeStore:
         self.events = FakeEventRepository()
         self.alerts = FakeAlertRepository(self.events)
         self.notifications = FakeRepository()
+        self.incidents = FakeIncidentRepository(self.groups, self.events, self.devices, self.alerts)
         self.alert_horizon = FakeCommitHorizon()
         self.commits = 0
 
@@ -246,6 +402,7 @@ class FakeUnitOfWork:
             "media",
             "alerts",
             "notifications",
+            "incidents",
             "alert_horizon",
         ]:
             setattr(self, name, getattr(store, name))
