@@ -9,8 +9,8 @@ latest boxes it overlaps (rules in sequences.py), or opens one. The device row i
 first, so concurrent alerts of one device are serialized and can never open two events.
 
 After an alert is committed, the `EventActivity` (incidents.py: fusion, queued) and every
-`AlertListener` are told (webhooks, metrics, live watchers). Listeners run after the commit, never fail the call and are not called
-again for an idempotent replay.
+`AlertListener` are told (webhooks, metrics, live watchers). Listeners run after the commit,
+never fail the call and are not called again for an idempotent replay.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ NEW_EVENT_TYPE = "wildfire"
 
 class EventActivity(Protocol):
     """Told after the commit which event an alert joined (incidents.py IncidentService):
-    `cone_changed` when the alert opened the event or changed its cone. Must not block."""
+    `fuse` when the alert opened the event or changed its cone. Must not block."""
 
     def event_seen(self, group_id: int, event_id: int, when: datetime, *, fuse: bool) -> None: ...
 
