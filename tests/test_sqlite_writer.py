@@ -48,10 +48,14 @@ async def test_database_locked_by_another_process_gives_unavailable_then_recover
         admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
         camera = await new_camera(admin)
         alert = await my_alert(camera.device)
-        # A long timeout: the alert's incident fusion job may hold the writer for a moment.
-        other = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None, timeout=60)
+        # The alert's incident fusion job may hold the writer for a moment: wait for the lock in
+        # a thread, as another process would, so the server (on this event loop) can finish it.
+        other = sqlite3.connect(
+            database_url.split("///", 1)[1], isolation_level=None, timeout=60, check_same_thread=False
+        )
         try:
-            other.execute("BEGIN IMMEDIATE")  # another process writing: the file's write lock is taken
+            # Another process writing: the file's write lock is taken.
+            await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
             writes = [camera.device.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=30) for _ in range(3)]
             writes += [
                 camera.device.detection.CreateMyMedia(
