@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import socket
+import subprocess
+import time
 import uuid
 
 import grpc
@@ -316,3 +319,16 @@ class TcpProxy:
             sink.close()
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer, self.response_delay))
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Block until a server subprocess accepts connections on `port` (polled); fails when it
+    exits first or does not listen within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)

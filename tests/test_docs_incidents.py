@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "incidents.md"
 
@@ -71,14 +73,7 @@ def test_the_incident_session_runs_as_written(tmp_path):
         return lines
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_for_port(port, server)
         for command, expected in steps:
             command = command.replace("localhost:50051", f"localhost:{port}")
             deadline = time.monotonic() + 30

@@ -13,10 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ("accessToken", "expireTime", "createTime")
@@ -91,14 +92,7 @@ def test_the_readme_grpcurl_session_runs_as_written(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_for_port(port, server)
 
         script = [f"export SUPERADMIN_PASSWORD={password}", "set +e"]  # the value the first command chose
         for index, (command, _) in enumerate(session[1:], start=1):
