@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-TIMEOUT = 5.0
+TIMEOUT = 20.0  # only a failing test waits this long; a loaded CI machine stalled 5 s once
 
 
 class Stream:
