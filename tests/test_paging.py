@@ -107,3 +107,30 @@ async def test_the_largest_id_is_a_valid_token_on_every_list_rpc(admin):
             # Some List RPCs need a parent (event, site, group) first; never the token.
             assert error.code() in (Code.NOT_FOUND, Code.INVALID_ARGUMENT), (rpc, error.code(), error.details())
             assert "page_token" not in violated_fields(error), rpc
+
+
+async def test_total_size_is_the_whole_result_on_every_page_and_past_the_last(admin):
+    """AIP-158 total_size: counted with the page's filters but not its keyset, on the first
+    page, the next ones, a token past the last row, and an empty result."""
+    user, user_row = await admin.new_user()
+    _, device = await admin.new_device(user_row.id, lat=44.0, lon=4.0, azimuth=90.0)
+    created = [
+        (await admin.detection.CreateAlert(detection_pb.CreateAlertRequest(device_id=device.id))).alert
+        for _ in range(5)
+    ]
+    pages, token = [], ""
+    while True:
+        page = await user.detection.ListAlerts(detection_pb.ListAlertsRequest(page_size=2, page_token=token))
+        pages.append(([a.id for a in page.alerts], page.total_size))
+        if not (token := page.next_page_token):
+            break
+    ids = [c.id for c in reversed(created)]
+    assert pages == [(ids[0:2], 5), (ids[2:4], 5), (ids[4:], 5)]
+    past = await user.detection.ListAlerts(
+        detection_pb.ListAlertsRequest(page_size=2, page_token=encode_page_token(min(ids)))
+    )
+    assert (list(past.alerts), past.total_size, past.next_page_token) == ([], 5, "")
+    later = detection_pb.ListAlertsRequest(page_size=2, created_after=created[3].create_time)
+    assert (await user.detection.ListAlerts(later)).total_size == 2
+    none_yet = detection_pb.ListAlertsRequest(created_before=created[0].create_time)
+    assert (await user.detection.ListAlerts(none_yet)).total_size == 0
