@@ -8,8 +8,8 @@ of WAL reader connections that never wait for the writer. Units of one statement
 PostgreSQL's autocommit engine: reads on a reader, a write on the writer without BEGIN and
 COMMIT (see `create_session_factory`); every other unit is a BEGIN IMMEDIATE transaction on
 the writer. Each aiosqlite call is a round trip to the connection's thread, and the writer is
-held across them, so round trips are what the design saves: a one-statement write is 4 of
-them instead of 8.
+held across them, so round trips are what the design saves: one per statement
+(sqlite_one_hop.py), and no BEGIN and COMMIT for a unit of one statement.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from sqlalchemy import Connection, Engine, TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import ClauseElement
+
+from .sqlite_one_hop import connect_one_hop
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4  # WAL readers run beside the writer; each aiosqlite connection is a thread
@@ -50,7 +52,7 @@ def create_engine(
         )
         engine = create_async_engine(
             database_url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "async_creator_fn": connect_one_hop},
             hide_parameters=True,
             pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             # No rollback when a connection returns to the pool (a round trip): the session's
