@@ -3,7 +3,7 @@
 SQLite (embedded mode) has one writer at a time. Instead of every unit of work racing for
 the write lock and backing off inside the busy timeout (sleeps of up to 100 ms each: a p99
 of seconds with 16 cameras), this process has ONE writer connection (a pool of 1), whose
-checkout queue hands it to waiting units in the order they asked (asyncio FIFO), and a pool
+checkout queue hands it to waiting units in the order they asked (fair_pool.py), and a pool
 of WAL reader connections that never wait for the writer. Units of one statement run as on
 PostgreSQL's autocommit engine: reads on a reader, a write on the writer without BEGIN and
 COMMIT (see `create_session_factory`); every other unit is a BEGIN IMMEDIATE transaction on
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import ClauseElement
 
+from .fair_pool import FairAsyncAdaptedQueuePool
 from .sqlite_one_hop import connect_one_hop
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -53,6 +54,7 @@ def create_engine(
         engine = create_async_engine(
             database_url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "async_creator_fn": connect_one_hop},
+            poolclass=FairAsyncAdaptedQueuePool,
             hide_parameters=True,
             pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             # No rollback when a connection returns to the pool (a round trip): the session's
