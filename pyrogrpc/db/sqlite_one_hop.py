@@ -71,7 +71,7 @@ class OneHopCursor(aiosqlite.Cursor):
 
 class OneHopConnection(aiosqlite.Connection):
     @contextmanager  # as aiosqlite's own: awaitable, and an async context manager (SQLAlchemy's use)
-    async def cursor(self) -> OneHopCursor:  # type: ignore[override]  # no trip: made with the first statement
+    async def cursor(self) -> OneHopCursor:  # type: ignore[override]  # no trip: each statement makes its sqlite3 cursor
         return OneHopCursor(self)
 
 
