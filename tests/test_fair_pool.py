@@ -51,5 +51,6 @@ async def test_the_sqlite_writer_uses_it(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fair.db'}")
     try:
         assert isinstance(engine.pool, FairAsyncAdaptedQueuePool)
+        assert engine.pool.logger.name == "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"  # WARNING unless asked
     finally:
         await engine.dispose()

@@ -45,3 +45,6 @@ class FairQueue(AsyncAdaptedQueue[Any]):
 
 class FairAsyncAdaptedQueuePool(AsyncAdaptedQueuePool):
     _queue_class = FairQueue
+    # Log as the pool it replaces: under "sqlalchemy", which SQLAlchemy keeps at WARNING,
+    # not under "pyrogrpc" (its INFO lines on every dispose would reach the server's log).
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
