@@ -47,6 +47,7 @@ from .api.registration import GenericHandlersOnly
 from .api.setup import SetupServicer
 from .config import ConfigError, Settings
 from .db import migrate
+from .db.driver_statements import DriverStatements
 from .db.notify_pg import INCIDENTS_CHANNEL, PgWakeups
 from .db.session import create_engine, create_session_factory, ping
 from .db.unit_of_work import unit_of_work_factory
@@ -191,8 +192,15 @@ class PyroServer:
             if settings.is_sqlite
             else create_session_factory(self._single_statement_engine, on_commit=self._on_commit)
         )
+        # On PostgreSQL the camera's one-statement units run their statements on psycopg
+        # directly (db/driver_statements.py: about half of a Heartbeat's CPU).
+        self.driver_statements = (
+            None
+            if settings.is_sqlite
+            else DriverStatements(settings.database_url, self.engine.dialect, on_commit=self._on_commit)
+        )
         self.uow = unit_of_work_factory(sessions)
-        self.single_statement_uow = unit_of_work_factory(single_statement_sessions)
+        self.single_statement_uow = unit_of_work_factory(single_statement_sessions, self.driver_statements)
 
     def _build_adapters(self, settings: Settings) -> None:
         """Media storage, outbound channels (Telegram, webhooks), the background queue."""
@@ -321,12 +329,22 @@ class PyroServer:
         # passes an exporter); None otherwise, and then nothing of OpenTelemetry is imported.
         engines = [self.engine, self._single_statement_engine]
         self.tracing = init_tracing(settings.otel_endpoint, engines, exporter=span_exporter)
+        if self.tracing is not None and self.driver_statements is not None:
+            self.driver_statements.statement_span = self.tracing.statement_span
 
     def _live_metric_sources(self) -> LiveSources:
         second = "sqlite_readers" if self.settings.is_sqlite else "autocommit"
         engines = {"main": self.engine, second: self._single_statement_engine}
+        driver = self.driver_statements
+
+        def pools_in_use() -> dict[str, int]:
+            in_use = {name: _checked_out(engine) for name, engine in engines.items()}
+            if driver is not None:
+                in_use["driver"] = driver.in_use()
+            return in_use
+
         return LiveSources(
-            pools_in_use=lambda: {name: _checked_out(engine) for name, engine in engines.items()},
+            pools_in_use=pools_in_use,
             watchers=lambda: self.watch_hub.watcher_count + self.incident_watch_hub.watcher_count,
             notification_queue_depth=lambda: self.queue.depth,
             notification_jobs=lambda: {
@@ -461,6 +479,8 @@ class PyroServer:
             await migrate.upgrade_async(self.settings.database_url)
         else:
             await migrate.check_current(self.engine)
+        if self.driver_statements is not None:
+            await self.driver_statements.open()
 
     async def _prepare_storage(self) -> None:
         """A missing bucket is a set-up error: refuse to start (the CLI exits 2). An unreachable
@@ -607,6 +627,8 @@ class PyroServer:
         self.hasher.close()
         await self.engine.dispose()
         await self._single_statement_engine.dispose()
+        if self.driver_statements is not None:
+            await self.driver_statements.close()
 
     async def wait_for_termination(self) -> None:
         assert self._server is not None

@@ -63,7 +63,7 @@ class Tracing:
         connections = (
             metrics.NoOpMeterProvider().get_meter("pyrogrpc").create_up_down_counter("db.client.connections.usage")
         )
-        sql_tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+        sql_tracer = self._sql_tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
         self._engine_tracers = [
             engine_tracing.EngineTracer(sql_tracer, engine.sync_engine, connections) for engine in engines
         ]
@@ -82,6 +82,15 @@ class Tracing:
     def current(self, span: Any) -> AbstractContextManager[Any]:
         """Make `span` the parent of the spans started inside (SQL statements); never ends it."""
         return self._trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
+
+    def statement_span(self, sql: str) -> AbstractContextManager[Any]:
+        """A client span around a statement run on the driver, outside SQLAlchemy (its SQL
+        holds placeholders, never values), named and tagged as the SQLAlchemy ones."""
+        return self._sql_tracer.start_as_current_span(
+            sql.split(None, 1)[0],
+            kind=self._trace.SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.statement": sql},
+        )
 
     def end_rpc_span(self, span: Any, code: str, code_number: int, principal: Any) -> None:
         span.set_attribute("rpc.grpc.status_code", code_number)

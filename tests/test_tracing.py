@@ -14,8 +14,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from pyrogrpc.config import ConfigError, Settings
 from pyrogrpc.server import PyroServer
 from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.helpers import Api, expect_status
+from tests.helpers import Api, eventually, expect_status
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -66,6 +67,28 @@ async def test_rpc_spans_continue_the_callers_trace_with_sql_children(traced):
     everything = repr([(span.name, dict(span.attributes), [dict(e.attributes) for e in span.events]) for span in spans])
     for secret in ("not-the-password", ADMIN_PASSWORD, admin.token):
         assert secret not in everything
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_statements_run_on_the_driver_have_spans_too(traced):
+    """Heartbeat's UPDATE runs on psycopg directly (db/driver_statements.py), outside SQLAlchemy."""
+    server, exporter = traced
+    async with Api.connect(server.port) as api:
+        admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+        owner = await admin.create_user((await admin.create_group()).id)
+        camera, _ = await admin.new_device(owner.id)
+        await camera.setup.Heartbeat(setup_pb.HeartbeatRequest())
+
+    async def heartbeat_span():
+        spans = exporter.get_finished_spans()
+        rpc = next((span for span in spans if span.name == "pyronear.v1.SetupService/Heartbeat"), None)
+        return rpc and (rpc, [span for span in spans if span.parent and span.parent.span_id == rpc.context.span_id])
+
+    rpc, children = await eventually(heartbeat_span)
+    [statement] = [span for span in children if "devices" in span.attributes.get("db.statement", "")]
+    assert statement.kind == SpanKind.CLIENT and statement.name == "UPDATE", [span.name for span in children]
+    assert statement.attributes["db.statement"].startswith("UPDATE devices SET last_ping_time=%(p_now)s")
+    assert camera.token not in repr(dict(statement.attributes))
 
 
 async def test_endpoint_without_the_extra_stops_the_start(base_env):

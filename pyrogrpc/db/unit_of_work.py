@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain import ports
 from .commit_horizon import TableHorizon
+from .driver_statements import DriverStatements
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
@@ -36,29 +38,33 @@ from .repositories.setup import (
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], driver: DriverStatements | None = None):
         self._session_factory = session_factory
+        self._driver = driver  # units of ONE statement on PostgreSQL only (driver_statements.py)
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._session_factory()
-        s = self.session
-        self.groups = GroupRepository(s)
-        self.accesses = AccessRepository(s)
-        self.users = UserRepository(s)
-        self.idempotency = IdempotencyRepository(s)
-        self.devices = DeviceRepository(s)
-        self.sites = SiteRepository(s)
-        self.installations = InstallationRepository(s)
-        self.webhooks = WebhookRepository(s)
-        self.recipients = RecipientRepository(s)
-        self.events = EventRepository(s)
-        self.media = MediaRepository(s)
-        self.alerts = AlertRepository(s)
-        self.notifications = NotificationRepository(s)
-        self.incidents = IncidentRepository(s)
+        # A unit with the driver may run all its statements there: its session is made only
+        # if a repository uses it (a Heartbeat then never makes one).
+        self._lazy = None if self._driver is None else _SessionOnFirstUse(self._session_factory)
+        self.session = self._session_factory() if self._lazy is None else cast(AsyncSession, self._lazy)
+        s, d = self.session, self._driver
+        self.groups = GroupRepository(s, d)
+        self.accesses = AccessRepository(s, d)
+        self.users = UserRepository(s, d)
+        self.idempotency = IdempotencyRepository(s, d)
+        self.devices = DeviceRepository(s, d)
+        self.sites = SiteRepository(s, d)
+        self.installations = InstallationRepository(s, d)
+        self.webhooks = WebhookRepository(s, d)
+        self.recipients = RecipientRepository(s, d)
+        self.events = EventRepository(s, d)
+        self.media = MediaRepository(s, d)
+        self.alerts = AlertRepository(s, d)
+        self.notifications = NotificationRepository(s, d)
+        self.incidents = IncidentRepository(s, d)
         self.incident_changes = IncidentChangeRepository(s)
-        self.poses = PoseRepository(s)
-        self.occlusion_masks = OcclusionMaskRepository(s)
+        self.poses = PoseRepository(s, d)
+        self.occlusion_masks = OcclusionMaskRepository(s, d)
         self.retention = RetentionRepository(s)
         return self
 
@@ -80,19 +86,41 @@ class UnitOfWork:
         # cancelled meanwhile (client gone, deadline, server stop) must not cut the rollback
         # short, or the connection keeps its transaction (on SQLite the write lock, blocking
         # every writer until the busy timeout).
-        await asyncio.shield(_close(self.session))
+        session = self._made_session()
+        if session is not None:
+            await asyncio.shield(_close(session))
         if isinstance(exc, sa_exc.SQLAlchemyError):
             translated = translate_database_error(exc)
             if translated is not exc:
                 raise translated from exc
 
     async def commit(self) -> None:
+        if self._made_session() is None:
+            return  # every statement ran on the driver, each committed on its own
         async with translated_errors():
             await self.session.commit()
+
+    def _made_session(self) -> AsyncSession | None:
+        return self.session if self._lazy is None else self._lazy.made
 
     async def flush(self) -> None:
         async with translated_errors():
             await self.session.flush()
+
+
+class _SessionOnFirstUse:
+    """Stands for a unit's AsyncSession, made on the first attribute read."""
+
+    __slots__ = ("_factory", "made")
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]):
+        self._factory = factory
+        self.made: AsyncSession | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.made is None:
+            self.made = self._factory()
+        return getattr(self.made, name)
 
 
 async def _close(session: AsyncSession) -> None:
@@ -102,11 +130,14 @@ async def _close(session: AsyncSession) -> None:
         pass  # the original error (if any) says more; a dead connection is discarded by the pool
 
 
-def unit_of_work_factory(session_factory: async_sessionmaker[AsyncSession]) -> ports.UnitOfWorkFactory:
-    """What the use cases are given: a new unit of work per call (domain/ports.py's factory)."""
+def unit_of_work_factory(
+    session_factory: async_sessionmaker[AsyncSession], driver: DriverStatements | None = None
+) -> ports.UnitOfWorkFactory:
+    """What the use cases are given: a new unit of work per call (domain/ports.py's factory).
+    `driver`: only for units of one statement, whose statements each commit on their own."""
 
     def new_unit_of_work() -> ports.UnitOfWork:
-        return UnitOfWork(session_factory)
+        return UnitOfWork(session_factory, driver)
 
     return new_unit_of_work
 

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Integer, Row, Select, Table, bindparam, fu
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
+from ..driver_statements import DriverStatements
 from ..errors import translated_errors
 from ..models import Base, table_of
 
@@ -41,6 +42,13 @@ def record(row: Row[*tuple[Any, ...]] | None) -> SimpleNamespace | None:
 
 
 @cache
+def _row_query(table: Table, by_group: bool) -> Select[Any]:
+    """get_row's statement, built once per table and shape (its values are bound parameters)."""
+    query = select(*table.c).where(table.c.id == bindparam("p_id"))
+    return query.where(table.c.group_id == bindparam("p_group_id")) if by_group else query
+
+
+@cache
 def _row_type(table: Table) -> type:
     """A named tuple of the table's columns: a list page's rows, read by attribute name as
     models are, at a tuple's cost (a SQLAlchemy Row's attributes are ~7x slower to read)."""
@@ -54,8 +62,23 @@ class Repository(Generic[M]):
     # column, whose callers pass Core conditions on `Model.__table__.c`.
     list_rows: bool = False
 
-    def __init__(self, session: AsyncSession):
+    def __init__(self, session: AsyncSession, driver: DriverStatements | None = None):
         self.session = session
+        # Given to units of ONE statement on PostgreSQL: their single-row Core statements run
+        # on psycopg directly (driver_statements.py), each committing on its own.
+        self._driver = driver
+
+    async def _first_record(self, statement: Any, params: Mapping[str, Any]) -> SimpleNamespace | None:
+        """The first row of a Core statement (a module constant) as a record, or None."""
+        if self._driver is not None:
+            return await self._driver.first(statement, params)
+        return record((await self.session.execute(statement, params)).first())
+
+    async def _all_rows(self, statement: Any, params: Mapping[str, Any]) -> Sequence[Any]:
+        """Every row of a Core statement (a module constant), by index and by column name."""
+        if self._driver is not None:
+            return await self._driver.all(statement, params)
+        return (await self.session.execute(statement, params)).all()
 
     def _column(self, name: str) -> Any:
         """The column a `where={name: value}` filter of list() compares; joins override it."""
@@ -89,11 +112,10 @@ class Repository(Generic[M]):
     async def get_row(self, row_id: int, *, group_id: int | None = None) -> SimpleNamespace | None:
         """As get(), but a detached record of the table's columns (no ORM object), for hot
         paths. Only for models with a `group_id` column."""
-        table = table_of(self.model)
-        query = select(*table.c).where(table.c.id == row_id)
-        if group_id is not None:
-            query = query.where(table.c.group_id == group_id)
-        return record((await self.session.execute(query)).first())
+        if group_id is None:
+            return await self._first_record(_row_query(table_of(self.model), False), {"p_id": row_id})
+        params = {"p_id": row_id, "p_group_id": group_id}
+        return await self._first_record(_row_query(table_of(self.model), True), params)
 
     async def list(
         self, page: PageRequest, *, where: Mapping[str, Any] | None = None, group_id: int | None = None

@@ -15,7 +15,7 @@ from ...domain.paging import Page, PageRequest
 from ...domain.sequences import OpenEvent
 from ..errors import translated_errors
 from ..models import Alert, Device, Event, Media, Notification, UTCDateTime, table_of
-from .base import Repository, record
+from .base import Repository
 
 # Core tables: the hot paths (camera workflow, lists) build plain statements on these and get
 # Rows back, skipping the ORM's unit of work and identity map (see docs/performance.md).
@@ -49,9 +49,23 @@ _MEDIA_OF_DEVICE = (
         _media.c.group_id == _devices.c.group_id,
     )
 )
+# What an upload sets (every one given, None for "not known"): one SET clause, compiled once.
+_CONTENT_COLUMNS = (
+    "bucket_key",
+    "size_bytes",
+    "sha256",
+    "content_type",
+    "upload_request_id",
+    "upload_request_digest",
+    "width",
+    "height",
+)
 _SET_CONTENT = (
-    update(_media).where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None)).returning(*_media.c)
-)  # executed with the columns to set as parameters
+    update(_media)
+    .where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None))
+    .values({name: bindparam(f"p_{name}", type_=_media.c[name].type) for name in _CONTENT_COLUMNS})
+    .returning(*_media.c)
+)
 # Columns in the order of read_models.Alert's fields, so a row becomes a value with `_make`.
 _ALERT_COLUMNS = select(*(_alerts.c[name] for name in read_models.Alert._fields))
 _GET_ALERT = _ALERT_COLUMNS.where(_alerts.c.id == bindparam("p_id"))
@@ -162,18 +176,19 @@ class MediaRepository(Repository[Media]):
         (INSERT ... SELECT ... RETURNING); None when that access has no device."""
         params = {"p_access_id": access_id, "p_type": media_type, "p_now": now}
         async with translated_errors():
-            return record((await self.session.execute(_INSERT_MEDIA_OF_DEVICE, params)).first())
+            return await self._first_record(_INSERT_MEDIA_OF_DEVICE, params)
 
     async def get_of_device(self, media_id: int, access_id: int) -> SimpleNamespace | None:
         """The media if it belongs to the device of `access_id` (so to its group too), as a record."""
         params = {"p_media_id": media_id, "p_access_id": access_id}
-        return record((await self.session.execute(_MEDIA_OF_DEVICE, params)).first())
+        return await self._first_record(_MEDIA_OF_DEVICE, params)
 
     async def set_content(self, media_id: int, **content: Any) -> SimpleNamespace | None:
         """Set the uploaded content's columns if the media is not uploaded yet, locking its row
         until the commit; the updated media, or None when it is missing or already uploaded."""
+        params = {"p_media_id": media_id, **{f"p_{name}": content[name] for name in _CONTENT_COLUMNS}}
         async with translated_errors():
-            return record((await self.session.execute(_SET_CONTENT, {"p_media_id": media_id, **content})).first())
+            return await self._first_record(_SET_CONTENT, params)
 
 
 class AlertRepository(Repository[Alert]):

@@ -12,7 +12,7 @@ from ...domain.geometry import Box
 from ...domain.paging import Page, PageRequest
 from ...domain.read_models import DeviceForAlert, PoseOfAlert
 from ..models import Access, Device, Installation, Media, OcclusionMask, Pose, Recipient, Site, Webhook, table_of
-from .base import Repository, record
+from .base import Repository
 
 _devices = table_of(Device)
 _accesses = table_of(Access)
@@ -80,7 +80,7 @@ class DeviceRepository(Repository[Device]):
     async def ping(self, access_id: int, now: datetime) -> SimpleNamespace | None:
         """Set last_ping_time of the device of `access_id` in one statement (UPDATE ... RETURNING);
         the device's columns and its `login`, or None when that access has no device."""
-        return record((await self.session.execute(_PING, {"p_access_id": access_id, "p_now": now})).first())
+        return await self._first_record(_PING, {"p_access_id": access_id, "p_now": now})
 
     async def lock(
         self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None
@@ -112,7 +112,7 @@ class DeviceRepository(Repository[Device]):
     async def _with_pose(
         self, query: Any, key: int | None, media_id: int | None, pose_id: int | None
     ) -> tuple[DeviceForAlert | None, PoseOfAlert | None]:
-        rows = (await self.session.execute(query, {"p_id": key, "p_media_id": media_id, "p_pose_id": pose_id})).all()
+        rows = await self._all_rows(query, {"p_id": key, "p_media_id": media_id, "p_pose_id": pose_id})
         if not rows:
             return None, None
         first = rows[0]

@@ -1,0 +1,196 @@
+"""The camera's one-statement units straight on psycopg (PostgreSQL), beside SQLAlchemy.
+
+Heartbeat, CreateMyMedia and UploadMedia each run one Core statement in autocommit. Through
+an AsyncSession that statement cost ~0.5 ms of CPU more than on the driver (the session,
+its greenlet bridge, the ORM execute events, the pool checkout, result rows): about half of
+a Heartbeat (docs/performance.md, issue 19). Here the same statement, compiled once by
+SQLAlchemy (same SQL, same casts, the column types' bind and result processors kept), runs
+on a psycopg_pool pool of autocommit connections of its own.
+
+Only units of ONE statement use it (db/unit_of_work.py passes it to the single-statement
+units on PostgreSQL): every statement commits on its own. Statements must be module-level
+constants (compiled once and kept); their parameters are bound, never rendered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import Insert
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from ..domain.errors import Unavailable
+from .errors import translate_driver_error
+
+# Statements are module constants: more than this many distinct ones means a statement built
+# per call slipped in, which would grow the cache without bound.
+_MAX_STATEMENTS = 256
+_CONNECT_TIMEOUT_S = 3
+_CHECKOUT_TIMEOUT_S = 5  # as the SQLAlchemy pools: a saturated or dead pool answers UNAVAILABLE
+
+StatementSpan = Callable[[str], contextlib.AbstractContextManager[Any]]
+_NO_SPAN = contextlib.nullcontext()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A statement compiled for psycopg, with what SQLAlchemy would do to its values."""
+
+    sql: str
+    construct_params: Callable[..., Any]
+    bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    column_types: tuple[Any, ...]  # of the result's columns, in order
+    inserted_table: str | None  # an INSERT's table, reported to on_commit as the sessions do
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """How a statement's rows read: known from its first execution (the columns' type codes)."""
+
+    names: tuple[str, ...]
+    row_type: Any
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+class DriverStatements:
+    """One-statement units' Core statements on an autocommit psycopg pool."""
+
+    def __init__(
+        self,
+        database_url: str,
+        dialect: Dialect,
+        *,
+        size: int = 10,
+        on_commit: Callable[[frozenset[str]], None] | None = None,
+    ):
+        url = make_url(database_url).set(drivername="postgresql")
+        self._pool = AsyncConnectionPool(
+            url.render_as_string(hide_password=False),
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": _CONNECT_TIMEOUT_S,
+                # As the SQLAlchemy engines (db/session.py): timestamps come back in UTC.
+                "options": "-c TimeZone=UTC",
+            },
+            min_size=1,
+            max_size=size,
+            timeout=_CHECKOUT_TIMEOUT_S,
+            open=False,
+            name="pyrogrpc-driver",
+        )
+        self._dialect = dialect  # the engine's: statements compile to the SQL SQLAlchemy would send
+        self._prepared: dict[ClauseElement, _Prepared] = {}
+        self._results: dict[ClauseElement, _Result] = {}
+        self._on_commit = on_commit
+        self.statement_span: StatementSpan | None = None  # set when tracing is on
+
+    async def open(self) -> None:
+        # Not waiting for a connection: a database down at start is reported per call (UNAVAILABLE).
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def in_use(self) -> int:
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+    async def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> SimpleNamespace | None:
+        """The statement's first row as a record (attributes by column name, as
+        repositories/base.py's `record`), or None."""
+        rows = await self._run(statement, params, many=False)
+        if not rows:
+            return None
+        return SimpleNamespace(**dict(zip(self._results[statement].names, rows[0], strict=True)))
+
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as named tuples (by index and by column name, as SQLAlchemy's rows)."""
+        rows = await self._run(statement, params, many=True)
+        if not rows:
+            return []
+        row_type = self._results[statement].row_type
+        return [row_type._make(row) for row in rows]
+
+    async def _run(self, statement: ClauseElement, params: Mapping[str, Any], *, many: bool) -> list[tuple[Any, ...]]:
+        prepared = self._prepared.get(statement) or self._prepare(statement)
+        values = dict(prepared.construct_params(params))
+        for name, process in prepared.bind_processors:
+            values[name] = process(values[name])
+        try:
+            async with self._pool.connection() as connection:
+                with self.statement_span(prepared.sql) if self.statement_span else _NO_SPAN:
+                    cursor = await connection.execute(prepared.sql, values, prepare=True)
+                    if many:
+                        rows = await cursor.fetchall()
+                    else:
+                        row = await cursor.fetchone()
+                        rows = [] if row is None else [row]
+        except PoolTimeout as error:
+            raise Unavailable("database is busy or unreachable, retry later") from error
+        except psycopg.Error as error:
+            translated = translate_driver_error(error)
+            if isinstance(translated, Unavailable):
+                # The other idle connections are likely dead too (a restarted server): renew
+                # them all now, so that one call fails, not one per pooled connection.
+                await self._pool.drain()
+            if translated is error:
+                raise
+            raise translated from error
+        if prepared.inserted_table is not None and self._on_commit is not None:
+            self._on_commit(frozenset((prepared.inserted_table,)))
+        if not rows:
+            return rows
+        result = self._results.get(statement) or self._result_of(statement, prepared, cursor.description)
+        if result.processors:
+            rows = [_processed(row, result.processors) for row in rows]
+        return rows
+
+    def _result_of(self, statement: ClauseElement, prepared: _Prepared, description: Any) -> _Result:
+        names = tuple(column.name for column in description)
+        processors = []
+        for index, (type_, column) in enumerate(zip(prepared.column_types, description, strict=True)):
+            process = type_.dialect_impl(self._dialect).result_processor(self._dialect, column.type_code)
+            if process is not None:
+                processors.append((index, process))
+        result = _Result(names, namedtuple("row", names, rename=True), tuple(processors))
+        self._results[statement] = result
+        return result
+
+    def _prepare(self, statement: ClauseElement) -> _Prepared:
+        if len(self._prepared) >= _MAX_STATEMENTS:
+            raise RuntimeError("driver statements must be module-level constants, not built per call")
+        dialect = self._dialect
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # SQLAlchemy computes those columns' Python-side defaults while executing, not here.
+            raise ValueError(f"a statement with Python-side column defaults cannot run on the driver: {compiled}")
+        binds = []
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds.append((name, process))
+        prepared = _Prepared(
+            sql=compiled.string,
+            construct_params=compiled.construct_params,
+            bind_processors=tuple(binds),
+            column_types=tuple(column.type for column in getattr(statement, "exported_columns", ())),
+            inserted_table=statement.table.name if isinstance(statement, Insert) else None,
+        )
+        self._prepared[statement] = prepared
+        return prepared
+
+
+def _processed(row: tuple[Any, ...], processors: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:
+    values = list(row)
+    for index, process in processors:
+        values[index] = process(values[index])
+    return tuple(values)

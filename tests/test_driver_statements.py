@@ -1,0 +1,145 @@
+"""The camera's one-statement units on psycopg directly (pyrogrpc/db/driver_statements.py).
+
+What must hold: the same records as through SQLAlchemy's session; database errors mapped as
+the session's are (a unique key -> ALREADY_EXISTS, a lost server -> UNAVAILABLE, never
+INTERNAL); a pool whose connections all died costs one failed call at most; a database
+that comes back is used again without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import grpc
+import psycopg
+import pytest
+from sqlalchemy import bindparam, insert
+
+from pyrogrpc.db.models import Alert, table_of
+from pyrogrpc.domain.errors import AlreadyExists
+from pyronear.v1 import resources_pb2 as res
+from pyronear.v1 import setup_service_pb2 as setup_pb
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
+from tests.helpers import Api, TcpProxy, eventually, tiny_jpeg, upload_media
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+CALL_TIMEOUT = 15
+_alerts = table_of(Alert)
+# create_time, suppressed and localization left to their Python-side defaults.
+_INSERT_WITH_DEFAULTS = (
+    insert(_alerts).values(device_id=bindparam("p_device_id"), group_id=bindparam("p_group_id")).returning(_alerts.c.id)
+)
+
+
+async def _camera(api: Api) -> tuple[Api, res.Device]:
+    admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+    owner = await admin.create_user((await admin.create_group()).id)
+    return await admin.new_device(owner.id, lat=44.0, lon=4.0, azimuth=90.0, angle_of_view=60.0)
+
+
+def _terminate_backends(database_url: str) -> int:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
+        return len(
+            killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database_url.rsplit("/", 1)[1],),
+            ).fetchall()
+        )
+
+
+async def test_driver_and_session_give_the_same_records(server, api):
+    assert server.driver_statements is not None, "PostgreSQL's one-statement units run on the driver"
+    camera, device = await _camera(api)
+    await upload_media(camera, tiny_jpeg(1))
+    access_id = device.access_id
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+    async with server.uow() as by_session:  # the session, in a transaction of its own
+        assert by_session._driver is None
+        pinged = await by_session.devices.ping(access_id, now)
+        media = await by_session.media.add_for_device(access_id, "image", now)
+        read = await by_session.devices.read_with_pose(access_id, None)
+        await by_session.commit()
+    assert pinged.last_ping_time == now and pinged.login
+
+    async with server.single_statement_uow() as by_driver:
+        assert by_driver._driver is not None
+        assert vars(await by_driver.devices.ping(access_id, now)) == vars(pinged)
+        driver_media = await by_driver.media.add_for_device(access_id, "image", now)
+        assert driver_media.id != media.id and {**vars(driver_media), "id": media.id} == vars(media)
+        assert vars(await by_driver.media.get_of_device(media.id, access_id)) == vars(media)
+        assert vars(await by_driver.media.get_row(media.id, group_id=media.group_id)) == vars(media)
+        assert await by_driver.media.get_row(media.id, group_id=media.group_id + 1000) is None
+        assert await by_driver.media.get_of_device(media.id, access_id + 1000) is None
+        assert await by_driver.devices.read_with_pose(access_id, None) == read
+        assert await by_driver.devices.read_with_pose(access_id + 1000, None) == (None, None)
+
+    content = dict(
+        size_bytes=3,
+        sha256="ab" * 32,
+        content_type="image/jpeg",
+        upload_request_id=None,
+        upload_request_digest=None,
+        width=1,
+        height=2,
+    )
+    async with server.single_statement_uow() as uow:
+        stored = await uow.media.set_content(driver_media.id, bucket_key=f"test/{driver_media.id}", **content)
+        assert stored.bucket_key == f"test/{driver_media.id}" and stored.width == 1 and stored.height == 2
+        assert stored.create_time.tzinfo is not None  # UTCDateTime's result processing ran
+        # Set once only: a second upload's update finds the row set.
+        assert await uow.media.set_content(driver_media.id, bucket_key="test/other", **content) is None
+        # The bucket key is unique: the driver's IntegrityError is the session's AlreadyExists.
+        with pytest.raises(AlreadyExists):
+            await uow.media.set_content(media.id, bucket_key=f"test/{driver_media.id}", **content)
+
+
+async def test_heartbeat_after_every_pooled_connection_died_fails_at_most_once(server, api):
+    camera, _ = await _camera(api)
+    # Fill the driver's pool with connections, then kill them all while idle.
+    await asyncio.gather(*(camera.setup.Heartbeat(setup_pb.HeartbeatRequest()) for _ in range(16)))
+    assert _terminate_backends(server.settings.database_url)
+    outcomes = []
+    for _ in range(10):
+        try:
+            await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT)
+            outcomes.append("OK")
+        except grpc.aio.AioRpcError as error:
+            outcomes.append(error.code().name)
+    assert outcomes.count("UNAVAILABLE") <= 1 and outcomes[1:] == ["OK"] * 9, outcomes
+
+
+async def test_heartbeat_unavailable_while_the_database_is_unreachable_then_back(server_factory, database_url):
+    proxy = TcpProxy(5432)
+    await proxy.start()
+    try:
+        server = await server_factory(DATABASE_URL=database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+        async with Api.connect(server.port) as api:
+            camera, _ = await _camera(api)
+            await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT)
+            await proxy.cut()
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT)
+            assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+            await proxy.start()
+
+            async def heartbeat_ok() -> bool:
+                try:
+                    await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT)
+                except grpc.aio.AioRpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
+                    return False
+                return True
+
+            await eventually(heartbeat_ok)
+    finally:
+        await proxy.cut()
+
+
+async def test_a_statement_with_python_side_defaults_is_refused(server):
+    """SQLAlchemy fills such columns (alerts.create_time, suppressed) while executing; compiled
+    alone they would be sent as NULL. The driver refuses them instead."""
+    with pytest.raises(ValueError, match="Python-side column defaults"):
+        await server.driver_statements.first(_INSERT_WITH_DEFAULTS, {"p_device_id": 1, "p_group_id": 1})
