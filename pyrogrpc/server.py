@@ -108,6 +108,12 @@ _SERVER_OPTIONS = [
 ]
 
 
+# PostgreSQL connections of one process: transactions 10 (+5 overflow), one-statement units
+# through SQLAlchemy 6 (+3), the camera's statements on the driver 6, LISTEN and NOTIFY 2: 32.
+_AUTOCOMMIT_POOL_SIZE = 6
+_DRIVER_POOL_SIZE = 6
+
+
 def _checked_out(engine) -> int:
     """Connections of an async engine's pool lent out right now (0 for pools that do not count)."""
     checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
@@ -181,8 +187,13 @@ class PyroServer:
         self.engine = create_engine(settings.database_url)
         # Units of work of one statement: autocommit on PostgreSQL; on SQLite, where
         # self.engine is the one writer connection, their reads go to WAL readers (db/session.py).
+        # On PostgreSQL the camera's statements have a pool of their own (below): this one and
+        # it are smaller, so that a process still opens at most 32 connections (docs/deployment.md).
         self._single_statement_engine = create_engine(
-            settings.database_url, autocommit=not settings.is_sqlite, sqlite_readers=settings.is_sqlite
+            settings.database_url,
+            pool_size=_AUTOCOMMIT_POOL_SIZE,
+            autocommit=not settings.is_sqlite,
+            sqlite_readers=settings.is_sqlite,
         )
         # Commits that change cached tables (accesses, webhooks, recipients) tell their caches.
         self._tables_changed: list[Callable[[frozenset[str]], None]] = []
@@ -197,7 +208,9 @@ class PyroServer:
         self.driver_statements = (
             None
             if settings.is_sqlite
-            else DriverStatements(settings.database_url, self.engine.dialect, on_commit=self._on_commit)
+            else DriverStatements(
+                settings.database_url, self.engine.dialect, size=_DRIVER_POOL_SIZE, on_commit=self._on_commit
+            )
         )
         self.uow = unit_of_work_factory(sessions)
         self.single_statement_uow = unit_of_work_factory(single_statement_sessions, self.driver_statements)

@@ -9,6 +9,7 @@ that comes back is used again without a restart.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import grpc
@@ -18,6 +19,8 @@ from sqlalchemy import bindparam, insert
 
 from pyrogrpc.db.models import Alert, table_of
 from pyrogrpc.domain.errors import AlreadyExists
+from pyronear.v1 import access_service_pb2 as access_pb
+from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
@@ -143,3 +146,47 @@ async def test_a_statement_with_python_side_defaults_is_refused(server):
     alone they would be sent as NULL. The driver refuses them instead."""
     with pytest.raises(ValueError, match="Python-side column defaults"):
         await server.driver_statements.first(_INSERT_WITH_DEFAULTS, {"p_device_id": 1, "p_group_id": 1})
+
+
+async def test_a_process_opens_at_most_32_connections_with_every_pool_full(server_factory, database_url):
+    """docs/deployment.md: `max_connections` is sized at 32 per process. Every answer of the
+    database is held back 50 ms, so that the calls below fill every pool to its limit."""
+    proxy = TcpProxy(5432, response_delay=0.05)
+    await proxy.start()
+    try:
+        server = await server_factory(DATABASE_URL=database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+        async with Api.connect(server.port) as api:
+            camera, _ = await _camera(api)
+            admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+            most = 0
+            running = True
+
+            async def count_connections() -> None:
+                nonlocal most
+                async with await psycopg.AsyncConnection.connect(POSTGRES_ADMIN_URL, autocommit=True) as observer:
+                    while running:
+                        cursor = await observer.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                            (database_url.rsplit("/", 1)[1],),
+                        )
+                        most = max(most, (await cursor.fetchone())[0])
+                        await asyncio.sleep(0.01)
+
+            async def calls(make_call, times: int) -> None:
+                for _ in range(times):
+                    await make_call()
+
+            observer = asyncio.create_task(count_connections())
+            await asyncio.gather(
+                *(calls(lambda: camera.setup.Heartbeat(setup_pb.HeartbeatRequest()), 5) for _ in range(20)),
+                *(
+                    calls(lambda: admin.access.CreateGroup(access_pb.CreateGroupRequest(name=uuid.uuid4().hex)), 5)
+                    for _ in range(30)
+                ),
+                *(calls(lambda: admin.detection.ListAlerts(detection_pb.ListAlertsRequest()), 5) for _ in range(20)),
+            )
+            running = False
+            await observer
+        assert 24 <= most <= 32, most  # the lower bound: the load did fill the pools
+    finally:
+        await proxy.cut()
