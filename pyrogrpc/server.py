@@ -204,7 +204,7 @@ class PyroServer:
             else create_session_factory(self._single_statement_engine, on_commit=self._on_commit)
         )
         # On PostgreSQL the camera's one-statement units run their statements on psycopg
-        # directly (db/driver_statements.py: about half of a Heartbeat's CPU).
+        # directly (db/driver_statements.py: a third of a Heartbeat's CPU).
         self.driver_statements = (
             None
             if settings.is_sqlite
@@ -492,8 +492,6 @@ class PyroServer:
             await migrate.upgrade_async(self.settings.database_url)
         else:
             await migrate.check_current(self.engine)
-        if self.driver_statements is not None:
-            await self.driver_statements.open()
 
     async def _prepare_storage(self) -> None:
         """A missing bucket is a set-up error: refuse to start (the CLI exits 2). An unreachable

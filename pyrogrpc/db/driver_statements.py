@@ -1,11 +1,12 @@
 """The camera's one-statement units straight on psycopg (PostgreSQL), beside SQLAlchemy.
 
-Heartbeat, CreateMyMedia and UploadMedia each run one Core statement in autocommit. Through
-an AsyncSession that statement cost ~0.5 ms of CPU more than on the driver (the session,
-its greenlet bridge, the ORM execute events, the pool checkout, result rows): about half of
-a Heartbeat (docs/performance.md, issue 19). Here the same statement, compiled once by
-SQLAlchemy (same SQL, same casts, the column types' bind and result processors kept), runs
-on a psycopg_pool pool of autocommit connections of its own.
+Heartbeat, CreateMyMedia and UploadMedia each run one Core statement in autocommit, and the
+watch hub one query after each alert. Through an AsyncSession such a statement cost
+~0.3-0.5 ms of CPU more than on the driver (the session, its greenlet bridge, the ORM
+execute events, the pool checkout, result rows): a third of a Heartbeat (docs/performance.md,
+issue 19). Here the same statement, compiled once by the engine's dialect (same SQL, same
+casts, the column types' bind and result processors kept), runs on a pool of autocommit
+connections of its own (driver_pool.py).
 
 Only units of ONE statement use it (db/unit_of_work.py passes it to the single-statement
 units on PostgreSQL): every statement commits on its own. Statements must be module-level
@@ -22,13 +23,13 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..domain.errors import Unavailable
+from .driver_pool import DriverPool
 from .errors import translate_driver_error
 
 # Statements are module constants: more than this many distinct ones means a statement built
@@ -73,19 +74,14 @@ class DriverStatements:
         on_commit: Callable[[frozenset[str]], None] | None = None,
     ):
         url = make_url(database_url).set(drivername="postgresql")
-        self._pool = AsyncConnectionPool(
+        self._pool = DriverPool(
             url.render_as_string(hide_password=False),
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": _CONNECT_TIMEOUT_S,
-                # As the SQLAlchemy engines (db/session.py): timestamps come back in UTC.
-                "options": "-c TimeZone=UTC",
-            },
-            min_size=1,
-            max_size=size,
-            timeout=_CHECKOUT_TIMEOUT_S,
-            open=False,
-            name="pyrogrpc-driver",
+            size=size,
+            checkout_timeout=_CHECKOUT_TIMEOUT_S,
+            autocommit=True,
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            # As the SQLAlchemy engines (db/session.py): timestamps come back in UTC.
+            options="-c TimeZone=UTC",
         )
         self._dialect = dialect  # the engine's: statements compile to the SQL SQLAlchemy would send
         self._prepared: dict[ClauseElement, _Prepared] = {}
@@ -93,16 +89,11 @@ class DriverStatements:
         self._on_commit = on_commit
         self.statement_span: StatementSpan | None = None  # set when tracing is on
 
-    async def open(self) -> None:
-        # Not waiting for a connection: a database down at start is reported per call (UNAVAILABLE).
-        await self._pool.open(wait=False)
-
     async def close(self) -> None:
-        await self._pool.close()
+        await self._pool.drain()
 
     def in_use(self) -> int:
-        stats = self._pool.get_stats()
-        return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+        return self._pool.in_use
 
     async def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> SimpleNamespace | None:
         """The statement's first row as a record (attributes by column name, as
@@ -126,7 +117,8 @@ class DriverStatements:
         for name, process in prepared.bind_processors:
             values[name] = process(values[name])
         try:
-            async with self._pool.connection() as connection:
+            connection = await self._pool.acquire()
+            try:
                 with self.statement_span(prepared.sql) if self.statement_span else _NO_SPAN:
                     cursor = await connection.execute(prepared.sql, values, prepare=True)
                     if many:
@@ -134,8 +126,8 @@ class DriverStatements:
                     else:
                         row = await cursor.fetchone()
                         rows = [] if row is None else [row]
-        except PoolTimeout as error:
-            raise Unavailable("database is busy or unreachable, retry later") from error
+            finally:
+                await self._pool.release(connection)
         except psycopg.Error as error:
             translated = translate_driver_error(error)
             if isinstance(translated, Unavailable):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -253,13 +254,21 @@ class AlertRepository(Repository[Alert]):
         """Alerts with `alert_id < id <= up_to`, oldest first: the watch hub's wake-up query and replays."""
         # Suppressed alerts are returned too (the hub skips them): leaving them out would
         # look like gaps of uncommitted ids, each held until a pg_locks checkpoint settles it.
-        query = _ALERT_COLUMNS.where(_alerts.c.id > alert_id)
-        if up_to is not None:
-            query = query.where(_alerts.c.id <= up_to)
-        if group_id is not None:
-            query = query.where(_alerts.c.group_id == group_id)
-        result = await self.session.execute(query.order_by(_alerts.c.id).limit(limit))
-        return list(map(read_models.Alert._make, result.all()))
+        params = {"p_after": alert_id, "p_up_to": up_to, "p_group_id": group_id, "p_limit": limit}
+        rows = await self._all_rows(_alerts_after(up_to is not None, group_id is not None), params)
+        return list(map(read_models.Alert._make, rows))
+
+
+@cache
+def _alerts_after(up_to: bool, by_group: bool) -> Select[Any]:
+    """AlertRepository.after's statement, built once per shape (the watch hub runs it after
+    every commit of an alert, on the driver on PostgreSQL)."""
+    query = _ALERT_COLUMNS.where(_alerts.c.id > bindparam("p_after"))
+    if up_to:
+        query = query.where(_alerts.c.id <= bindparam("p_up_to"))
+    if by_group:
+        query = query.where(_alerts.c.group_id == bindparam("p_group_id"))
+    return query.order_by(_alerts.c.id).limit(bindparam("p_limit"))
 
 
 class NotificationRepository(Repository[Notification]):
