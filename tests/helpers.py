@@ -11,6 +11,7 @@ import time
 import uuid
 
 import grpc
+import psycopg
 from google.rpc import error_details_pb2, status_pb2
 
 from pyronear.v1 import (
@@ -332,3 +333,27 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
+
+
+# Every other connection to one database, killed (a restarted server, seen from the pools).
+TERMINATE_BACKENDS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+)
+
+
+def terminate_backends(admin_url: str, database_url: str) -> int:
+    """Kill every connection to `database_url`'s database; how many there were."""
+    with psycopg.connect(admin_url, autocommit=True) as killer:
+        return len(killer.execute(TERMINATE_BACKENDS, (database_url.rsplit("/", 1)[1],)).fetchall())
+
+
+async def call_outcomes(make_call, times: int) -> list[str]:
+    """`await make_call()` `times` times in a row: "OK" or the status code's name for each."""
+    outcomes = []
+    for _ in range(times):
+        try:
+            await make_call()
+            outcomes.append("OK")
+        except grpc.aio.AioRpcError as error:
+            outcomes.append(error.code().name)
+    return outcomes

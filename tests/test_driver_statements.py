@@ -24,7 +24,7 @@ from pyronear.v1 import detection_service_pb2 as detection_pb
 from pyronear.v1 import resources_pb2 as res
 from pyronear.v1 import setup_service_pb2 as setup_pb
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
-from tests.helpers import Api, TcpProxy, eventually, tiny_jpeg, upload_media
+from tests.helpers import Api, TcpProxy, call_outcomes, eventually, terminate_backends, tiny_jpeg, upload_media
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -40,16 +40,6 @@ async def _camera(api: Api) -> tuple[Api, res.Device]:
     admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
     owner = await admin.create_user((await admin.create_group()).id)
     return await admin.new_device(owner.id, lat=44.0, lon=4.0, azimuth=90.0, angle_of_view=60.0)
-
-
-def _terminate_backends(database_url: str) -> int:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
-        return len(
-            killer.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database_url.rsplit("/", 1)[1],),
-            ).fetchall()
-        )
 
 
 async def test_driver_and_session_give_the_same_records(server, api):
@@ -103,14 +93,10 @@ async def test_heartbeat_after_every_pooled_connection_died_fails_at_most_once(s
     camera, _ = await _camera(api)
     # Fill the driver's pool with connections, then kill them all while idle.
     await asyncio.gather(*(camera.setup.Heartbeat(setup_pb.HeartbeatRequest()) for _ in range(16)))
-    assert _terminate_backends(server.settings.database_url)
-    outcomes = []
-    for _ in range(10):
-        try:
-            await camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT)
-            outcomes.append("OK")
-        except grpc.aio.AioRpcError as error:
-            outcomes.append(error.code().name)
+    assert terminate_backends(POSTGRES_ADMIN_URL, server.settings.database_url)
+    outcomes = await call_outcomes(
+        lambda: camera.setup.Heartbeat(setup_pb.HeartbeatRequest(), timeout=CALL_TIMEOUT), 10
+    )
     assert outcomes.count("UNAVAILABLE") <= 1 and outcomes[1:] == ["OK"] * 9, outcomes
 
 

@@ -29,7 +29,17 @@ from pyronear.v1 import resources_pb2 as res
 from pyronear.v1.detection_service_pb2_grpc import DetectionServiceStub
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, POSTGRES_ADMIN_URL
 from tests.fixtures_s3 import s3_env, start_moto
-from tests.helpers import Api, TcpProxy, eventually, expect_status, tiny_jpeg, upload_requests
+from tests.helpers import (
+    TERMINATE_BACKENDS,
+    Api,
+    TcpProxy,
+    call_outcomes,
+    eventually,
+    expect_status,
+    terminate_backends,
+    tiny_jpeg,
+    upload_requests,
+)
 
 Code = grpc.StatusCode
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -140,10 +150,7 @@ async def test_killed_connections_give_unavailable_or_success_and_lose_nothing(s
             async with await psycopg.AsyncConnection.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
                 await asyncio.sleep(0.5)
                 for _ in range(8):
-                    cursor = await killer.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                        (_database_name(database_url),),
-                    )
+                    cursor = await killer.execute(TERMINATE_BACKENDS, (_database_name(database_url),))
                     killed += len(await cursor.fetchall())
                     await asyncio.sleep(0.3)
             await asyncio.sleep(0.5)  # calls after the last kill must succeed again
@@ -168,19 +175,10 @@ async def test_pool_of_dead_connections_costs_at_most_one_failed_call(server_fac
         await asyncio.gather(
             *(admin.access.ListGroups(access_pb.ListGroupsRequest()) for _ in range(8))
         )  # fill the pool
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as killer:
-            killed = killer.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (_database_name(database_url),),
-            ).fetchall()
-        assert killed
-        outcomes = []
-        for _ in range(10):
-            try:
-                await admin.access.ListGroups(access_pb.ListGroupsRequest(), timeout=CALL_TIMEOUT)
-                outcomes.append("OK")
-            except grpc.aio.AioRpcError as error:
-                outcomes.append(error.code().name)
+        assert terminate_backends(POSTGRES_ADMIN_URL, database_url)
+        outcomes = await call_outcomes(
+            lambda: admin.access.ListGroups(access_pb.ListGroupsRequest(), timeout=CALL_TIMEOUT), 10
+        )
         assert outcomes.count("UNAVAILABLE") <= 1 and outcomes[1:] == ["OK"] * 9, outcomes
 
 
