@@ -212,7 +212,8 @@ class PyroServer:
                 settings.database_url, self.engine.dialect, size=_DRIVER_POOL_SIZE, on_commit=self._on_commit
             )
         )
-        self.uow = unit_of_work_factory(sessions)
+        # Units in a transaction run their Core statements on the session's own connection.
+        self.uow = unit_of_work_factory(sessions, self.driver_statements, in_transaction=True)
         self.single_statement_uow = unit_of_work_factory(single_statement_sessions, self.driver_statements)
 
     def _build_adapters(self, settings: Settings) -> None:

@@ -1,4 +1,6 @@
-"""The camera's one-statement units on psycopg directly (pyrogrpc/db/driver_statements.py).
+"""Repositories' Core statements on psycopg directly: the camera's one-statement units on a
+pool of their own (pyrogrpc/db/driver_statements.py), transactional units on their session's
+connection (pyrogrpc/db/transaction_statements.py).
 
 What must hold: the same records as through SQLAlchemy's session; database errors mapped as
 the session's are (a unique key -> ALREADY_EXISTS, a lost server -> UNAVAILABLE, never
@@ -18,6 +20,9 @@ import pytest
 from sqlalchemy import bindparam, insert
 
 from pyrogrpc.db.models import Alert, table_of
+from pyrogrpc.db.session import create_session_factory
+from pyrogrpc.db.transaction_statements import TransactionStatements
+from pyrogrpc.db.unit_of_work import unit_of_work_factory
 from pyrogrpc.domain.errors import AlreadyExists
 from pyronear.v1 import access_service_pb2 as access_pb
 from pyronear.v1 import detection_service_pb2 as detection_pb
@@ -49,7 +54,8 @@ async def test_driver_and_session_give_the_same_records(server, api):
     access_id = device.access_id
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
-    async with server.uow() as by_session:  # the session, in a transaction of its own
+    sessions_only = unit_of_work_factory(create_session_factory(server.engine))
+    async with sessions_only() as by_session:  # the session, in a transaction of its own
         assert by_session._driver is None
         pinged = await by_session.devices.ping(access_id, now)
         media = await by_session.media.add_for_device(access_id, "image", now)
@@ -176,3 +182,66 @@ async def test_a_process_opens_at_most_32_connections_with_every_pool_full(serve
         assert 24 <= most <= 32, most  # the lower bound: the load did fill the pools
     finally:
         await proxy.cut()
+
+
+async def test_statements_in_a_transaction_share_it_with_the_session(server, api):
+    """A transactional unit's Core statements run on its session's own connection: the same
+    records as the session's, rows the session sees in the same transaction, and one commit or
+    rollback for both."""
+    camera, device = await _camera(api)
+    media = await upload_media(camera, tiny_jpeg(1))
+    await camera.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=media.id))
+    sessions_only = unit_of_work_factory(create_session_factory(server.engine))
+    now = datetime.now(UTC)
+
+    async def read(uow) -> tuple:
+        locked = await uow.devices.lock(access_id=device.access_id, media_id=media.id)
+        latest = await uow.alerts.latest_of_device(locked.id)
+        return locked, latest, await uow.alerts.get(1, group_id=locked.group_id)
+
+    async with sessions_only() as by_session:
+        expected = await read(by_session)
+    assert expected[0] is not None and expected[1] is not None
+
+    async def add_event(commit: bool) -> int:
+        async with server.uow() as uow:
+            assert isinstance(uow.events._driver, TransactionStatements)
+            assert await read(uow) == expected  # the device's row is now locked by this transaction
+            event_id = await uow.events.insert(
+                group_id=expected[0].group_id, type="wildfire", lat=1.0, lon=2.0, start_time=now, create_time=now
+            )
+            # The session sees the row in the same transaction; and its own change (an ORM
+            # update) is read back on the driver.
+            event = await uow.events.get(event_id)
+            assert event is not None and event.is_acknowledged is False  # the Python-side default
+            event.lat = 3.0
+            await uow.flush()
+            assert (await uow.events.get_row(event_id)).lat == 3.0
+            if commit:
+                await uow.commit()
+        return event_id
+
+    rolled_back = await add_event(commit=False)
+    committed = await add_event(commit=True)
+    async with sessions_only() as uow:
+        assert await uow.events.get_row(rolled_back) is None
+        assert (await uow.events.get_row(committed)).lat == 3.0
+
+
+async def test_create_my_alert_after_every_pooled_connection_died_fails_at_most_once(server, api):
+    """CreateMyAlert's statements run on the session's connection: when it is dead, the unit's
+    rollback through the session lets SQLAlchemy renew its pool, as after its own statements."""
+    camera, _ = await _camera(api)
+    media = [await upload_media(camera, tiny_jpeg(n)) for n in range(16)]
+    await asyncio.gather(
+        *(camera.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=m.id)) for m in media[:6])
+    )  # fill the pool
+    assert terminate_backends(POSTGRES_ADMIN_URL, server.settings.database_url)
+    remaining = iter(media[6:])
+    outcomes = await call_outcomes(
+        lambda: camera.detection.CreateMyAlert(
+            detection_pb.CreateMyAlertRequest(media_id=next(remaining).id), timeout=CALL_TIMEOUT
+        ),
+        10,
+    )
+    assert outcomes.count("UNAVAILABLE") <= 1 and outcomes[1:] == ["OK"] * 9, outcomes

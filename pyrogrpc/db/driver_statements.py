@@ -1,16 +1,17 @@
-"""The camera's one-statement units straight on psycopg (PostgreSQL), beside SQLAlchemy.
+"""Repositories' Core statements straight on psycopg (PostgreSQL), beside SQLAlchemy.
 
 Heartbeat, CreateMyMedia and UploadMedia each run one Core statement in autocommit, and the
 watch hub one query after each alert. Through an AsyncSession such a statement cost
 ~0.3-0.5 ms of CPU more than on the driver (the session, its greenlet bridge, the ORM
 execute events, the pool checkout, result rows): a third of a Heartbeat (docs/performance.md,
 issue 19). Here the same statement, compiled once by the engine's dialect (same SQL, same
-casts, the column types' bind and result processors kept), runs on a pool of autocommit
-connections of its own (driver_pool.py).
+casts, the column types' bind and result processors kept), runs on psycopg.
 
-Only units of ONE statement use it (db/unit_of_work.py passes it to the single-statement
-units on PostgreSQL): every statement commits on its own. Statements must be module-level
-constants (compiled once and kept); their parameters are bound, never rendered.
+Units of ONE statement run it on a pool of autocommit connections of their own
+(driver_pool.py): every statement commits on its own. Units in a transaction run theirs on
+their session's connection, in its transaction (transaction_statements.py, through
+`run_on`). Statements must be module-level constants, or built once per shape and kept
+(compiled once and kept); their parameters are bound, never rendered.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import psycopg
 from sqlalchemy import Insert
@@ -40,6 +41,20 @@ _CHECKOUT_TIMEOUT_S = 5  # as the SQLAlchemy pools: a saturated or dead pool ans
 
 StatementSpan = Callable[[str], contextlib.AbstractContextManager[Any]]
 _NO_SPAN = contextlib.nullcontext()
+# What run_on fetches: the first row, every row, or none (the row count).
+ONE, ALL, NONE = "one", "all", "none"
+
+
+class Statements(Protocol):
+    """How repositories run their Core statements (module constants) on psycopg directly:
+    DriverStatements (autocommit, one statement per unit) or TransactionStatements (in a
+    unit's transaction)."""
+
+    async def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> SimpleNamespace | None: ...
+
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any]) -> list[Any]: ...
+
+    async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,53 +113,84 @@ class DriverStatements:
     async def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> SimpleNamespace | None:
         """The statement's first row as a record (attributes by column name, as
         repositories/base.py's `record`), or None."""
-        rows = await self._run(statement, params, many=False)
+        return self.first_of(statement, await self._on_pool(statement, params, ONE))
+
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as named tuples (by index and by column name, as SQLAlchemy's rows)."""
+        return self.all_of(statement, await self._on_pool(statement, params, ALL))
+
+    async def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> int:
+        """A statement without rows (an UPDATE without RETURNING); the count of rows it changed."""
+        return cast(int, await self._on_pool(statement, params, NONE))
+
+    def first_of(self, statement: ClauseElement, rows: list[tuple[Any, ...]]) -> SimpleNamespace | None:
         if not rows:
             return None
         return SimpleNamespace(**dict(zip(self._results[statement].names, rows[0], strict=True)))
 
-    async def all(self, statement: ClauseElement, params: Mapping[str, Any]) -> list[Any]:
-        """Every row, as named tuples (by index and by column name, as SQLAlchemy's rows)."""
-        rows = await self._run(statement, params, many=True)
+    def all_of(self, statement: ClauseElement, rows: list[tuple[Any, ...]]) -> list[Any]:
         if not rows:
             return []
         row_type = self._results[statement].row_type
         return [row_type._make(row) for row in rows]
 
-    async def _run(self, statement: ClauseElement, params: Mapping[str, Any], *, many: bool) -> list[tuple[Any, ...]]:
+    async def _on_pool(self, statement: ClauseElement, params: Mapping[str, Any], fetch: str) -> Any:
+        """Run on a connection of the autocommit pool: the statement commits on its own."""
+        try:
+            try:
+                connection = await self._pool.acquire()
+            except psycopg.Error as error:  # could not connect
+                if (domain_error := _domain_error(error)) is None:
+                    raise
+                raise domain_error from error
+            try:
+                result = await self.run_on(connection, statement, params, fetch)
+            finally:
+                await self._pool.release(connection)
+        except Unavailable:
+            # The other idle connections are likely dead too (a restarted server): renew
+            # them all now, so that one call fails, not one per pooled connection.
+            await self._pool.drain()
+            raise
+        table = self._prepared[statement].inserted_table
+        if table is not None and self._on_commit is not None:
+            self._on_commit(frozenset((table,)))
+        return result
+
+    async def run_on(
+        self, connection: psycopg.AsyncConnection[Any], statement: ClauseElement, params: Mapping[str, Any], fetch: str
+    ) -> Any:
+        """Run the statement on `connection` (in whatever transaction it is in): its rows
+        (`fetch` one or all) or, with none, its row count. psycopg's errors come out as
+        domain errors where there is one (db/errors.py)."""
         prepared = self._prepared.get(statement) or self._prepare(statement)
         values = dict(prepared.construct_params(params))
         for name, process in prepared.bind_processors:
             values[name] = process(values[name])
         try:
-            connection = await self._pool.acquire()
-            try:
-                with self.statement_span(prepared.sql) if self.statement_span else _NO_SPAN:
-                    cursor = await connection.execute(prepared.sql, values, prepare=True)
-                    if many:
-                        rows = await cursor.fetchall()
-                    else:
-                        row = await cursor.fetchone()
-                        rows = [] if row is None else [row]
-            finally:
-                await self._pool.release(connection)
+            with self.statement_span(prepared.sql) if self.statement_span else _NO_SPAN:
+                cursor = await connection.execute(prepared.sql, values, prepare=True)
+                if fetch == NONE:
+                    return cursor.rowcount
+                if fetch == ALL:
+                    rows = await cursor.fetchall()
+                else:
+                    row = await cursor.fetchone()
+                    rows = [] if row is None else [row]
         except psycopg.Error as error:
-            translated = translate_driver_error(error)
-            if isinstance(translated, Unavailable):
-                # The other idle connections are likely dead too (a restarted server): renew
-                # them all now, so that one call fails, not one per pooled connection.
-                await self._pool.drain()
-            if translated is error:
+            if (domain_error := _domain_error(error)) is None:
                 raise
-            raise translated from error
-        if prepared.inserted_table is not None and self._on_commit is not None:
-            self._on_commit(frozenset((prepared.inserted_table,)))
+            raise domain_error from error
         if not rows:
             return rows
         result = self._results.get(statement) or self._result_of(statement, prepared, cursor.description)
         if result.processors:
             rows = [_processed(row, result.processors) for row in rows]
         return rows
+
+    def inserted_table(self, statement: ClauseElement) -> str | None:
+        """The table an INSERT statement (already run) adds rows to, else None."""
+        return self._prepared[statement].inserted_table
 
     def _result_of(self, statement: ClauseElement, prepared: _Prepared, description: Any) -> _Result:
         names = tuple(column.name for column in description)
@@ -179,6 +225,12 @@ class DriverStatements:
         )
         self._prepared[statement] = prepared
         return prepared
+
+
+def _domain_error(error: psycopg.Error) -> Exception | None:
+    """The domain error db/errors.py maps a psycopg error to, if any."""
+    translated = translate_driver_error(error)
+    return None if translated is error else translated
 
 
 def _processed(row: tuple[Any, ...], processors: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain import ports
 from .commit_horizon import TableHorizon
-from .driver_statements import DriverStatements
+from .driver_statements import DriverStatements, Statements
 from .errors import translate_database_error, translated_errors
 from .repositories.access import AccessRepository, GroupRepository, IdempotencyRepository, UserRepository
 from .repositories.camera import OcclusionMaskRepository, PoseRepository
@@ -35,19 +35,37 @@ from .repositories.setup import (
     SiteRepository,
     WebhookRepository,
 )
+from .transaction_statements import TransactionStatements
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], driver: DriverStatements | None = None):
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        driver: DriverStatements | None = None,
+        *,
+        in_transaction: bool = False,
+    ):
         self._session_factory = session_factory
-        self._driver = driver  # units of ONE statement on PostgreSQL only (driver_statements.py)
+        # PostgreSQL only. Units of ONE statement (autocommit): the repositories' Core
+        # statements run on the driver's own pool, each committing on its own. Units in a
+        # transaction (`in_transaction`): on the session's connection (transaction_statements.py).
+        self._driver = driver
+        self._in_transaction = in_transaction
 
     async def __aenter__(self) -> UnitOfWork:
-        # A unit with the driver may run all its statements there: its session is made only
-        # if a repository uses it (a Heartbeat then never makes one).
-        self._lazy = None if self._driver is None else _SessionOnFirstUse(self._session_factory)
-        self.session = self._session_factory() if self._lazy is None else cast(AsyncSession, self._lazy)
-        s, d = self.session, self._driver
+        d: Statements | None = self._driver
+        if self._driver is None or self._in_transaction:
+            self._lazy = None
+            self.session = self._session_factory()
+            if self._driver is not None:
+                d = TransactionStatements(self.session, self._driver)
+        else:
+            # A unit of one statement may run it on the driver: its session is made only if a
+            # repository uses it (a Heartbeat then never makes one).
+            self._lazy = _SessionOnFirstUse(self._session_factory)
+            self.session = cast(AsyncSession, self._lazy)
+        s = self.session
         self.groups = GroupRepository(s, d)
         self.accesses = AccessRepository(s, d)
         self.users = UserRepository(s, d)
@@ -131,13 +149,17 @@ async def _close(session: AsyncSession) -> None:
 
 
 def unit_of_work_factory(
-    session_factory: async_sessionmaker[AsyncSession], driver: DriverStatements | None = None
+    session_factory: async_sessionmaker[AsyncSession],
+    driver: DriverStatements | None = None,
+    *,
+    in_transaction: bool = False,
 ) -> ports.UnitOfWorkFactory:
     """What the use cases are given: a new unit of work per call (domain/ports.py's factory).
-    `driver`: only for units of one statement, whose statements each commit on their own."""
+    `driver` (PostgreSQL): the repositories' Core statements run on psycopg directly; without
+    `in_transaction`, only for units of one statement, whose statements each commit on their own."""
 
     def new_unit_of_work() -> ports.UnitOfWork:
-        return UnitOfWork(session_factory, driver)
+        return UnitOfWork(session_factory, driver, in_transaction=in_transaction)
 
     return new_unit_of_work
 

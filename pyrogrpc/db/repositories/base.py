@@ -10,13 +10,13 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from functools import cache
 from types import SimpleNamespace
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Integer, Row, Select, Table, bindparam, func, select
+from sqlalchemy import ColumnElement, CursorResult, Insert, Integer, Row, Select, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
-from ..driver_statements import DriverStatements
+from ..driver_statements import Statements
 from ..errors import translated_errors
 from ..models import Base, table_of
 
@@ -49,6 +49,19 @@ def _row_query(table: Table, by_group: bool) -> Select[Any]:
 
 
 @cache
+def _insert_returning_id(table: Table, names: frozenset[str]) -> Insert:
+    """INSERT of these columns RETURNING id, built once per table and set of columns. Columns
+    left out that have a Python-side scalar default (False, "") get it as a bound value: the
+    statement then needs nothing computed while it executes, so it runs on the driver too."""
+    values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in sorted(names)}
+    for column in table.c:
+        default = column.default
+        if column.name not in names and default is not None and default.is_scalar:
+            values[column.name] = bindparam(f"p_{column.name}", value=default.arg, type_=column.type)  # type: ignore[attr-defined]
+    return insert(table).values(values).returning(table.c.id)
+
+
+@cache
 def _row_type(table: Table) -> type:
     """A named tuple of the table's columns: a list page's rows, read by attribute name as
     models are, at a tuple's cost (a SQLAlchemy Row's attributes are ~7x slower to read)."""
@@ -62,10 +75,11 @@ class Repository(Generic[M]):
     # column, whose callers pass Core conditions on `Model.__table__.c`.
     list_rows: bool = False
 
-    def __init__(self, session: AsyncSession, driver: DriverStatements | None = None):
+    def __init__(self, session: AsyncSession, driver: Statements | None = None):
         self.session = session
-        # Given to units of ONE statement on PostgreSQL: their single-row Core statements run
-        # on psycopg directly (driver_statements.py), each committing on its own.
+        # PostgreSQL: the Core statements of _first_record, _all_rows and _execute run on
+        # psycopg directly (driver_statements.py), in the unit's transaction or each committing
+        # on its own in a unit of one statement.
         self._driver = driver
 
     async def _first_record(self, statement: Any, params: Mapping[str, Any]) -> SimpleNamespace | None:
@@ -79,6 +93,22 @@ class Repository(Generic[M]):
         if self._driver is not None:
             return await self._driver.all(statement, params)
         return (await self.session.execute(statement, params)).all()
+
+    async def _execute(self, statement: Any, params: Mapping[str, Any]) -> int:
+        """Run a Core statement without rows (a module constant); the count of rows it changed."""
+        if self._driver is not None:
+            return await self._driver.execute(statement, params)
+        async with translated_errors():
+            result = await self.session.execute(statement, params)
+        return cast(CursorResult[Any], result).rowcount
+
+    async def _insert(self, values: Mapping[str, Any]) -> int:
+        """Insert one row of these columns (Core, no ORM flush); its id."""
+        statement = _insert_returning_id(table_of(self.model), frozenset(values))
+        async with translated_errors():
+            row = await self._first_record(statement, {f"p_{name}": value for name, value in values.items()})
+        assert row is not None  # INSERT ... RETURNING returns its row
+        return cast(int, row.id)
 
     def _column(self, name: str) -> Any:
         """The column a `where={name: value}` filter of list() compares; joins override it."""

@@ -29,8 +29,6 @@ _devices = table_of(Device)
 # cache key once, instead of on every call (~25% of the CPU of executing a short statement).
 if tuple(_alerts.c.keys()) != read_models.Alert._fields:  # lists select the table's columns in order
     raise RuntimeError("read_models.Alert must list the alerts table's columns in table order")
-_INSERT_EVENT = insert(_events).returning(_events.c.id)
-_INSERT_ALERT = insert(_alerts).returning(_alerts.c.id)
 _INSERT_MEDIA_OF_DEVICE = (
     insert(_media)
     .from_select(
@@ -116,7 +114,7 @@ class EventRepository(Repository[Event]):
 
     async def open_of_device(self, device_id: int, *, since: datetime, until: datetime) -> list[OpenEvent]:
         params = {"p_device_id": device_id, "p_since": since, "p_until": until}
-        rows = await self.session.execute(_OPEN_OF_DEVICE, params)
+        rows = await self._all_rows(_OPEN_OF_DEVICE, params)
         return [
             OpenEvent(
                 id=row.id,
@@ -129,12 +127,11 @@ class EventRepository(Repository[Event]):
         ]
 
     async def update_sequence(self, event_id: int, **values: Any) -> None:
-        async with translated_errors():
-            await self.session.execute(update(_events).where(_events.c.id == event_id).values(**values))
+        params = {"p_event_id": event_id, **{f"p_{name}": value for name, value in values.items()}}
+        await self._execute(_update_event(frozenset(values)), params)
 
     async def see_again(self, event_id: int, when: datetime) -> None:
-        async with translated_errors():
-            await self.session.execute(_SEE_AGAIN, {"p_event_id": event_id, "p_when": when})
+        await self._execute(_SEE_AGAIN, {"p_event_id": event_id, "p_when": when})
 
     async def list_events(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None, label: str | None = None
@@ -151,8 +148,7 @@ class EventRepository(Repository[Event]):
 
     async def insert(self, **values: Any) -> int:
         """Insert one event (Core, no ORM flush); its id."""
-        async with translated_errors():
-            return (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
+        return await self._insert(values)
 
     async def list_past(self, page: PageRequest, *, group_id: int | None = None) -> Page[Event]:
         return await self._list(page, Event.end_time.is_not(None), group_id=group_id)
@@ -206,8 +202,8 @@ class AlertRepository(Repository[Alert]):
         self, alert_id: int, *, group_id: int | None = None
     ) -> read_models.Alert | None:
         params = {"p_id": alert_id} if group_id is None else {"p_id": alert_id, "p_group_id": group_id}
-        row = (await self.session.execute(_GET_ALERT if group_id is None else _GET_ALERT_OF_GROUP, params)).first()
-        return None if row is None else read_models.Alert._make(row)
+        rows = await self._all_rows(_GET_ALERT if group_id is None else _GET_ALERT_OF_GROUP, params)
+        return read_models.Alert._make(rows[0]) if rows else None
 
     async def delete(self, alert_id: int) -> None:  # type: ignore[override]
         async with translated_errors():
@@ -216,8 +212,8 @@ class AlertRepository(Repository[Alert]):
     async def latest_of_device(self, device_id: int) -> read_models.AlertOfDevice | None:
         """The device's latest alert: its create_time, event_id and its event's end_time (one
         join: event grouping needs both)."""
-        row = (await self.session.execute(_LATEST_OF_DEVICE, {"p_device_id": device_id})).first()
-        return None if row is None else read_models.AlertOfDevice(*row)
+        rows = await self._all_rows(_LATEST_OF_DEVICE, {"p_device_id": device_id})
+        return read_models.AlertOfDevice(*rows[0]) if rows else None
 
     async def first_of_event(self, event_id: int) -> read_models.Alert | None:
         """The alert that opened the event, or None."""
@@ -227,8 +223,7 @@ class AlertRepository(Repository[Alert]):
 
     async def insert(self, **values: Any) -> int:
         """Insert one alert (Core, no ORM flush); its id."""
-        async with translated_errors():
-            return (await self.session.execute(_INSERT_ALERT, values)).scalar_one()
+        return await self._insert(values)
 
     async def list_alerts(
         self, page: PageRequest, *, group_id: int | None, only_group_id: int | None = None
@@ -257,6 +252,13 @@ class AlertRepository(Repository[Alert]):
         params = {"p_after": alert_id, "p_up_to": up_to, "p_group_id": group_id, "p_limit": limit}
         rows = await self._all_rows(_alerts_after(up_to is not None, group_id is not None), params)
         return list(map(read_models.Alert._make, rows))
+
+
+@cache
+def _update_event(names: frozenset[str]) -> Any:
+    """EventRepository.update_sequence's statement, built once per set of columns."""
+    values = {name: bindparam(f"p_{name}", type_=_events.c[name].type) for name in sorted(names)}
+    return update(_events).where(_events.c.id == bindparam("p_event_id")).values(values)
 
 
 @cache

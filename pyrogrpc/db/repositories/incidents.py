@@ -130,9 +130,7 @@ class IncidentRepository(Repository[Incident]):
             )
 
     async def see_again(self, event_id: int, when: datetime) -> bool:
-        async with translated_errors():
-            result = await self.session.execute(_SEE_AGAIN, {"p_event_id": event_id, "p_when": when})
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(await self._execute(_SEE_AGAIN, {"p_event_id": event_id, "p_when": when}))
 
     async def unfused(self, *, seen_since: datetime, limit: int) -> list[tuple[int, int]]:
         query = (

@@ -90,8 +90,8 @@ class DeviceRepository(Repository[Device]):
         carries that media's `media_id`, `media_device_id` and `media_bucket_key` if it is in
         the device's group (all None otherwise)."""
         query, key = (_LOCK_BY_ID, device_id) if device_id is not None else (_LOCK_BY_ACCESS, access_id)
-        row = (await self.session.execute(query, {"p_id": key, "p_media_id": media_id})).first()
-        return None if row is None else DeviceForAlert(*row[:_DEVICE_FIELDS])
+        rows = await self._all_rows(query, {"p_id": key, "p_media_id": media_id})
+        return DeviceForAlert(*rows[0][:_DEVICE_FIELDS]) if rows else None
 
     async def lock_with_pose(
         self, *, device_id: int | None = None, access_id: int | None = None, media_id: int | None = None, pose_id: int
