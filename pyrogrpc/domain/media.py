@@ -120,14 +120,16 @@ class MediaService:
     async def upload_content(
         self,
         principal: Principal,
-        media_id: int,
+        created: MediaRecord,
         size_bytes: int,
         sha256: str,
         content_type: str | None,
         chunks: AsyncIterable[bytes],
     ) -> MediaRecord:
-        """upload() for callers that hold the header's values, not an UploadHeader (SendAlert)."""
-        return await self._uploader.upload(principal, UploadHeader(media_id, size_bytes, sha256, content_type), chunks)
+        """upload() of a media the caller has just created, for callers that hold the header's
+        values, not an UploadHeader (SendAlert): the media is not looked up again."""
+        header = UploadHeader(created.id, size_bytes, sha256, content_type)
+        return await self._uploader.upload(principal, header, chunks, created=created)
 
     async def download(self, principal: Principal, media_id: int) -> tuple[MediaRecord, AsyncGenerator[bytes, None]]:
         """The media and its content in chunks of 64 KiB (close the iterator if you stop early)."""

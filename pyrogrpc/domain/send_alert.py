@@ -69,7 +69,7 @@ class DetectionSender:
         media = await self._media.create_my_media(principal, "image", "")
         try:
             media = await self._media.upload_content(
-                principal, media.id, picture.size_bytes, picture.sha256, picture.content_type, chunks
+                principal, media, picture.size_bytes, picture.sha256, picture.content_type, chunks
             )
             alert = await self._alerts.create_sent_alert(principal, replace(new, media_id=media.id), request)
         except BaseException:

@@ -6,8 +6,9 @@ message) and an async iterator of the content's bytes (every later message), the
 
 1. The header alone is checked: media_id set, 0 < size_bytes <= the server limit (an
    announced size over the limit is refused before any byte is read), sha256 64 hex chars.
-2. The media is looked up: the caller's group only, and a device only its own media
-   (another device's media is NOT_FOUND, as another group's: existence is not leaked).
+2. The media is looked up (unless its caller has just created it: SendAlert): the caller's
+   group only, and a device only its own media (another device's media is NOT_FOUND, as
+   another group's: existence is not leaked).
    An uploaded media answers at once: the request_id of the upload that succeeded replays
    it as it is (if the header is the same, else REQUEST_ID_REUSED), anything else is
    FAILED_PRECONDITION.
@@ -81,14 +82,22 @@ class MediaUploader:
         self._slots = slots or UploadSlots(per_caller=2, total=32)
         self._idle_seconds = idle_seconds
 
-    async def upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes]) -> Record:
+    async def upload(
+        self, principal: Principal, header: UploadHeader, chunks: AsyncIterable[bytes], *, created: Record | None = None
+    ) -> Record:
+        """`created`: the media row, when the caller has just created it (SendAlert): step 2's
+        lookup is then skipped."""
         header = self._checked(header)
         # Bounded: each upload in progress holds buffers and a staged object (see upload_limits).
         with self._slots.taken(principal.access_id):
-            return await self._upload(principal, header, idle_bounded(aiter(chunks), self._idle_seconds))
+            chunks = idle_bounded(aiter(chunks), self._idle_seconds)
+            return await self._upload(principal, header, chunks, created)
 
-    async def _upload(self, principal: Principal, header: UploadHeader, chunks: AsyncIterator[bytes]) -> Record:
-        media = await self._target(principal, header.media_id)
+    async def _upload(
+        self, principal: Principal, header: UploadHeader, chunks: AsyncIterator[bytes], created: Record | None
+    ) -> Record:
+        assert created is None or created.id == header.media_id
+        media = created or await self._target(principal, header.media_id)
         if media.bucket_key is not None:
             return _replayed(media, header)
         head, ended = await _read_at_least(chunks, b"", SNIFF_BYTES)
