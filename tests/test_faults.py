@@ -20,6 +20,7 @@ import grpc
 import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import text
 
 from pyrogrpc.config import Settings
 from pyrogrpc.server import PyroServer
@@ -38,6 +39,7 @@ from tests.helpers import (
     expect_status,
     terminate_backends,
     tiny_jpeg,
+    upload_media,
     upload_requests,
 )
 
@@ -435,3 +437,41 @@ async def test_stop_during_uploads_lets_them_finish_and_leaves_no_stray_object(b
         await server.stop(grace=0)
         await proxy.cut()
         moto.stop()
+
+
+async def test_alerts_cancelled_at_any_point_leave_no_half_written_rows(server, api, caplog):
+    """Clients that give up (short deadlines) cancel CreateMyAlert anywhere in its transaction
+    (on PostgreSQL its statements run on the session's own connection, db/transaction_statements.py):
+    each alert is committed with its event or not at all, nothing is logged, and the
+    connections come back usable."""
+    admin = await api.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+    owner = await admin.create_user((await admin.create_group()).id)
+    camera, _ = await admin.new_device(owner.id, lat=44.0, lon=4.0, azimuth=90.0, angle_of_view=60.0)
+    media = [await upload_media(camera, tiny_jpeg(n)) for n in range(40)]
+    codes: dict[str, int] = {}
+    with caplog.at_level(logging.WARNING):
+        for number, item in enumerate(media[:32]):
+            try:
+                await camera.detection.CreateMyAlert(
+                    detection_pb.CreateMyAlertRequest(media_id=item.id), timeout=0.0005 * (1 + number % 16)
+                )
+                codes["OK"] = codes.get("OK", 0) + 1
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error.details()
+                codes["DEADLINE_EXCEEDED"] = codes.get("DEADLINE_EXCEEDED", 0) + 1
+        # Without a deadline every call succeeds again, on the same pools.
+        for item in media[32:]:
+            await camera.detection.CreateMyAlert(detection_pb.CreateMyAlertRequest(media_id=item.id), timeout=15)
+    assert codes.get("DEADLINE_EXCEEDED", 0) > 0, codes
+    async with server.uow() as uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM alerts WHERE event_id IS NULL),"
+                " (SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.event_id = e.id)),"
+                " (SELECT count(*) FROM alerts)"
+            )
+        )
+        alerts_without_event, events_without_alert, alerts = rows.one()
+    assert (alerts_without_event, events_without_alert) == (0, 0)
+    assert codes.get("OK", 0) + 8 <= alerts <= 40
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
