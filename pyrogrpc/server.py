@@ -311,6 +311,7 @@ class PyroServer:
             ),
             listeners=[notifier, incident_webhooks],
             on_fusion=self._count_fusion,
+            single_statement_uow=single,
         )
         self.alerts = AlertService(
             uow,

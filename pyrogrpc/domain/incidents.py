@@ -330,9 +330,12 @@ class IncidentService:
         listeners: list[IncidentListener] | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_fusion: Callable[[str, float], None] | None = None,
+        single_statement_uow: UnitOfWorkFactory | None = None,
     ):
         """`on_fusion(outcome, seconds)`: told after every fusion job (metrics)."""
         self._uow = uow
+        # The bump after each alert is one statement: no transaction (see db/session.py).
+        self._single = single_statement_uow or uow
         self._jobs = jobs
         self.rules = rules or IncidentRules()
         self.listeners: list[IncidentListener] = list(listeners or [])
@@ -365,7 +368,7 @@ class IncidentService:
                 self._on_fusion(outcome, monotonic() - started)
 
     async def _see_again(self, group_id: int, event_id: int, when: datetime) -> str:
-        async with self._uow() as uow:
+        async with self._single() as uow:
             seen = await uow.incidents.see_again(event_id, when)
             await uow.commit()
         if seen:
