@@ -90,14 +90,13 @@ class MediaUploader:
         header = self._checked(header)
         # Bounded: each upload in progress holds buffers and a staged object (see upload_limits).
         with self._slots.taken(principal.access_id):
-            chunks = idle_bounded(aiter(chunks), self._idle_seconds)
-            return await self._upload(principal, header, chunks, created)
+            return await self._upload(principal, header, idle_bounded(aiter(chunks), self._idle_seconds), created)
 
     async def _upload(
         self, principal: Principal, header: UploadHeader, chunks: AsyncIterator[bytes], created: Record | None
     ) -> Record:
         assert created is None or created.id == header.media_id
-        media = created or await self._target(principal, header.media_id)
+        media = created if created is not None else await self._target(principal, header.media_id)
         if media.bucket_key is not None:
             return _replayed(media, header)
         head, ended = await _read_at_least(chunks, b"", SNIFF_BYTES)
