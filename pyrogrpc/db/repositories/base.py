@@ -7,12 +7,25 @@ isolation is a query filter here (`group_id=None` means no filter: admins).
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from types import SimpleNamespace
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Insert, Integer, Row, Select, Table, bindparam, func, insert, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CursorResult,
+    Insert,
+    Integer,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...domain.paging import Page, PageRequest, encode_page_token
@@ -48,12 +61,18 @@ def _row_query(table: Table, by_group: bool) -> Select[Any]:
     return query.where(table.c.group_id == bindparam("p_group_id")) if by_group else query
 
 
+def bound_values(table: Table, names: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """An INSERT's or UPDATE's values for these columns, each bound as `p_<name>` with its
+    column's type: the repositories pass their values under those names."""
+    return {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in names}
+
+
 @cache
 def _insert_returning_id(table: Table, names: frozenset[str]) -> Insert:
     """INSERT of these columns RETURNING id, built once per table and set of columns. Columns
     left out that have a Python-side scalar default (False, "") get it as a bound value: the
     statement then needs nothing computed while it executes, so it runs on the driver too."""
-    values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in sorted(names)}
+    values = bound_values(table, sorted(names))
     for column in table.c:
         default = column.default
         if column.name not in names and default is not None and default.is_scalar:

@@ -16,7 +16,7 @@ from ...domain.paging import Page, PageRequest
 from ...domain.sequences import OpenEvent
 from ..errors import translated_errors
 from ..models import Alert, Device, Event, Media, Notification, UTCDateTime, table_of
-from .base import Repository
+from .base import Repository, bound_values
 
 # Core tables: the hot paths (camera workflow, lists) build plain statements on these and get
 # Rows back, skipping the ORM's unit of work and identity map (see docs/performance.md).
@@ -62,7 +62,7 @@ _CONTENT_COLUMNS = (
 _SET_CONTENT = (
     update(_media)
     .where(_media.c.id == bindparam("p_media_id"), _media.c.bucket_key.is_(None))
-    .values({name: bindparam(f"p_{name}", type_=_media.c[name].type) for name in _CONTENT_COLUMNS})
+    .values(bound_values(_media, _CONTENT_COLUMNS))
     .returning(*_media.c)
 )
 # Columns in the order of read_models.Alert's fields, so a row becomes a value with `_make`.
@@ -257,8 +257,7 @@ class AlertRepository(Repository[Alert]):
 @cache
 def _update_event(names: frozenset[str]) -> Any:
     """EventRepository.update_sequence's statement, built once per set of columns."""
-    values = {name: bindparam(f"p_{name}", type_=_events.c[name].type) for name in sorted(names)}
-    return update(_events).where(_events.c.id == bindparam("p_event_id")).values(values)
+    return update(_events).where(_events.c.id == bindparam("p_event_id")).values(bound_values(_events, sorted(names)))
 
 
 @cache
